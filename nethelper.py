@@ -1179,17 +1179,17 @@ def main(argv=None):
         print("Error:", exc, file=sys.stderr)
         return 1
 
-    print("Starting Server")
-    print("  Interface:", args.interface or "ALL")
-    print("  Port:     ", args.port)
-    print("  Groups:   ", ", ".join(groups))
-    if names:
-        print("  Names:     {} from {}".format(len(names), args.names))
     try:
-        relay.start()
+        relay.start()           # bind first, so that the banner shows the real port
     except RelayError as exc:
         print("Error:", exc, file=sys.stderr)
         return 1
+    print("Starting Server")
+    print("  Interface:", args.interface or "ALL")
+    print("  Port:     ", relay.port)
+    print("  Groups:   ", ", ".join(groups))
+    if names:
+        print("  Names:     {} from {}".format(len(names), args.names))
     print("Server listening", flush=True)
     if not args.interface:
         _print_lan_addresses()
