@@ -1,0 +1,481 @@
+"""Pong for two players on one keyboard, written with Pygame Zero.
+
+How to run:
+
+    python pong_oop.py        or        pgzrun pong_oop.py
+
+Controls:
+
+    Space               start a game, or play again after someone wins
+    A (or W) / Z (or S) move the left bar up / down   (Player1)
+    Up / Down arrows    move the right bar up / down  (Player2)
+
+The first player to reach 11 points wins.
+
+Options (these only work with "python pong_oop.py ...", because the
+pgzrun command does not pass options on to the game):
+
+    --bot             the computer plays the right bar, so you can practise
+                      alone with the left bar
+    --demo            the computer plays both bars and the game starts by
+                      itself (you can still press Space to play again)
+    --speed K         fast forward: play K frames of the game for every
+                      frame shown (a whole --demo game takes about four
+                      minutes at normal speed)
+    --frames N        quit after N frames have been shown (for the tests)
+    --screenshot PNG  with --frames: save the last frame as a PNG picture
+
+This file is also a small library: pong_net.py imports its classes and
+functions (Ball, Bar, Score, update_ball, draw_game, ...) to build the
+network version, so every function gets the objects it works on as
+parameters instead of reaching for global variables.
+"""
+import argparse
+import math
+import random
+import sys
+
+import pygame
+from pgzero.constants import keys
+from pgzero.keyboard import keyboard
+from pgzero.loaders import sounds
+from pgzero.rect import Rect, ZRect
+
+WIDTH = 800
+HEIGHT = 600
+TITLE = "pong"
+
+BAR_H = 100
+BAR_W = 15
+GAP_FROM_SCR = 20     # space between the screen edge and a bar
+BAR_SPEED = 7         # pixels a bar moves in one frame
+BALL_RADIUS = 10
+VELOCITY = 5          # the ball's starting speed, across and down, per frame
+SPEED_UP = 1.08       # every bar hit makes the ball 8% faster ...
+MAX_SPEED = 12        # ... but never faster than this (per frame, per axis).
+# MAX_SPEED must stay below BAR_W / 2 + BALL_RADIUS (17.5), otherwise a fast
+# ball could jump over the front half of a bar in a single frame.
+FINAL_SCORE = 11
+BOT_DEAD_ZONE = 10    # the computer ignores the ball when this close (px),
+                      # so its bar does not shake up and down
+
+BAR1_UP_KEYS = [keys.A, keys.W]
+BAR1_DOWN_KEYS = [keys.Z, keys.S]
+BAR2_UP_KEYS = [keys.UP]
+BAR2_DOWN_KEYS = [keys.DOWN]
+
+BACKGROUND_COLOR = "black"
+LINE_COLOR = "grey"
+BALL_COLOR = "white"
+BAR_COLOR = "white"
+TEXT_COLOR = "white"
+
+
+class Score:
+    """The points of Player1 (b1, left bar) and Player2 (b2, right bar)."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.b1 = 0
+        self.b2 = 0
+
+    def add(self, player):
+        """Give one point to player 1 or 2."""
+        if player == 1:
+            self.b1 += 1
+        elif player == 2:
+            self.b2 += 1
+        else:
+            raise ValueError("player must be 1 or 2, not %r" % (player,))
+
+    def winner(self):
+        """1 or 2 once that player has FINAL_SCORE points, otherwise None."""
+        if self.b1 >= FINAL_SCORE:
+            return 1
+        if self.b2 >= FINAL_SCORE:
+            return 2
+        return None
+
+    @property
+    def game_over(self):
+        return self.winner() is not None
+
+
+def faster(speed):
+    """speed times SPEED_UP, keeping its sign (its direction), but never
+    more than MAX_SPEED."""
+    return math.copysign(min(abs(speed) * SPEED_UP, MAX_SPEED), speed)
+
+
+class Ball(ZRect):
+    """The ball: a square the size of the ball, drawn as a circle.
+
+    It is a ZRect rather than a Rect because a Rect only stores whole
+    numbers: after a few speed-ups the speed is 5.832 pixels per frame, and
+    a Rect would quietly drop the .832 every frame. A ZRect keeps the
+    fractions, so ball.center is the ball's true position.
+
+    ball.vel is the velocity (vx, vy): pixels per frame across (+ is right)
+    and down (+ is down).
+    """
+
+    def __init__(self, *rect_args):
+        # Takes the same arguments as ZRect, e.g. Ball(x, y, w, h), because
+        # ZRect's own methods (colliderect, ==, ...) build temporary
+        # rectangles by calling this class with those arguments.
+        super().__init__(*rect_args)
+        self.vel = (0.0, 0.0)
+
+    def set_state(self, center, vel):
+        """Put the ball at center = (x, y) with velocity vel = (vx, vy),
+        e.g. from a network message."""
+        self.center = (float(center[0]), float(center[1]))
+        self.vel = (float(vel[0]), float(vel[1]))
+
+    def state(self):
+        """The ball's position and velocity as a dict that can be sent over
+        the network and given back to set_state()."""
+        return {"center": list(self.center), "vel": list(self.vel)}
+
+    def serve(self):
+        """Start a new point: the ball leaves from the centre line at a
+        random height, to the left or to the right, up or down."""
+        y = random.randint(BALL_RADIUS, HEIGHT - BALL_RADIUS)
+        vx = random.choice([-VELOCITY, VELOCITY])
+        vy = random.choice([-VELOCITY, VELOCITY])
+        self.set_state((WIDTH / 2, y), (vx, vy))
+
+    def stop(self):
+        """Park the ball, not moving, in the middle of the court."""
+        self.set_state((WIDTH / 2, HEIGHT / 2), (0, 0))
+
+    def move(self):
+        """Move the ball one frame along its velocity.
+
+        (This replaces ZRect's move(x, y): a ball always moves by its own
+        velocity.)
+        """
+        vx, vy = self.vel
+        self.move_ip(vx, vy)
+
+    def bounce_off_walls(self):
+        """Bounce off the top or bottom edge. Returns True if it bounced."""
+        vx, vy = self.vel
+        if self.top < 0 and vy < 0:
+            self.top = 0
+            self.vel = (vx, -vy)
+            return True
+        if self.bottom > HEIGHT and vy > 0:
+            self.bottom = HEIGHT
+            self.vel = (vx, -vy)
+            return True
+        return False
+
+    def hits_bar(self, bar):
+        """True if the ball touches the bar while flying toward its face.
+
+        Asking for the direction means that a ball which has just bounced
+        (and may still overlap the bar) is not bounced a second time, so it
+        cannot get stuck inside the bar. Asking that the ball's centre has
+        not passed the middle of the bar means a ball that already slipped
+        past the bar is not pulled back in front of it.
+        """
+        if not self.colliderect(bar):
+            return False
+        vx = self.vel[0]
+        if is_left_bar(bar):
+            return vx < 0 and self.centerx > bar.centerx
+        return vx > 0 and self.centerx < bar.centerx
+
+    def bounce_off_bar(self, bar):
+        """Send the ball back from the bar, a little faster."""
+        vx, vy = self.vel
+        # Hitting the upper half of the bar while falling, or the lower half
+        # while rising, also sends the ball back up (or down) the way it came.
+        # This lets players aim, like in the original Pong.
+        hit_upper_half = self.centery < bar.centery
+        hit_lower_half = self.centery > bar.centery
+        if (vy > 0 and hit_upper_half) or (vy < 0 and hit_lower_half):
+            vy = -vy
+        self.vel = (-faster(vx), faster(vy))
+        # Put the ball just in front of the bar so it never stays inside it.
+        if is_left_bar(bar):
+            self.left = bar.right
+        else:
+            self.right = bar.left
+
+    def who_scored(self):
+        """2 if the ball has left the court on the left (Player1 missed it),
+        1 if it left on the right, None while it is still in play."""
+        if self.right < 0:
+            return 2
+        if self.left > WIDTH:
+            return 1
+        return None
+
+
+class Bar(Rect):
+    """A player's bar (paddle). x is its left edge; it starts half way
+    down the screen. Bars move in whole pixels, so a plain Rect is fine."""
+
+    def __init__(self, x):
+        super().__init__(x, (HEIGHT - BAR_H) // 2, BAR_W, BAR_H)
+
+    def move_up(self):
+        self.y -= BAR_SPEED
+        self.keep_on_screen()
+
+    def move_down(self):
+        self.y += BAR_SPEED
+        self.keep_on_screen()
+
+    def place(self, y):
+        """Put the bar's top edge at y (e.g. from a network message)."""
+        self.y = y
+        self.keep_on_screen()
+
+    def keep_on_screen(self):
+        if self.top < 0:
+            self.top = 0
+        if self.bottom > HEIGHT:
+            self.bottom = HEIGHT
+
+
+def is_left_bar(bar):
+    return bar.centerx < WIDTH / 2
+
+
+def update_ball(ball, bar1, bar2, score):
+    """Play one frame of the ball: move it, bounce it, count points.
+
+    Returns a list of what happened, so the caller can play sounds (and
+    pong_net can tell the other computer):
+      'wall' - bounced off the top or bottom
+      'bar'  - bounced off a bar
+      'b1'   - Player1 won the point ('b2': Player2 won it)
+    After a point the ball is served again, unless the game is over.
+    """
+    if score.game_over:
+        return []
+    events = []
+    ball.move()
+    if ball.bounce_off_walls():
+        events.append("wall")
+    for bar in (bar1, bar2):
+        if ball.hits_bar(bar):
+            ball.bounce_off_bar(bar)
+            events.append("bar")
+    player = ball.who_scored()
+    if player is not None:
+        score.add(player)
+        events.append("b%d" % player)
+        if not score.game_over:
+            ball.serve()
+    return events
+
+
+def bot_move(bar, ball):
+    """The computer's move: follow the ball's height, but no faster than a
+    person can move a bar, so a fast ball can still get past it."""
+    if ball.centery < bar.centery - BOT_DEAD_ZONE:
+        bar.move_up()
+    elif ball.centery > bar.centery + BOT_DEAD_ZONE:
+        bar.move_down()
+
+
+def move_bar_with_keys(bar, keyboard, up_keys, down_keys):
+    """Move the bar up while one of up_keys is held, or down while one of
+    down_keys is held. keyboard is Pygame Zero's keyboard object."""
+    if any(keyboard[key] for key in up_keys):
+        bar.move_up()
+    elif any(keyboard[key] for key in down_keys):
+        bar.move_down()
+
+
+sound_works = True
+
+
+def play_sound(name):
+    """Play sounds/<name>.wav. On a computer without a working sound device
+    the game keeps going silently instead of crashing."""
+    global sound_works
+    if not sound_works:
+        return
+    if not pygame.mixer.get_init():
+        sound_works = False   # no sound device: stay quiet from now on
+        return
+    try:
+        getattr(sounds, name).play()
+    except pygame.error as error:
+        print("Sound is off:", error, file=sys.stderr)
+        sound_works = False
+
+
+def event_sound(event):
+    """The sound for an event from update_ball()."""
+    if event in ("b1", "b2"):
+        return "die"
+    return event   # 'wall' and 'bar' have sounds of the same name
+
+
+# ---- drawing: these take Pygame Zero's screen as a parameter, because
+# ---- "screen" only exists once the game is running.
+
+def draw_court(screen):
+    screen.fill(BACKGROUND_COLOR)
+    screen.draw.line((WIDTH / 2, 0), (WIDTH / 2, HEIGHT), LINE_COLOR)
+
+
+def draw_score(screen, score):
+    screen.draw.text(str(score.b1), center=(WIDTH / 4, 40),
+                     fontsize=60, color=TEXT_COLOR)
+    screen.draw.text(str(score.b2), center=(WIDTH * 3 / 4, 40),
+                     fontsize=60, color=TEXT_COLOR)
+
+
+def draw_game(screen, ball, bar1, bar2, score):
+    """Draw the court, the scores, both bars and the ball."""
+    draw_court(screen)
+    draw_score(screen, score)
+    screen.draw.filled_rect(bar1, BAR_COLOR)
+    screen.draw.filled_rect(bar2, BAR_COLOR)
+    screen.draw.filled_circle(ball.center, BALL_RADIUS, BALL_COLOR)
+
+
+def draw_message(screen, text, small_text=""):
+    """Show text in big letters across the screen, above the ball's
+    starting place, and small_text (if any) under it."""
+    screen.draw.text(text, center=(WIDTH / 2, HEIGHT / 3),
+                     fontsize=70, color=TEXT_COLOR)
+    if small_text:
+        screen.draw.text(small_text, center=(WIDTH / 2, HEIGHT / 3 + 60),
+                         fontsize=40, color=TEXT_COLOR)
+
+
+def winner_text(score):
+    return "Player%d Win!!" % score.winner()
+
+
+# ---- the local game ----
+
+score = Score()
+ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+ball.stop()
+bar1 = Bar(GAP_FROM_SCR)
+bar2 = Bar(WIDTH - GAP_FROM_SCR - BAR_W)
+
+game_started = False
+bot_plays_bar1 = False   # --demo
+bot_plays_bar2 = False   # --bot and --demo
+game_speed = 1           # --speed
+max_frames = None        # --frames
+screenshot_path = None   # --screenshot
+frame_count = 0
+
+
+def start_game():
+    global game_started
+    game_started = True
+    score.reset()
+    ball.serve()
+
+
+def on_key_down(key):
+    if key == keys.SPACE and (not game_started or score.game_over):
+        start_game()
+
+
+def move_bars():
+    if bot_plays_bar1:
+        bot_move(bar1, ball)
+    else:
+        move_bar_with_keys(bar1, keyboard, BAR1_UP_KEYS, BAR1_DOWN_KEYS)
+    if bot_plays_bar2:
+        bot_move(bar2, ball)
+    else:
+        move_bar_with_keys(bar2, keyboard, BAR2_UP_KEYS, BAR2_DOWN_KEYS)
+
+
+def play_one_frame():
+    move_bars()
+    if game_started and not score.game_over:
+        for event in update_ball(ball, bar1, bar2, score):
+            play_sound(event_sound(event))
+        if score.game_over:
+            # One line on the terminal too, so the tests can see who won.
+            print("Winner: Player%d %d-%d" % (score.winner(), score.b1, score.b2),
+                  flush=True)
+
+
+def update():
+    global frame_count
+    frame_count += 1
+    for _ in range(game_speed):
+        play_one_frame()
+
+
+# screen is not imported: Pygame Zero puts it into this file when the game
+# runs, and draw() is only called then.
+def draw():
+    draw_game(screen, ball, bar1, bar2, score)
+    if score.game_over:
+        draw_message(screen, winner_text(score), "Press Space to play again")
+    elif not game_started:
+        draw_message(screen, "Press Space to start")
+    if max_frames is not None and frame_count >= max_frames:
+        finish()
+
+
+def finish():
+    """End of --frames: save the screenshot if asked for, then quit."""
+    if screenshot_path:
+        pygame.image.save(screen.surface, screenshot_path)
+    print("Stopped after %d frames, score %d-%d" % (frame_count, score.b1, score.b2),
+          flush=True)
+    sys.exit(0)
+
+
+def read_options(args):
+    parser = argparse.ArgumentParser(description="Pong for two players.")
+    parser.add_argument("--bot", action="store_true",
+                        help="the computer plays the right bar")
+    parser.add_argument("--demo", action="store_true",
+                        help="the computer plays both bars; starts by itself")
+    parser.add_argument("--speed", type=int, default=1, metavar="K",
+                        help="fast forward: play K frames per frame shown")
+    parser.add_argument("--frames", type=int, metavar="N",
+                        help="quit after N frames")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="with --frames: save the last frame to PNG")
+    # parse_known_args: ignore anything we do not know instead of stopping.
+    options, unknown = parser.parse_known_args(args)
+    if options.speed < 1:
+        parser.error("--speed must be 1 or more")
+    if unknown:
+        print("Ignoring unknown options:", " ".join(unknown), file=sys.stderr)
+    return options
+
+
+def use_options(options):
+    global bot_plays_bar1, bot_plays_bar2, game_speed, max_frames
+    global screenshot_path
+    if options.demo:
+        bot_plays_bar1 = True
+        bot_plays_bar2 = True
+        start_game()
+    elif options.bot:
+        bot_plays_bar2 = True
+    game_speed = options.speed
+    max_frames = options.frames
+    screenshot_path = options.screenshot
+
+
+if __name__ == "__main__":
+    # pgzrun is imported only here: importing it sets up the *main* program
+    # as a Pygame Zero game, which must not happen when pong_net.py or a
+    # test imports this file.
+    import pgzrun
+    use_options(read_options(sys.argv[1:]))
+    pgzrun.go()
