@@ -1,0 +1,172 @@
+"""Byte-level checks against the protocol document, both ways.
+
+Original nodes and relays are not part of this project, so these tests speak
+for them: raw sockets send and expect exactly the bytes the protocol document
+describes (with the JSON spacing Python's json.dumps gives by default, as the
+original module sends it).
+"""
+import json
+import socket
+import struct
+import threading
+import time
+
+from nethelper import NetNode
+from conftest import HOST, raw_connect, wait_for
+
+
+def frame(frame_type, dest, sender, payload):
+    body = b"" if payload is None else json.dumps(payload).encode()
+    return struct.pack(">I3sBBBB", 11 + len(body), b"020", dest, sender, frame_type, 0) + body
+
+
+def read_frame(sock):
+    """Read one whole frame; return (type, dest, sender, raw bytes)."""
+    def exactly(n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, "connection closed"
+            data += chunk
+        return data
+    head = exactly(11)
+    length, version, dest, sender, frame_type, meta = struct.unpack(">I3sBBBB", head)
+    assert version == b"020" and meta == 0
+    raw = head + exactly(length - 11)
+    return frame_type, dest, sender, raw
+
+
+def payload(raw):
+    return json.loads(raw[11:])
+
+
+# -- an original node talking to this relay -----------------------------------
+
+def test_an_original_nodes_conversation_with_this_relay(relay):
+    first, second = raw_connect(relay.port), raw_connect(relay.port)
+    first.sendall(frame(1, 0, 255, {"name": "Player1", "group": "pong_game"}))
+    frame_type, dest, sender, raw = read_frame(first)
+    assert (frame_type, dest, sender) == (4, 255, 0)
+    assert payload(raw) == [{"name": "Player1", "addr": 1}]
+
+    second.sendall(frame(1, 0, 255, {"name": "Player2", "group": "pong_game"}))
+    for sock in (first, second):            # everyone gets the new list
+        frame_type, _, _, raw = read_frame(sock)
+        assert frame_type == 4
+        assert payload(raw) == [{"name": "Player1", "addr": 1}, {"name": "Player2", "addr": 2}]
+
+    first.sendall(frame(3, 0, 1, None))     # an original heartbeat: JSON null
+    data = frame(2, 255, 1, [{"title": "bar_pos", "content": [20, 250], "queue": False}])
+    first.sendall(data)
+    assert read_frame(second)[3] == data    # forwarded byte for byte
+
+    direct = frame(2, 1, 2, [{"title": "ball_pos", "content": {"center": [1, 2]}, "queue": True}])
+    second.sendall(direct)
+    assert read_frame(first)[3] == direct
+
+    second.sendall(frame(5, 0, 2, {"type": 0, "data": None}))     # "I am leaving"
+    frame_type, _, _, raw = read_frame(first)
+    assert frame_type == 4 and payload(raw) == [{"name": "Player1", "addr": 1}]
+    second.settimeout(3)
+    assert second.recv(100) == b""
+    first.close()
+
+
+def test_relay_names_a_node_that_asks_and_tells_it_first(relay):
+    sock = raw_connect(relay.port)
+    sock.sendall(frame(1, 0, 255, {"name": "", "group": "chat"}))
+    frame_type, _, sender, raw = read_frame(sock)
+    assert (frame_type, sender) == (6, 0)
+    sysm = payload(raw)
+    assert sysm["type"] == 0 and sysm["msg"] is None and isinstance(sysm["data"], str)
+    frame_type, _, _, raw = read_frame(sock)
+    assert frame_type == 4 and payload(raw) == [{"name": sysm["data"], "addr": 1}]
+    sock.close()
+
+
+def test_addresses_are_the_lowest_free_ones(relay):
+    socks = []
+    for name in ("A", "B", "C"):
+        sock = raw_connect(relay.port)
+        sock.sendall(frame(1, 0, 255, {"name": name, "group": "chat"}))
+        socks.append(sock)
+        wait_for(lambda: name in relay.members("chat"))
+    socks[1].close()                                    # B (address 2) leaves
+    wait_for(lambda: relay.members("chat") == ["A", "C"])
+    late = raw_connect(relay.port)
+    late.sendall(frame(1, 0, 255, {"name": "D", "group": "chat"}))
+    while True:
+        frame_type, _, _, raw = read_frame(late)
+        if frame_type == 4:
+            break
+    assert {"name": "D", "addr": 2} in payload(raw)
+    for sock in socks + [late]:
+        sock.close()
+
+
+# -- this node talking to an original relay ------------------------------------
+
+class ScriptedRelay:
+    """A one-connection relay that behaves like the original: it answers AUTH
+    with PEERS, or refuses by closing without a word."""
+
+    def __init__(self, accept_name):
+        self.accept_name = accept_name
+        self.server = socket.create_server((HOST, 0))
+        self.port = self.server.getsockname()[1]
+        self.received = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.server.accept()
+        conn.settimeout(5)
+        with conn:
+            frame_type, dest, sender, raw = read_frame(conn)
+            self.received.append((frame_type, dest, sender, raw))
+            if payload(raw)["name"] != self.accept_name:
+                return                                   # refuse: just close
+            conn.sendall(frame(4, 255, 0, [{"name": "Host", "addr": 1},
+                                            {"name": self.accept_name, "addr": 2}]))
+            try:
+                while len(self.received) < 3:
+                    self.received.append(read_frame(conn))
+            except (AssertionError, OSError):
+                pass
+
+    def close(self):
+        self.thread.join(timeout=5)
+        self.server.close()
+
+
+def test_this_node_joins_an_original_relay_and_sends_what_it_expects():
+    relay = ScriptedRelay(accept_name="Player2")
+    net = NetNode()
+    assert net.connect(HOST, "Player2", "pong_game", port=relay.port)
+    frame_type, dest, sender, raw = relay.received[0]
+    assert (frame_type, dest, sender) == (1, 0, 255)
+    assert payload(raw) == {"name": "Player2", "group": "pong_game"}
+    assert net.get_peers() == ["Host", "Player2"]
+
+    assert net.send_msg("Host", "bar_pos", [760, 300])
+    net.process_send()
+    time.sleep(1.1)
+    net.process_send()                                   # idle for a second: a heartbeat
+    relay.close()
+    (data_type, data_dest, data_sender, data_raw), (heart_type, heart_dest, heart_sender, heart_raw) = \
+        relay.received[1:3]
+    assert (data_type, data_dest, data_sender) == (2, 1, 2)
+    assert payload(data_raw) == [{"title": "bar_pos", "content": [760, 300], "queue": False}]
+    assert (heart_type, heart_dest, heart_sender) == (3, 0, 2)
+    assert heart_raw[11:] == b"null"
+
+
+def test_a_silent_refusal_by_an_original_relay_fails_fast_with_a_reason():
+    relay = ScriptedRelay(accept_name="Player2")
+    net = NetNode()
+    started = time.monotonic()
+    assert net.connect(HOST, "Player1", "pong_game", port=relay.port) is False
+    assert time.monotonic() - started < 2
+    assert net.error_code == "closed"
+    assert "may be taken" in net.error
+    relay.close()

@@ -1,0 +1,279 @@
+"""NetNode against a real relay over loopback: joining, messaging, leaving."""
+import time
+
+import pytest
+
+import nethelper
+from nethelper import NetNode, Relay
+from conftest import HOST, wait_for
+
+
+def join(relay, name, group="pong_game"):
+    node = NetNode()
+    assert node.connect(HOST, name, group, port=relay.port), node.error
+    return node
+
+
+def pump(*nodes):
+    for node in nodes:
+        node.process_send()
+    time.sleep(0.02)
+    for node in nodes:
+        node.process_recv()
+
+
+def receive(node, sender, title, timeout=3):
+    """Wait until a `title` message from `sender` is available, and return it."""
+    def arrived():
+        node.process_send()
+        node.process_recv()
+        return node.available(sender, title)
+    assert wait_for(arrived, timeout), "no {!r} from {}".format(title, sender)
+    return node.get_msg(sender, title)
+
+
+# -- joining ----------------------------------------------------------------
+
+def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
+    """Try "Player1", then "Player2", as the book's game does."""
+    players = []
+    for _ in range(3):
+        net = NetNode()
+        started = time.monotonic()
+        if net.connect(HOST, "Player1", "pong_game", port=relay.port):
+            role = "host"
+        elif net.connect(HOST, "Player2", "pong_game", port=relay.port):
+            role = "peer"
+        else:
+            role = "refused"
+        players.append((net, role, time.monotonic() - started))
+    assert [role for _, role, _ in players] == ["host", "peer", "refused"]
+    third = players[2][0]
+    assert third.error_code == "name_taken"
+    assert "already taken" in third.error
+    # Refusals are answered at once, not after the 5 s timeout.
+    assert all(elapsed < 2 for _, _, elapsed in players)
+    assert players[0][0].get_peers() == ["Player1"]
+    pump(players[0][0])
+    assert players[0][0].get_peers() == ["Player1", "Player2"]
+
+
+def test_connect_says_why_when_no_relay_listens():
+    probe = nethelper.socket.socket()
+    probe.bind((HOST, 0))
+    free_port = probe.getsockname()[1]
+    probe.close()
+    net = NetNode()
+    started = time.monotonic()
+    assert net.connect(HOST, "Player1", "pong_game", port=free_port) is False
+    assert time.monotonic() - started < 2
+    assert net.error_code == "no_relay"
+    assert "No relay is running" in net.error and "nethelper.py -g pong_game" in net.error
+    assert not net.connected
+    net.process_recv()           # still safe to call every frame
+    net.process_send()
+    assert net.send_msg("ALL", "x", 1) is False
+
+
+def test_unknown_group_is_refused_with_a_reason(relay):
+    net = NetNode()
+    assert net.connect(HOST, "Player1", "no_such_game", port=relay.port) is False
+    assert net.error_code == "unknown_group"
+    assert "no_such_game" in net.error
+
+
+def test_relay_chooses_a_name_when_asked(relay):
+    first, second = NetNode(), NetNode()
+    assert first.connect(HOST, "", "chat", port=relay.port)
+    assert second.connect(HOST, "", "chat", port=relay.port)
+    assert first.get_name() and second.get_name()
+    assert first.get_name() != second.get_name()
+    assert second.get_peers() == [first.get_name(), second.get_name()]
+
+
+def test_name_all_is_refused(relay):
+    net = NetNode()
+    assert net.connect(HOST, "ALL", "pong_game", port=relay.port) is False
+    assert net.error_code == "bad_request"
+
+
+def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(relay):
+    host = join(relay, "Player1")
+    net = NetNode()
+    assert net.connect(HOST, "Player1", "pong_game", port=relay.port, wait=False) is True
+    assert not net.connected
+    assert wait_for(lambda: net.process_recv() or net.error_code, 3) == "name_taken"
+
+    other = NetNode()
+    assert other.connect(HOST, "Player2", "pong_game", port=relay.port, wait=False) is True
+    assert wait_for(lambda: other.process_recv() or other.connected, 3)
+    assert host.connected
+
+
+def test_the_same_node_can_connect_again_after_leaving(relay):
+    net = join(relay, "Player1")
+    net.disconnect()
+    assert not net.connected and net.get_peers() == []
+    assert net.connect(HOST, "Player1", "pong_game", port=relay.port)
+    assert net.get_peers() == ["Player1"]
+
+
+# -- messages ---------------------------------------------------------------
+
+def test_latest_wins_unless_queued(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    for y in (10, 20, 30):
+        assert host.send_msg("Player2", "bar_pos", [20, y])
+        assert host.send_msg("Player2", "score", "b%d" % (y // 10), queue=True)
+    host.process_send()
+    assert receive(peer, "Player1", "bar_pos") == [20, 30]
+    assert peer.get_msg("Player1", "bar_pos") is None          # only the latest was kept
+    assert peer.available("Player1", "score") == 3
+    assert peer.get_all_msgs("Player1", "score") == ["b1", "b2", "b3"]
+    assert peer.get_all_msgs("Player1", "score") is None
+
+
+def test_clear_false_leaves_messages_unread(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    host.send_msg("Player2", "ball_pos", {"center": [400.5, 300], "vel": [5, -3]})
+    host.process_send()
+    assert receive(peer, "Player1", "ball_pos") == {"center": [400.5, 300], "vel": [5, -3]}
+    host.send_msg("Player2", "ball_pos", {"center": [1, 2], "vel": [3, 4]})
+    host.process_send()
+    wait_for(lambda: peer.process_recv() or peer.available("Player1", "ball_pos"))
+    assert peer.get_msg("Player1", "ball_pos", clear=False) == {"center": [1, 2], "vel": [3, 4]}
+    assert peer.available("Player1", "ball_pos") == 1
+    assert peer.get_all_msgs("Player1", "ball_pos", clear=False) == [{"center": [1, 2], "vel": [3, 4]}]
+    assert peer.available("Player1", "ball_pos") == 1
+
+
+def test_all_reaches_everyone_but_the_sender(relay):
+    nodes = [join(relay, "N%d" % i, "chat") for i in range(4)]
+    pump(*nodes)
+    assert nodes[0].send_msg("ALL", "hello", "from N0")
+    nodes[0].process_send()
+    for node in nodes[1:]:
+        assert receive(node, "N0", "hello") == "from N0"
+    pump(*nodes)
+    assert nodes[0].available("N0", "hello") == 0
+
+
+def test_send_msg_to_an_unknown_name_returns_false(relay):
+    host = join(relay, "Player1")
+    assert host.send_msg("Nobody", "x", 1) is False
+
+
+def test_groups_are_separate(relay):
+    game, chat = join(relay, "Player1"), join(relay, "Player2", "chat")
+    other = join(relay, "Player2")
+    game.process_recv()
+    game.send_msg("ALL", "secret", 42)
+    game.process_send()
+    assert receive(other, "Player1", "secret") == 42
+    pump(chat)
+    assert chat.available("Player1", "secret") == 0
+    assert chat.get_peers() == ["Player2"]
+
+
+def test_content_json_cannot_carry_raises_and_does_not_poison_later_sends(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    with pytest.raises(TypeError, match="cannot send 'bad'"):
+        host.send_msg("Player2", "bad", {"a": object()})
+    with pytest.raises(ValueError):
+        host.send_msg("Player2", "bad", float("inf"))
+    with pytest.raises(TypeError):
+        host.send_msg("Player2", ("not", "a", "string"), 1)
+    assert host.send_msg("Player2", "good", (1, 2))
+    host.process_send()
+    assert receive(peer, "Player1", "good") == [1, 2]              # tuples arrive as lists
+
+
+def test_content_is_copied_when_sent(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    position = [1, 2]
+    host.send_msg("Player2", "pos", position)
+    position[0] = 99
+    host.process_send()
+    assert receive(peer, "Player1", "pos") == [1, 2]
+
+
+def test_a_backlog_of_100000_frames_is_read_in_one_go(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    for i in range(100_000):
+        host.send_msg("Player2", "n", i, queue=True)
+        if i % 1000 == 999:          # one frame per message would take long to build
+            host.process_send()
+    deadline = time.monotonic() + 30
+    while peer.available("Player1", "n") < 100_000 and time.monotonic() < deadline:
+        host.process_send()
+        time.sleep(0.05)
+        peer.process_recv()
+    assert peer.available("Player1", "n") == 100_000
+    assert peer.get_all_msgs("Player1", "n") == list(range(100_000))
+
+
+def test_one_hundred_thousand_single_message_frames_waiting_are_processed(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    one = nethelper.encode_message("tick", 1, True)
+    burst = nethelper.data_frame(peer._peers["Player2"], host._peers["Player1"], [one]) * 100_000
+    host._outgoing += burst          # as if 100,000 frames had been sent one by one
+    deadline = time.monotonic() + 30
+    while peer.available("Player1", "tick") < 100_000 and time.monotonic() < deadline:
+        host.process_send()
+        time.sleep(0.05)
+        peer.process_recv()
+    assert peer.available("Player1", "tick") == 100_000
+    assert peer.connected and host.connected
+
+
+# -- leaving and losing -----------------------------------------------------
+
+def test_the_others_hear_when_a_node_leaves(relay):
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    assert host.get_peers() == ["Player1", "Player2"]
+    peer.disconnect()
+    assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1"])
+
+
+def test_a_lost_relay_marks_the_node_disconnected_without_raising():
+    relay = Relay(["pong_game"], host=HOST, port=0).run_in_background()
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    host.process_recv()
+    host.send_msg("Player2", "kept", "unread")
+    host.process_send()
+    assert wait_for(lambda: peer.process_recv() or peer.available("Player1", "kept"))
+    relay.stop()
+    assert wait_for(lambda: peer.process_recv() or peer.process_send() or not peer.connected)
+    assert peer.error_code == "lost"
+    assert "closed the connection" in peer.error
+    assert peer.get_peers() == []
+    assert peer.send_msg("Player1", "x", 1) is False
+    assert peer.get_msg("Player1", "kept") == "unread"             # nothing already received is lost
+    for _ in range(3):                                              # a game keeps calling these
+        peer.process_send()
+        peer.process_recv()
+
+
+def test_heartbeats_keep_an_idle_node_in_its_group():
+    with Relay(["pong_game"], host=HOST, port=0, liveness_timeout=2.0) as relay:
+        host, idle = join(relay, "Player1"), join(relay, "Player2")
+        silent = join(relay, "Silent")
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            idle.process_send()      # sends nothing but heartbeats
+            idle.process_recv()
+            host.process_send()
+            host.process_recv()
+            time.sleep(0.05)
+        assert host.get_peers() == ["Player1", "Player2"]          # "Silent" timed out
+        assert idle.connected
+        assert relay.members("pong_game") == ["Player1", "Player2"]
+        silent.process_recv()
+        assert not silent.connected and silent.error_code == "lost"
