@@ -167,3 +167,22 @@ def test_games_survive_the_relay_stopping_and_rejoin_when_it_returns():
                 game.kill()
         stop_process(relay)
     assert "Traceback" not in host.output() + peer.output()
+
+
+def test_play_py_starts_a_relay_and_two_games_and_cleans_up():
+    import socket
+    probe = socket.socket()
+    probe.bind((HOST, 0))
+    free_port = probe.getsockname()[1]
+    probe.close()
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(free_port),
+                             "--frames", "150", "--bot"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=90)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "Server listening" in output
+    assert "Connected as host (Player 1)" in output
+    assert "Connected as peer (Player 2)" in output
+    assert "Traceback" not in output
+    with socket.socket() as check:                      # the relay is gone again
+        assert check.connect_ex((HOST, free_port)) != 0

@@ -1,0 +1,75 @@
+"""Play network Pong on this computer: a relay and two game windows at once.
+
+    python play.py            two windows: left bar A/Z, right bar Up/Down
+    python play.py --bot      the computer plays the right bar
+
+It starts the relay (unless one is already running), starts pong_net.py
+twice, and stops the relay again when both windows are closed. To play
+across a network instead, see README.md.
+"""
+import argparse
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nethelper import DEFAULT_PORT
+
+HERE = Path(__file__).resolve().parent
+GROUP = "pong_game"
+
+
+def relay_is_running(port):
+    try:
+        with socket.create_connection(("localhost", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_relay(port):
+    relay = subprocess.Popen([sys.executable, str(HERE / "nethelper.py"), "-g", GROUP,
+                              "-p", str(port), "-q"], cwd=HERE)
+    deadline = time.monotonic() + 10
+    while not relay_is_running(port):
+        if relay.poll() is not None or time.monotonic() > deadline:
+            sys.exit("Could not start the relay (see the message above).")
+        time.sleep(0.1)
+    return relay
+
+
+def start_game(port, options):
+    return subprocess.Popen([sys.executable, str(HERE / "pong_net.py"), "localhost", str(port),
+                             *options], cwd=HERE)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Network Pong on one computer.")
+    parser.add_argument("--bot", action="store_true", help="the computer plays Player 2")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help="the relay's port (default %(default)s)")
+    parser.add_argument("--frames", type=int, metavar="N",
+                        help="close both games after N frames (for the tests)")
+    args = parser.parse_args()
+    limit = ["--frames", str(args.frames)] if args.frames else []
+
+    relay = None if relay_is_running(args.port) else start_relay(args.port)
+    games = []
+    try:
+        games.append(start_game(args.port, limit))
+        time.sleep(1.5)             # let the first window become Player 1, the host
+        games.append(start_game(args.port, limit + (["--bot"] if args.bot else [])))
+        codes = [game.wait() for game in games]
+    except KeyboardInterrupt:
+        codes = [1]
+    finally:
+        for process in games + ([relay] if relay else []):
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=5)
+    return max(codes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
