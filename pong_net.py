@@ -40,8 +40,8 @@ from pgzero.keyboard import keyboard
 
 from nethelper import DEFAULT_PORT, NetNode
 from pong_oop import (BALL_RADIUS, BAR_W, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
-                      bot_move, draw_game, draw_message, event_sound, move_bar_with_keys,
-                      play_sound, update_ball, winner_text)
+                      bot_move, draw_game, draw_message, event_sound, move_ball,
+                      move_bar_with_keys, play_sound, update_ball, winner_text)
 
 SERVER_IP = "localhost"     # the relay's address: change it to play across a network
 SERVER_PORT = DEFAULT_PORT
@@ -229,23 +229,13 @@ def peer_frame():
         play_sound("die")
         report_score()
     if game_started and not score.game_over:
-        guess_ball_move()
+        for event in move_ball(ball, bar1, bar2):     # guess what the host will do
+            play_sound(event_sound(event))
     state = net.get_msg(HOST_NAME, "ball_pos")      # None unless a new one came
     if state is not None:
         if game_started and not points and ball.vel != (0.0, 0.0):
             ball_drift.append(math.dist(ball.center, state["center"]))
         ball.set_state(state["center"], state["vel"])
-
-
-def guess_ball_move():
-    """Move the ball as the host will, and play the sounds the host plays."""
-    ball.move()
-    if ball.bounce_off_walls():
-        play_sound("wall")
-    for bar in (bar1, bar2):
-        if ball.hits_bar(bar):
-            ball.bounce_off_bar(bar)
-            play_sound("bar")
 
 
 def report_score():

@@ -247,18 +247,13 @@ def is_left_bar(bar):
     return bar.centerx < WIDTH / 2
 
 
-def update_ball(ball, bar1, bar2, score):
-    """Play one frame of the ball: move it, bounce it, count points.
+def move_ball(ball, bar1, bar2):
+    """Move the ball one frame and bounce it off the walls and the bars.
 
-    Returns a list of what happened, so the caller can play sounds (and
-    pong_net can tell the other computer):
-      'wall' - bounced off the top or bottom
-      'bar'  - bounced off a bar
-      'b1'   - Player1 won the point ('b2': Player2 won it)
-    After a point the ball is served again, unless the game is over.
+    Returns a list of what happened: 'wall' (bounced off the top or
+    bottom) and 'bar' (bounced off a bar). Points are not counted here, so
+    pong_net's Player 2 can use this to guess where the host's ball goes.
     """
-    if score.game_over:
-        return []
     events = []
     ball.move()
     if ball.bounce_off_walls():
@@ -267,6 +262,20 @@ def update_ball(ball, bar1, bar2, score):
         if ball.hits_bar(bar):
             ball.bounce_off_bar(bar)
             events.append("bar")
+    return events
+
+
+def update_ball(ball, bar1, bar2, score):
+    """Play one frame of the ball: move it, bounce it, count points.
+
+    Returns a list of what happened, so the caller can play sounds (and
+    pong_net can tell the other computer): the events of move_ball(), and
+      'b1'   - Player1 won the point ('b2': Player2 won it)
+    After a point the ball is served again, unless the game is over.
+    """
+    if score.game_over:
+        return []
+    events = move_ball(ball, bar1, bar2)
     player = ball.who_scored()
     if player is not None:
         score.add(player)

@@ -26,8 +26,8 @@ from pgzero.keyboard import keyboard  # noqa: E402
 import pong_oop  # noqa: E402
 from pong_oop import (  # noqa: E402
     BALL_RADIUS, BAR_SPEED, FINAL_SCORE, HEIGHT, MAX_SPEED, SPEED_UP,
-    VELOCITY, WIDTH, Ball, Bar, Score, bot_move, move_bar_with_keys,
-    update_ball,
+    VELOCITY, WIDTH, Ball, Bar, Score, bot_move, move_ball,
+    move_bar_with_keys, update_ball,
 )
 
 HEADLESS_ENV = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
@@ -214,6 +214,15 @@ def test_ball_past_the_right_bar_is_a_point_for_player1(bars):
     assert update_ball(ball, *bars, score) == ["b1"]
     assert (score.b1, score.b2) == (1, 0)
     assert ball.centerx == WIDTH / 2
+
+
+def test_move_ball_bounces_but_never_counts_points(bars):
+    """Player 2 of pong_net guesses the ball with move_ball: it must not score."""
+    ball = make_ball((-BALL_RADIUS + 4, 100), (-5, 5))
+    assert move_ball(ball, *bars) == []
+    assert ball.centerx < 0                       # still out, not served again
+    ball = make_ball((400, BALL_RADIUS + 2), (3, -5))
+    assert move_ball(ball, *bars) == ["wall"]
 
 
 def test_score_rules():
