@@ -1,0 +1,120 @@
+"""Start the relay as a subprocess with its real command line, watch it, stop it.
+
+CPU time comes from /proc/<pid>/stat (utime + stime) and memory from
+/proc/<pid>/status (VmHWM: the peak resident set size, and VmRSS).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from loadgen import HOST, ROOT, BenchError
+
+NETHELPER = os.path.join(ROOT, "nethelper.py")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class RelayProcess:
+    """``python nethelper.py -f GROUPS_FILE -p 0 -i 127.0.0.1 -q --max-connections N``.
+
+    Port 0 lets the OS choose a free port; it is read from the banner. The
+    relay's output goes to a file (never a pipe that could fill and block it).
+    With ``profile`` (a path) the relay runs under ``python -m cProfile -o``.
+    """
+
+    def __init__(self, groups, workdir, tag, max_connections=1000, profile=None):
+        self.groups = list(groups)
+        self.workdir = workdir
+        self.tag = tag
+        self.max_connections = max_connections
+        self.profile = profile
+        self.proc = None
+        self.port = None
+        self.log_path = os.path.join(workdir, tag + ".relay.log")
+        self._log = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def start(self, timeout=10.0):
+        groups_file = os.path.join(self.workdir, self.tag + ".groups")
+        with open(groups_file, "w", encoding="utf-8") as file:
+            file.write("\n".join(self.groups) + "\n")
+        command = [sys.executable]
+        if self.profile:
+            command += ["-m", "cProfile", "-o", self.profile]
+        command += [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
+                    "--max-connections", str(self.max_connections)]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.output()
+            if "Server listening" in text:
+                for line in text.splitlines():
+                    if line.strip().startswith("Port:"):
+                        self.port = int(line.split()[-1])
+                        return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise BenchError("the relay did not start: {!r}".format(self.output()[-500:]))
+
+    def output(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as file:
+                return file.read()
+        except OSError:
+            return ""
+
+    def problems(self):
+        """Lines the relay printed after its banner (with -q: warnings only)."""
+        lines = self.output().splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("Server listening"):
+                lines = lines[i + 1:]
+                break
+        return [l for l in lines if l.strip() and not l.startswith("Server stopped")]
+
+    def cpu_seconds(self):
+        """User + system CPU time the relay has used so far."""
+        with open("/proc/{}/stat".format(self.pid)) as file:
+            text = file.read()
+        fields = text[text.rindex(")") + 2:].split()     # fields[0] is field 3 (state)
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def memory_kib(self):
+        """{"VmHWM": peak RSS, "VmRSS": current RSS} in KiB."""
+        found = {}
+        with open("/proc/{}/status".format(self.pid)) as file:
+            for line in file:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "VmRSS"):
+                    found[key] = int(value.split()[0])
+        return found
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=10.0):
+        """SIGTERM (the relay's clean stop; cProfile then writes its file),
+        then SIGKILL if it has not gone within ``timeout`` seconds."""
+        if self.proc is None:
+            return None
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+        return self.proc.returncode

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""nethelper benchmark suite.
+
+    python bench/run.py                  # full run (a few minutes)
+    python bench/run.py --quick          # smoke run of every scenario (~30 s)
+    python bench/run.py --only flood     # one scenario (or one case: --only classroom-500)
+    python bench/run.py --json out.json  # where the figures go (default bench/results.json)
+    python bench/run.py --profile DIR    # run each relay under cProfile, DIR/<case>.prof
+
+One generator process drives every node over loopback against relays started
+as subprocesses with their real command line, and measures the same traffic
+over direct connections with no relay (the floor). See bench/README.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from loadgen import FLOOD, LATENCY  # noqa: E402
+from nodecost import FRAME_BUDGET_US, run_nodecost  # noqa: E402
+from scenarios import make_cases, measure  # noqa: E402
+
+SCENARIOS = ("pingpong", "flood", "classroom", "fanout", "nodecost")
+TIME_LIMIT_S = 270          # start no new case after this, so a run stays under 5 minutes
+GEN_SATURATED_PCT = 90.0
+RATE_KEPT_PCT = 95.0
+RSS_LIMIT_MIB = 40.0
+
+
+# ---------------------------------------------------------------------------
+# Targets: (case, metric key) -> how to judge it
+# ---------------------------------------------------------------------------
+
+def _ratio_at_most(limit):
+    return ("<= {:g}x floor".format(limit), lambda relay, floor, ratio: ratio is not None and ratio <= limit)
+
+
+def _ratio_at_least(fraction):
+    return (">= {:.0f}% of floor".format(100 * fraction),
+            lambda relay, floor, ratio: ratio is not None and ratio >= fraction)
+
+
+def _zero():
+    return ("0", lambda relay, floor, ratio: relay == 0)
+
+
+TARGETS = {
+    ("pingpong-1", "p50_us"): _ratio_at_most(2.5),
+    ("classroom-100", "p99_us"): _ratio_at_most(2.5),
+    ("classroom-100", "lost"): _zero(),
+    ("classroom-500", "p99_us"): _ratio_at_most(2.5),
+    ("classroom-500", "lost"): _zero(),
+    ("fanout-200", "p99_us"): _ratio_at_most(3),
+    ("fanout-200", "completeness_pct"): ("100%", lambda relay, floor, ratio: relay == 100.0),
+    ("flood-1", "frames_per_s"): _ratio_at_least(0.5),
+    ("flood-1", "lost"): _zero(),
+    ("flood-1", "out_of_order"): _zero(),
+    ("flood-10", "frames_per_s"): _ratio_at_least(0.5),
+    ("flood-10", "lost"): _zero(),
+    ("flood-10", "out_of_order"): _zero(),
+}
+
+# What each scenario shows: (metric key, label, format)
+METRICS = {
+    "pingpong": [("p50_us", "round trip p50 (us)", "us"), ("p90_us", "round trip p90 (us)", "us"),
+                 ("p99_us", "round trip p99 (us)", "us"), ("max_us", "round trip max (us)", "us"),
+                 ("trips_per_s", "trips/s (all pairs)", "int")],
+    "flood": [("frames_per_s", "frames/s relayed", "int"), ("mib_per_s", "MiB/s relayed", "f2"),
+              ("lost", "frames lost", "int"), ("out_of_order", "frames out of order", "int")],
+    "classroom": [("delivered_per_s", "frames delivered/s", "int"), ("p50_us", "latency p50 (us)", "us"),
+                  ("p99_us", "latency p99 (us)", "us"), ("max_us", "latency max (us)", "us"),
+                  ("lost", "frames lost", "int"), ("send_rate_pct", "send rate kept (% of target)", "f1")],
+    "fanout": [("p50_us", "latency p50 (us)", "us"), ("p99_us", "latency p99 (us)", "us"),
+               ("max_us", "latency max (us)", "us"), ("completeness_pct", "delivered (% of expected)", "f2"),
+               ("send_rate_pct", "send rate kept (% of target)", "f1")],
+}
+LOWER_IS_BETTER_RATIO = {"p50_us", "p90_us", "p99_us", "max_us"}
+THROUGHPUT_RATIO = {"trips_per_s", "frames_per_s", "mib_per_s", "delivered_per_s"}
+
+
+def _fmt(value, kind):
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if kind == "us":
+        return "{:,.1f}".format(value) if value < 1000 else "{:,.0f}".format(value)
+    if kind == "int":
+        return "{:,.0f}".format(value)
+    if kind == "f2":
+        return "{:,.2f}".format(value)
+    return "{:,.1f}".format(value)
+
+
+# ---------------------------------------------------------------------------
+# Rows of the table
+# ---------------------------------------------------------------------------
+
+def case_rows(entry):
+    """Rows (dicts) for one relay-vs-floor case."""
+    name, scenario = entry["name"], entry["scenario"]
+    relay, floor = entry["relay"], entry["floor"]
+    notes = case_notes(entry)
+    rows = []
+    for key, label, kind in METRICS[scenario]:
+        r, f = relay.get(key), floor.get(key)
+        ratio = None
+        if isinstance(r, (int, float)) and isinstance(f, (int, float)) and f:
+            if key in LOWER_IS_BETTER_RATIO or key in THROUGHPUT_RATIO:
+                ratio = r / f
+        target, verdict = None, None
+        if (name, key) in TARGETS:
+            target, judge = TARGETS[(name, key)]
+            verdict = "FAIL" if "error" in relay or r is None else (
+                "PASS" if judge(r, f, ratio) else "FAIL")
+        rows.append({"case": name, "metric": label, "key": key, "relay": r, "floor": f,
+                     "ratio": ratio, "target": target, "result": verdict, "kind": kind,
+                     "note": "; ".join(notes)})
+    rows += process_rows(name, relay)
+    return rows
+
+
+def process_rows(name, relay):
+    rss = relay.get("relay_peak_rss_mib")
+    return [
+        {"case": name, "metric": "relay CPU (% of one core)", "key": "relay_cpu_pct",
+         "relay": relay.get("relay_cpu_pct"), "floor": None, "ratio": None, "target": None,
+         "result": None, "kind": "f1", "note": ""},
+        {"case": name, "metric": "relay peak RSS (MiB)", "key": "relay_peak_rss_mib",
+         "relay": rss, "floor": None, "ratio": None, "target": "< {:g} MiB".format(RSS_LIMIT_MIB),
+         "result": None if rss is None else ("PASS" if rss < RSS_LIMIT_MIB else "FAIL"),
+         "kind": "f1", "note": ""},
+    ]
+
+
+def case_notes(entry):
+    notes = []
+    for mode in ("relay", "floor"):
+        figures = entry[mode]
+        if "error" in figures:
+            notes.append("{} ERROR: {}".format(mode, figures["error"]))
+        cpu = figures.get("generator_cpu_pct")
+        if cpu is not None and cpu > GEN_SATURATED_PCT:
+            notes.append("{}: generator used {:.0f}% of a core, figure may be the generator's "
+                         "limit".format(mode, cpu))
+        rate = figures.get("send_rate_pct")
+        if rate is not None and rate < RATE_KEPT_PCT:
+            notes.append("{}: sent only {:.1f}% of the scheduled frames".format(mode, rate))
+        if figures.get("connections_lost"):
+            notes.append("{}: {} connection(s) lost ({})".format(
+                mode, figures["connections_lost"], figures.get("lost_example")))
+        if figures.get("malformed"):
+            notes.append("{}: {} malformed frame(s)".format(mode, figures["malformed"]))
+        if figures.get("relay_output"):
+            notes.append("relay said: {}".format(figures["relay_output"][0][:100]))
+    return notes
+
+
+def nodecost_rows(result):
+    rows = []
+    notes = ["ERROR: " + result["error"]] if "error" in result else []
+
+    def row(metric, key, value, kind, target=None, verdict=None, note=""):
+        rows.append({"case": "nodecost", "metric": metric, "key": key, "relay": value,
+                     "floor": None, "ratio": None, "target": target, "result": verdict,
+                     "kind": kind, "note": note})
+
+    limit_us = FRAME_BUDGET_US / 100
+    for who in ("host", "guest"):
+        figures = result.get(who, {})
+        row("{} recv+send p50 (us)".format(who), who + "_p50_us", figures.get("p50_us"), "us",
+            note="; ".join(notes))
+        p99 = figures.get("p99_us")
+        row("{} recv+send p99 (us)".format(who), who + "_p99_us", p99, "us",
+            "< {:.0f} us (1% of frame)".format(limit_us),
+            "FAIL" if p99 is None else ("PASS" if p99 < limit_us else "FAIL"))
+        row("{} recv+send max (us)".format(who), who + "_max_us", figures.get("max_us"), "us")
+        row("{} p99 as % of 16.7 ms".format(who), who + "_p99_pct",
+            figures.get("p99_pct_of_frame"), "f2")
+        busy = result.get(who + "_busy", {})
+        row("{} busy CPU: p50 (us)".format(who), who + "_busy_p50_us", busy.get("p50_us"), "us")
+        row("{} busy CPU: p99 (us)".format(who), who + "_busy_p99_us", busy.get("p99_us"), "us")
+    row("1,000-frame backlog, median (us)", "backlog_median_us",
+        result.get("backlog_median_us"), "us")
+    row("backlog as % of 16.7 ms", "backlog_pct", result.get("backlog_median_pct_of_frame"), "f1")
+    rows += process_rows("nodecost", result)
+    return rows
+
+
+def print_table(rows):
+    header = ("case", "metric", "relay", "floor", "ratio", "target", "result")
+    cells = [header]
+    for row in rows:
+        ratio = "-" if row["ratio"] is None else "{:.2f}x".format(row["ratio"])
+        cells.append((row["case"], row["metric"], _fmt(row["relay"], row["kind"]),
+                      _fmt(row["floor"], row["kind"]), ratio, row["target"] or "",
+                      row["result"] or ""))
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    right = {2, 3, 4}
+
+    def line(c):
+        return "  ".join(c[i].rjust(widths[i]) if i in right else c[i].ljust(widths[i])
+                         for i in range(len(c))).rstrip()
+
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    previous, printed_notes = None, set()
+    for row, c in zip(rows, cells[1:]):
+        if previous is not None and row["case"] != previous:
+            print()
+        previous = row["case"]
+        print(line(c))
+        if row["note"] and row["case"] not in printed_notes:
+            printed_notes.add(row["case"])
+            for note in row["note"].split("; "):
+                print("    ! " + note)
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+
+def machine_facts():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        with open("/proc/meminfo") as file:
+            memory = "{:.1f} GiB".format(int(file.readline().split()[1]) / 2 ** 20)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cores": os.cpu_count(), "cpu": model, "memory": memory,
+            "python": platform.python_version(), "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
+
+
+def raise_open_file_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 65536
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def selected(name, scenario, only):
+    return not only or scenario in only or name in only
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Benchmark the nethelper relay against a no-relay floor.")
+    parser.add_argument("--quick", action="store_true", help="short smoke run of every scenario (~30 s)")
+    parser.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                       "results.json"),
+                        metavar="PATH", help="where to write every figure (default bench/results.json)")
+    parser.add_argument("--only", metavar="SCENARIO",
+                        help="run only these scenarios or cases, comma-separated: {} "
+                             "(or a case such as classroom-500)".format(", ".join(SCENARIOS)))
+    parser.add_argument("--profile", metavar="DIR",
+                        help="run every relay under cProfile and write DIR/<case>.prof "
+                             "(the figures are then slowed down by the profiler)")
+    args = parser.parse_args(argv)
+    only = set(filter(None, (args.only or "").split(",")))
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    raise_open_file_limit()
+
+    began = time.monotonic()
+    facts = machine_facts()
+    print("nethelper benchmark: {} cores ({}), {}, Python {} ({}), open files {}".format(
+        facts["cores"], facts["cpu"] or "?", facts["memory"], facts["python"],
+        facts["implementation"], facts["open_files_limit"]))
+    print("frames: latency {} bytes, flood {} bytes; mode: {}{}".format(
+        LATENCY.length, FLOOD.length, "quick" if args.quick else "full",
+        ", relays under cProfile" if args.profile else ""), flush=True)
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+
+    cases = [c for c in make_cases(args.quick) if selected(c.name, c.scenario, only)]
+    want_nodecost = selected("nodecost", "nodecost", only)
+    if not cases and not want_nodecost:
+        parser.error("--only {}: no such scenario or case".format(args.only))
+    entries, nodecost, skipped = [], None, []
+    interrupted = False
+    try:
+        with tempfile.TemporaryDirectory(prefix="nethelper-bench-") as workdir:
+            for case in cases:
+                if time.monotonic() - began > TIME_LIMIT_S:
+                    skipped.append(case.name)
+                    continue
+                profile = os.path.join(args.profile, case.name + ".prof") if args.profile else None
+                t0 = time.monotonic()
+                entry = {"name": case.name, "scenario": case.scenario, "nodes": case.node_count,
+                         "params": case.params}
+                entry["relay"] = measure(case, "relay", workdir, profile)
+                entry["floor"] = measure(case, "floor", workdir)
+                entries.append(entry)
+                print("  {:<14} {:>5} nodes  done in {:5.1f} s{}".format(
+                    case.name, case.node_count, time.monotonic() - t0,
+                    "  (errors)" if "error" in entry["relay"] or "error" in entry["floor"] else ""),
+                    flush=True)
+            if want_nodecost:
+                if time.monotonic() - began > TIME_LIMIT_S:
+                    skipped.append("nodecost")
+                else:
+                    t0 = time.monotonic()
+                    profile = os.path.join(args.profile, "nodecost.prof") if args.profile else None
+                    nodecost = run_nodecost(workdir, frames=120 if args.quick else 600,
+                                            repeats=2 if args.quick else 5, profile=profile)
+                    print("  {:<14} {:>5} nodes  done in {:5.1f} s".format(
+                        "nodecost", 2, time.monotonic() - t0), flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: reporting what was measured so far", flush=True)
+
+    rows = []
+    for entry in entries:
+        rows += case_rows(entry)
+    if nodecost is not None:
+        rows += nodecost_rows(nodecost)
+    print()
+    print_table(rows)
+    failed = ["{} {}".format(r["case"], r["metric"]) for r in rows if r["result"] == "FAIL"]
+    total = time.monotonic() - began
+    print()
+    if skipped:
+        print("skipped (time limit): " + ", ".join(skipped))
+    print("targets: {} passed, {} failed{}".format(
+        sum(r["result"] == "PASS" for r in rows), len(failed),
+        ": " + "; ".join(failed) if failed else ""))
+    print("total run time: {:.1f} s".format(total))
+
+    report = {"machine": facts, "mode": "quick" if args.quick else "full",
+              "only": sorted(only), "profiled": bool(args.profile),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - total)),
+              "total_s": total, "interrupted": interrupted, "skipped": skipped,
+              "frame_bytes": {"latency": LATENCY.length, "flood": FLOOD.length},
+              "cases": entries, "nodecost": nodecost,
+              "rows": [{k: v for k, v in r.items() if k != "kind"} for r in rows],
+              "failed_targets": failed}
+    with open(args.json, "w", encoding="utf-8") as file:
+        json.dump(report, file, indent=1)
+    print("figures written to {}".format(args.json))
+    errors = any("error" in e["relay"] or "error" in e["floor"] for e in entries) or (
+        nodecost is not None and "error" in nodecost)
+    return 130 if interrupted else (1 if errors else 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
