@@ -1,0 +1,397 @@
+"""The relay's real command line, run as a subprocess.
+
+Each test starts `python nethelper.py ...`, talks to it with NetNodes or raw
+sockets over loopback, stops it, and reads what it printed.
+"""
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import HOST, ROOT, raw_connect, start_relay_process, stop_process, wait_for
+from nethelper import NetNode, encode_frame, DATA
+
+LOOPBACK = ("-i", HOST, "-p", "0")
+TIME = r"\d\d:\d\d:\d\d "          # every log line starts with the time
+
+
+def run_cli(*args, timeout=15):
+    """Run the relay to completion (for -h and errors): a CompletedProcess."""
+    return subprocess.run([sys.executable, "-u", str(ROOT / "nethelper.py"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clean_error(result, *words):
+    """A non-zero exit, one line on stderr that says what is wrong, no traceback."""
+    assert result.returncode != 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert "Server listening" not in result.stdout
+    return lines[0]
+
+
+def join(port, name, group="pong_game", host=HOST):
+    node = NetNode()
+    assert node.connect(host, name, group, port=port, timeout=5), node.error
+    return node
+
+
+def pump_until(nodes, condition, timeout=5):
+    def step():
+        for node in nodes:
+            node.process_send()
+            node.process_recv()
+        return condition()
+    return wait_for(step, timeout=timeout)
+
+
+def round_trip(a, b, tag):
+    assert pump_until([a, b], lambda: b.get_name() in a.get_peers()
+                      and a.get_name() in b.get_peers()), (a.get_peers(), b.get_peers())
+    assert a.send_msg(b.get_name(), "ping", tag, queue=True)
+    assert pump_until([a, b], lambda: b.available(a.get_name(), "ping")), (a.error, b.error)
+    assert b.get_msg(a.get_name(), "ping") == tag
+    assert b.send_msg(a.get_name(), "pong", tag, queue=True)
+    assert pump_until([a, b], lambda: a.available(b.get_name(), "pong")), (a.error, b.error)
+    assert a.get_msg(b.get_name(), "pong") == tag
+
+
+def lines_matching(output, pattern):
+    return [line for line in output.splitlines() if re.search(pattern, line)]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def has_ipv6_loopback():
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def started():
+    """Start relays with start(*args); every one is stopped afterwards."""
+    processes = []
+
+    def start(*args):
+        process, port, banner = start_relay_process(*args)
+        processes.append(process)
+        return process, port, banner
+    yield start
+    for process in processes:
+        stop_process(process)
+
+
+# ---------------------------------------------------------------------------
+# The banner and the options
+# ---------------------------------------------------------------------------
+
+def test_banner_with_interface(started):
+    process, port, banner = started("-g", "pong_game", "chat", *LOOPBACK)
+    assert banner == [
+        "Starting Server",
+        "  Interface: 127.0.0.1",
+        "  Port:      {}".format(port),
+        "  Groups:    pong_game, chat",
+        "Server listening",
+    ]
+    assert 0 < port < 65536
+    a, b = join(port, "Alice"), join(port, "Bob")
+    round_trip(a, b, "banner")
+
+
+def test_banner_without_interface_says_all_and_serves_ipv4_and_ipv6(started):
+    process, port, banner = started("-g", "pong_game", "chat", "-p", "0")
+    assert banner == [
+        "Starting Server",
+        "  Interface: ALL",
+        "  Port:      {}".format(port),
+        "  Groups:    pong_game, chat",
+        "Server listening",
+    ]
+    a = join(port, "Alice", host="127.0.0.1")
+    if has_ipv6_loopback():
+        b = join(port, "Bob", host="::1")
+    else:
+        b = join(port, "Bob", host="127.0.0.1")       # no IPv6 loopback on this machine
+    assert pump_until([a, b], lambda: a.get_peers() == ["Alice", "Bob"])
+    round_trip(a, b, "dual stack")
+    output = stop_process(process)
+    # An IPv4 client on the dual-stack socket is shown as plain IPv4.
+    assert lines_matching(output, TIME + r"joined +pong_game: Alice .*from 127\.0\.0\.1:\d+$")
+    if has_ipv6_loopback():
+        assert lines_matching(output, TIME + r"joined +pong_game: Bob .*from \[::1\]:\d+$")
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_interface_ipv6_loopback_only(started):
+    process, port, banner = started("-g", "pong_game", "-i", "::1", "-p", "0")
+    assert "  Interface: ::1" in banner
+    a, b = join(port, "Alice", host="::1"), join(port, "Bob", host="::1")
+    round_trip(a, b, "v6")
+    # It listens on ::1 only: IPv4 loopback finds nobody.
+    node = NetNode()
+    assert not node.connect("127.0.0.1", "Carol", "pong_game", port=port, timeout=3)
+    assert node.error_code == "no_relay"
+
+
+def test_several_groups_with_g(started):
+    process, port, banner = started("-g", "pong_game", "chat", "lobby", *LOOPBACK)
+    assert "  Groups:    pong_game, chat, lobby" in banner
+    for group in ("pong_game", "chat", "lobby"):
+        a, b = join(port, "Alice", group), join(port, "Bob", group)
+        round_trip(a, b, group)
+    node = NetNode()
+    assert not node.connect(HOST, "Eve", "other", port=port, timeout=5)
+    assert node.error_code == "unknown_group"
+
+
+def test_groups_file_with_comments_and_blank_lines(started, tmp_path):
+    groups = tmp_path / "groups.txt"
+    groups.write_text("# groups for class 3B\n\npong_game\n   chat   # the chat room\n"
+                      "\n# quiz  (commented out)\nlobby\n", encoding="utf-8")
+    process, port, banner = started("-f", str(groups), *LOOPBACK)
+    assert "  Groups:    pong_game, chat, lobby" in banner
+    a, b = join(port, "Alice", "chat"), join(port, "Bob", "chat")
+    round_trip(a, b, "from file")
+    node = NetNode()
+    assert not node.connect(HOST, "Eve", "quiz", port=port, timeout=5)
+    assert node.error_code == "unknown_group"
+
+
+def test_g_and_f_together(started, tmp_path):
+    groups = tmp_path / "groups.txt"
+    groups.write_text("chat\n# comment\n\npong_game\n", encoding="utf-8")
+    process, port, banner = started("-g", "pong_game", "lobby", "-f", str(groups), *LOOPBACK)
+    # Both sources, in order, without repeating pong_game.
+    assert "  Groups:    pong_game, lobby, chat" in banner
+    for group in ("lobby", "chat"):
+        a, b = join(port, "Alice", group), join(port, "Bob", group)
+        round_trip(a, b, group)
+
+
+def test_port_zero_gets_a_free_port(started):
+    process, port, banner = started("-g", "pong_game", *LOOPBACK)
+    assert port != 0
+    with raw_connect(port):
+        pass
+    a, b = join(port, "Alice"), join(port, "Bob")
+    round_trip(a, b, "port 0")
+
+
+def test_specific_port(started):
+    wanted = free_port()
+    process, port, banner = started("-g", "pong_game", "-i", HOST, "-p", str(wanted))
+    assert port == wanted
+    assert "  Port:      {}".format(wanted) in banner
+    a, b = join(wanted, "Alice"), join(wanted, "Bob")
+    round_trip(a, b, "fixed port")
+
+
+def test_names_file_names_nodes_that_ask(started, tmp_path):
+    names = tmp_path / "names.txt"
+    names.write_text("# class list\nRed\n\nBlue   # second\n", encoding="utf-8")
+    process, port, banner = started("-g", "pong_game", "-n", str(names), *LOOPBACK)
+    assert "  Names:     2 from {}".format(names) in banner, banner
+    first, second, third = join(port, ""), join(port, ""), join(port, "")
+    assert {first.get_name(), second.get_name()} == {"Red", "Blue"}
+    # Once the list is used up, the relay numbers them.
+    assert third.get_name() in {"Red2", "Blue2"}
+    assert pump_until([first, second, third],
+                      lambda: sorted(first.get_peers()) == sorted(
+                          [first.get_name(), second.get_name(), third.get_name()]))
+    round_trip(first, third, "named")
+
+
+def test_max_peers_refuses_the_third_node(started):
+    process, port, banner = started("-g", "pong_game", "chat", "--max-peers", "2", *LOOPBACK)
+    a, b = join(port, "Alice"), join(port, "Bob")
+    carol = NetNode()
+    assert not carol.connect(HOST, "Carol", "pong_game", port=port, timeout=5)
+    assert carol.error_code == "group_full"
+    assert not carol.connected
+    round_trip(a, b, "still two")
+    assert join(port, "Carol", "chat").connected        # the cap is per group
+    output = stop_process(process)
+    refusals = lines_matching(output, "group_full")
+    assert len(refusals) == 1 and re.match(TIME + "refused", refusals[0]), refusals
+
+
+def test_join_leave_and_refusal_lines(started):
+    process, port, banner = started("-g", "pong_game", *LOOPBACK)
+    a, b = join(port, "Alice"), join(port, "Bob")
+    taken = NetNode()
+    assert not taken.connect(HOST, "Alice", "pong_game", port=port, timeout=5)
+    assert taken.error_code == "name_taken"
+    unknown = NetNode()
+    assert not unknown.connect(HOST, "Zed", "nope", port=port, timeout=5)
+    assert unknown.error_code == "unknown_group"
+    # A member's forged frame is ignored and, without -v, not reported.
+    with raw_connect(port) as raw:
+        raw.sendall(encode_frame(1, 0, 255, b'{"name":"Mallory","group":"pong_game"}'))
+        assert pump_until([a, b], lambda: "Mallory" in a.get_peers())
+        raw.sendall(encode_frame(DATA, 255, 1, b"[]"))
+        round_trip(a, b, "log lines")
+    assert pump_until([a, b], lambda: a.get_peers() == ["Alice", "Bob"])
+    b.disconnect()
+    assert pump_until([a], lambda: a.get_peers() == ["Alice"])
+    output = stop_process(process)
+    assert "Traceback" not in output
+
+    joined = lines_matching(output, "joined")
+    assert len(joined) == 3, joined
+    assert re.match(TIME + r"joined +pong_game: Alice \(address 1\) from 127\.0\.0\.1:\d+$",
+                    joined[0]), joined
+    assert re.match(TIME + r"joined +pong_game: Bob \(address 2\) from 127\.0\.0\.1:\d+$",
+                    joined[1]), joined
+
+    left = lines_matching(output, r"left +pong_game: Bob")
+    assert len(left) == 1 and left[0].endswith("(left)"), left
+
+    taken_lines = lines_matching(output, "name_taken")
+    assert len(taken_lines) == 1, taken_lines
+    assert re.match(TIME + r"refused +127\.0\.0\.1:\d+: name_taken \(.*Alice.*\)$", taken_lines[0])
+    unknown_lines = lines_matching(output, "unknown_group")
+    assert len(unknown_lines) == 1, unknown_lines
+    assert re.match(TIME + r"refused +127\.0\.0\.1:\d+: unknown_group \(.*nope.*\)$",
+                    unknown_lines[0])
+    assert not lines_matching(output, "forged")
+    assert output.rstrip().endswith("Server stopped. Goodbye!")
+
+
+def test_quiet_hides_joins_but_not_problems(started):
+    process, port, banner = started("-g", "pong_game", "-q", *LOOPBACK)
+    assert banner[-1] == "Server listening"
+    a, b = join(port, "Alice"), join(port, "Bob")
+    round_trip(a, b, "quiet")
+    refused = NetNode()
+    assert not refused.connect(HOST, "Alice", "pong_game", port=port, timeout=5)
+    b.disconnect()
+    assert pump_until([a], lambda: a.get_peers() == ["Alice"])
+    output = stop_process(process)
+    assert not lines_matching(output, "joined"), output
+    assert not lines_matching(output, r"\bleft\b"), output
+    assert not lines_matching(output, "connected:"), output      # no summaries
+    assert len(lines_matching(output, "name_taken")) == 1, output
+    assert "Server stopped. Goodbye!" in output
+
+
+def test_verbose_reports_ignored_frames(started):
+    process, port, banner = started("-g", "pong_game", "-v", *LOOPBACK)
+    a, b = join(port, "Alice"), join(port, "Bob")
+    # A third node joins by hand and forges Alice's address.
+    raw = raw_connect(port)
+    raw.sendall(encode_frame(1, 0, 255, b'{"name":"Mallory","group":"pong_game"}'))
+    assert pump_until([a, b], lambda: "Mallory" in a.get_peers())
+    raw.sendall(encode_frame(DATA, 255, 1, b'[{"title":"x","content":1,"queue":true}]'))
+    round_trip(a, b, "verbose")
+    assert a.available("Alice", "x") == 0 and b.available("Alice", "x") == 0
+    raw.close()
+    assert pump_until([a, b], lambda: a.get_peers() == ["Alice", "Bob"])
+    output = stop_process(process)
+    forged = lines_matching(output, "forged")
+    assert len(forged) == 1 and "Mallory" in forged[0], output
+    assert len(lines_matching(output, "joined")) == 3
+
+
+def test_help_exits_zero_with_usage():
+    result = run_cli("-h")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: nethelper.py")
+    for option in ("-g", "-f", "-p", "-i", "-n", "--max-peers", "-q", "-v", "-h"):
+        assert option in result.stdout, option
+    assert "Server listening" not in result.stdout
+    assert result.stderr == ""
+
+
+# ---------------------------------------------------------------------------
+# Errors: one line, non-zero status, no traceback
+# ---------------------------------------------------------------------------
+
+def test_port_already_in_use():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((HOST, 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_cli("-g", "pong_game", "-i", HOST, "-p", str(port))
+    line = assert_clean_error(result, str(port), "already in use")
+    assert line.startswith("Error:")
+    assert result.stdout == ""
+
+
+def test_groups_file_missing(tmp_path):
+    missing = tmp_path / "no_such_groups.txt"
+    result = run_cli("-f", str(missing), *LOOPBACK)
+    line = assert_clean_error(result, str(missing))
+    assert line.startswith("Error:")
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# only a comment\n\n   # another\n"],
+                         ids=["empty", "blank_lines", "comments_only"])
+def test_groups_file_empty(tmp_path, content):
+    groups = tmp_path / "groups.txt"
+    groups.write_text(content, encoding="utf-8")
+    result = run_cli("-f", str(groups), *LOOPBACK)
+    line = assert_clean_error(result, str(groups))
+    assert line.startswith("Error:")
+
+
+def test_no_groups_at_all():
+    result = run_cli(*LOOPBACK)
+    line = assert_clean_error(result, "-g")
+    assert line.startswith("Error:") and "groups" in line
+
+
+def test_names_file_missing(tmp_path):
+    missing = tmp_path / "names.txt"
+    result = run_cli("-g", "pong_game", "-n", str(missing), *LOOPBACK)
+    line = assert_clean_error(result, str(missing))
+    assert line.startswith("Error:")
+
+
+@pytest.mark.parametrize("port", ["65536", "70000", "-1", "abc", "12.5"])
+def test_bad_port_number(port):
+    result = run_cli("-g", "pong_game", "-i", HOST, "-p", port)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Server listening" not in result.stdout
+    # argparse's usage synopsis comes first; the message itself is one line.
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    assert "port" in errors[0]
+    assert result.stderr.rstrip().splitlines()[-1] == errors[0]
+
+
+# ---------------------------------------------------------------------------
+# Stopping
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_cleanly(started, signum):
+    process, port, banner = started("-g", "pong_game", *LOOPBACK)
+    a, b = join(port, "Alice"), join(port, "Bob")
+    round_trip(a, b, "before stop")
+    process.send_signal(signum)
+    output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "KeyboardInterrupt" not in output
+    assert output.rstrip().splitlines()[-1] == "Server stopped. Goodbye!"
+    # The nodes find out that the relay is gone.
+    assert pump_until([a, b], lambda: not a.connected and not b.connected)
+    assert a.error_code == "lost" and b.error_code == "lost"

@@ -1,0 +1,997 @@
+"""What bad input gets: raw bytes over real loopback sockets.
+
+The relay must never die, and never stall the other clients, because of what
+one connection does: it drops the offender (after a SYSM "refused" frame when
+the offender was asking to join) or ignores the frame. Every test below checks
+both halves: what happens to the offender, and that a well-behaved pair of
+NetNodes in the same group still exchanges messages afterwards.
+"""
+import contextlib
+import json
+import logging
+import random
+import socket
+import struct
+import time
+from collections import namedtuple
+
+import pytest
+
+import nethelper
+from conftest import HOST, raw_connect, wait_for
+from nethelper import AUTH, DATA, HEART, PEERS, REQ, SYSM, FrameReader, NetNode
+
+# ---------------------------------------------------------------------------
+# Helpers: frames by hand, reading frames from a raw socket, a NetNode pair
+# ---------------------------------------------------------------------------
+
+Msg = namedtuple("Msg", "type dest sender body")
+
+
+def frame(frame_type, dest, sender, payload=b"", version=b"020", length=None, meta=0):
+    """One frame built by hand with struct, exactly as PROTOCOL.md lays it out."""
+    if length is None:
+        length = 11 + len(payload)
+    return struct.pack(">I3sBBBB", length, version, dest, sender, frame_type, meta) + payload
+
+
+def js(value):
+    return json.dumps(value).encode("utf-8")
+
+
+def auth(name, group="pong_game"):
+    return frame(AUTH, 0, 255, js({"name": name, "group": group}))
+
+
+def data(dest, sender, *messages):
+    """DATA carrying (title, content) pairs, all queued."""
+    return frame(DATA, dest, sender,
+                 js([{"title": t, "content": c, "queue": True} for t, c in messages]))
+
+
+def decode(raw):
+    payload = raw[11:]
+    body = json.loads(payload.decode("utf-8")) if payload else None
+    return Msg(raw[9], raw[7], raw[8], body)
+
+
+def recv_exactly(sock, count):
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = sock.recv(count - len(chunks))
+        if not chunk:
+            if not chunks:
+                return None                     # a clean end between frames
+            raise AssertionError("stream ended inside a frame: {!r}".format(bytes(chunks)))
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_frame(sock, timeout=5.0):
+    """The next frame from the relay as a Msg, or None when the relay closed."""
+    sock.settimeout(timeout)
+    head = recv_exactly(sock, 4)
+    if head is None:
+        return None
+    (length,) = struct.unpack(">I", head)
+    assert 11 <= length <= 1024 * 1024, "relay sent a frame of length {}".format(length)
+    rest = recv_exactly(sock, length - 4)
+    assert rest is not None, "stream ended inside a frame"
+    raw = head + rest
+    assert raw[4:7] == b"020", "relay sent version {!r}".format(raw[4:7])
+    return decode(raw)
+
+
+def read_until(sock, predicate, timeout=5.0):
+    """Read frames until one satisfies ``predicate``; return it."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("expected frame never came; saw {}".format(seen))
+        try:
+            msg = read_frame(sock, remaining)
+        except socket.timeout:
+            continue
+        if msg is None:
+            raise AssertionError("relay closed the connection; saw {}".format(seen))
+        if predicate(msg):
+            return msg
+        seen.append(msg)
+
+
+def expect_closed(sock, timeout=5.0):
+    """Read until the relay closes the socket; return the frames read before.
+
+    Fails if the socket is still open after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    reader = FrameReader()
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        reader.feed(chunk)
+    else:
+        pytest.fail("the relay did not close the offending connection within {} s".format(timeout))
+    return [decode(f.raw) for f in reader]
+
+
+def expect_refused(sock, reason, timeout=5.0):
+    """The relay sends SYSM type 1 with ``reason`` and then closes."""
+    frames = expect_closed(sock, timeout)
+    assert frames, "the relay closed without saying why (expected SYSM {})".format(reason)
+    refusal = frames[0]
+    assert refusal.type == SYSM, frames
+    assert refusal.sender == 0 and refusal.dest == 255, refusal
+    assert refusal.body["type"] == 1, refusal
+    assert refusal.body["msg"] == reason, refusal
+    assert isinstance(refusal.body["data"], str) and refusal.body["data"], refusal
+    assert len(frames) == 1, "frames after the refusal: {}".format(frames[1:])
+    return refusal
+
+
+def assert_nothing_arrives(sock, wait=0.5):
+    sock.settimeout(wait)
+    try:
+        chunk = sock.recv(65536)
+    except socket.timeout:
+        return
+    if not chunk:
+        pytest.fail("the relay closed a connection it should have kept")
+    pytest.fail("unexpected bytes from the relay: {}".format(
+        [decode(f.raw) for f in _frames_of(chunk)]))
+
+
+def _frames_of(chunk):
+    reader = FrameReader()
+    reader.feed(chunk)
+    return list(reader)
+
+
+def raw_join(port, name, group="pong_game"):
+    """A raw socket that has joined: returns (sock, its address, peer list)."""
+    sock = raw_connect(port)
+    sock.sendall(auth(name, group))
+    peers = read_until(sock, lambda m: m.type == PEERS
+                       and any(p["name"] == name for p in m.body))
+    addr = next(p["addr"] for p in peers.body if p["name"] == name)
+    return sock, addr, peers.body
+
+
+def names_in(peers_msg):
+    return [p["name"] for p in peers_msg.body]
+
+
+class Pair:
+    """Two well-behaved NetNodes in one group, pumped like a game loop."""
+
+    def __init__(self, port, group="pong_game", names=("Alice", "Bob")):
+        self.a, self.b = NetNode(), NetNode()
+        self.nodes = (self.a, self.b)
+        self.keepalive = False          # send a message every pump (short liveness timeouts)
+        self._ticks = 0
+        self._last_tick = 0.0
+        for node, name in zip(self.nodes, names):
+            assert node.connect(HOST, name, group, port=port, timeout=5), node.error
+        assert self.pump_until(lambda: all(set(n.get_peers()) >= set(names) for n in self.nodes))
+
+    def pump(self):
+        now = time.monotonic()
+        if self.keepalive and now - self._last_tick >= 0.05:
+            self._last_tick = now
+            self._ticks += 1
+            for node in self.nodes:
+                node.send_msg("ALL", "tick", self._ticks)
+        for node in self.nodes:
+            node.process_send()
+            node.process_recv()
+
+    def pump_until(self, condition, timeout=5.0):
+        """Pump both nodes until ``condition()`` holds; return its last value."""
+        def step():
+            self.pump()
+            return condition()
+        return wait_for(step, timeout=timeout, step=0.005)
+
+    def pump_for(self, seconds):
+        self.pump_until(lambda: False, timeout=seconds)
+
+    def round_trip(self, tag="ok"):
+        """A message each way; fails unless both arrive intact."""
+        a, b = self.a, self.b
+        assert a.connected and b.connected, (a.error, b.error)
+        assert a.send_msg(b.get_name(), "ping", {"tag": tag, "n": [1, 2, 3]}, queue=True)
+        assert self.pump_until(lambda: b.available(a.get_name(), "ping")), \
+            "Bob never got Alice's message ({}, {})".format(a.error, b.error)
+        assert b.get_msg(a.get_name(), "ping") == {"tag": tag, "n": [1, 2, 3]}
+        assert b.send_msg(a.get_name(), "pong", tag, queue=True)
+        assert self.pump_until(lambda: a.available(b.get_name(), "pong")), \
+            "Alice never got Bob's message ({}, {})".format(a.error, b.error)
+        assert a.get_msg(b.get_name(), "pong") == tag
+        assert a.connected and b.connected, (a.error, b.error)
+
+    def close(self):
+        for node in self.nodes:
+            node.disconnect()
+
+
+@contextlib.contextmanager
+def running_relay(**options):
+    with nethelper.Relay(["pong_game", "chat"], host=HOST, port=0, **options) as relay:
+        yield relay
+
+
+@pytest.fixture
+def cleanup():
+    """Register pairs and sockets to close after the test."""
+    things = []
+    yield things.append
+    for thing in reversed(things):
+        with contextlib.suppress(OSError):
+            if isinstance(thing, NetNode):
+                thing.disconnect()
+            else:
+                thing.close()
+
+
+@pytest.fixture
+def pair(relay, cleanup):
+    made = Pair(relay.port)
+    cleanup(made)
+    made.round_trip("before")
+    return made
+
+
+def connect(port, cleanup):
+    sock = raw_connect(port)
+    cleanup(sock)
+    return sock
+
+
+# ---------------------------------------------------------------------------
+# Broken framing
+# ---------------------------------------------------------------------------
+
+def garbage(size, seed):
+    rng = random.Random(seed)
+    junk = bytes(rng.randrange(256) for _ in range(size))
+    assert junk[4:7] != b"020"
+    return junk
+
+
+def test_random_garbage_before_joining_is_refused_and_closed(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(garbage(300, seed=1))
+    # The version field of the "header" is not 020: the relay says so and closes.
+    expect_refused(sock, "version")
+    pair.round_trip("after garbage")
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+
+
+def test_random_garbage_after_joining_drops_the_node(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    assert pair.pump_until(lambda: "Mallory" in pair.a.get_peers())
+    sock.sendall(garbage(300, seed=2))
+    frames = expect_closed(sock)
+    assert all(f.type == PEERS for f in frames), frames     # no refusal once joined
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"]
+                           and pair.b.get_peers() == ["Alice", "Bob"])
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
+
+
+def test_wrong_version_before_joining_gets_a_version_refusal(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(frame(AUTH, 0, 255, js({"name": "Old", "group": "pong_game"}), version=b"019"))
+    expect_refused(sock, "version")
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
+
+
+def test_wrong_version_after_joining_drops_the_node(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    sock.sendall(frame(DATA, 255, addr, js([{"title": "x", "content": 1, "queue": True}]),
+                       version=b"021"))
+    expect_closed(sock)
+    assert pair.pump_until(lambda: pair.b.get_peers() == ["Alice", "Bob"])
+    assert pair.b.available("Mallory", "x") == 0 and pair.a.available("Mallory", "x") == 0
+    pair.round_trip()
+
+
+@pytest.mark.parametrize("length", [0, 4, 10])
+def test_length_below_header_size_closes_the_connection(relay, pair, cleanup, length):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(frame(AUTH, 0, 255, js({"name": "Short", "group": "pong_game"}), length=length))
+    assert expect_closed(sock) == []
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
+
+
+def test_length_below_header_size_from_a_member_drops_it(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    sock.sendall(frame(DATA, 255, addr, length=3))
+    expect_closed(sock)
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"])
+    pair.round_trip()
+
+
+@pytest.mark.parametrize("length", [1024 * 1024 + 1, 50 * 1024 * 1024, 0xFFFFFFFF])
+def test_length_over_the_default_cap_closes_at_once(relay, pair, cleanup, length):
+    sock = connect(relay.port, cleanup)
+    # Only the header and a few bytes: the relay must not wait for the body.
+    sock.sendall(frame(AUTH, 0, 255, b'{"name":', length=length))
+    assert expect_closed(sock, timeout=5) == []
+    pair.round_trip()
+
+
+def test_smaller_max_frame_size_is_enforced_exactly(cleanup):
+    limit = 4096
+    with running_relay(max_frame_size=limit) as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        sender, addr, _ = raw_join(relay.port, "Big")
+        cleanup(sender)
+        assert pair.pump_until(lambda: "Big" in pair.a.get_peers())
+        # A frame of exactly the limit is fine and forwarded byte for byte...
+        head = frame(DATA, 255, addr, b"")
+        body_prefix, body_suffix = b'[{"title":"big","queue":true,"content":"', b'"}]'
+        filler = limit - len(head) - len(body_prefix) - len(body_suffix)
+        exact = frame(DATA, 255, addr, body_prefix + b"y" * filler + body_suffix)
+        assert len(exact) == limit
+        sender.sendall(exact)
+        assert pair.pump_until(lambda: pair.a.available("Big", "big")
+                               and pair.b.available("Big", "big"))
+        assert pair.a.get_all_msgs("Big", "big") == ["y" * filler]
+        assert pair.b.get_all_msgs("Big", "big") == ["y" * filler]
+        # ...one byte more and the sender is dropped, the frame never delivered.
+        over = frame(DATA, 255, addr, body_prefix + b"z" * (filler + 1) + body_suffix)
+        assert len(over) == limit + 1
+        sender.sendall(over)
+        expect_closed(sender)
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"])
+        assert pair.a.available("Big", "big") == 0 and pair.b.available("Big", "big") == 0
+        pair.round_trip()
+
+
+# ---------------------------------------------------------------------------
+# AUTH that cannot be accepted
+# ---------------------------------------------------------------------------
+
+BAD_AUTH_PAYLOADS = {
+    "empty": b"",
+    "invalid_json": b'{"name": "Eve", "group": ',
+    "not_object_list": b'["Eve", "pong_game"]',
+    "not_object_string": b'"Eve"',
+    "not_object_null": b"null",
+    "missing_group": b'{"name": "Eve"}',
+    "missing_name": b'{"group": "pong_game"}',
+    "missing_both": b"{}",
+    "name_number": b'{"name": 5, "group": "pong_game"}',
+    "name_null": b'{"name": null, "group": "pong_game"}',
+    "group_list": b'{"name": "Eve", "group": ["pong_game"]}',
+    "group_object": b'{"name": "Eve", "group": {"g": 1}}',
+    "not_utf8_prefix": b'\xff\xfe{"name": "Eve", "group": "pong_game"}',
+    "not_utf8_inside": b'{"name": "Ev\xe9", "group": "pong_game"}',
+    "name_ALL": b'{"name": "ALL", "group": "pong_game"}',
+    "name_too_long": js({"name": "x" * 101, "group": "pong_game"}),
+}
+
+
+@pytest.mark.parametrize("payload", list(BAD_AUTH_PAYLOADS.values()), ids=list(BAD_AUTH_PAYLOADS))
+def test_bad_auth_gets_bad_request_then_close(relay, pair, cleanup, payload):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(frame(AUTH, 0, 255, payload))
+    expect_refused(sock, "bad_request")
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    assert pair.a.get_peers() == ["Alice", "Bob"]
+    pair.round_trip()
+
+
+def test_auth_for_unknown_group_is_refused(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(auth("Eve", "no_such_group"))
+    refusal = expect_refused(sock, "unknown_group")
+    assert "no_such_group" in refusal.body["data"]
+    pair.round_trip()
+
+
+def test_auth_with_a_taken_name_is_refused_but_the_name_is_free_in_another_group(
+        relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    sock.sendall(auth("Alice", "pong_game"))
+    refusal = expect_refused(sock, "name_taken")
+    assert "Alice" in refusal.body["data"]
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
+    # Names are scoped to a group.
+    other, addr, peers = raw_join(relay.port, "Alice", "chat")
+    cleanup(other)
+    assert peers == [{"name": "Alice", "addr": 1}] and addr == 1
+
+
+def test_auth_into_a_full_group_is_refused(cleanup):
+    with running_relay(max_peers=2) as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        sock = connect(relay.port, cleanup)
+        sock.sendall(auth("Carol"))
+        expect_refused(sock, "group_full")
+        assert relay.members("pong_game") == ["Alice", "Bob"]
+        pair.round_trip()
+        # The limit is per group: chat still takes her.
+        carol, addr, _ = raw_join(relay.port, "Carol", "chat")
+        cleanup(carol)
+        assert relay.members("chat") == ["Carol"]
+        # And a NetNode is told why.
+        node = NetNode()
+        assert not node.connect(HOST, "Dave", "pong_game", port=relay.port, timeout=5)
+        assert node.error_code == "group_full"
+        pair.round_trip()
+
+
+def test_second_auth_from_a_member_is_ignored(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    sock.sendall(auth("Mallory2", "chat"))
+    assert_nothing_arrives(sock)
+    assert relay.members("pong_game") == ["Alice", "Bob", "Mallory"]
+    assert relay.members("chat") == []
+    pair.round_trip()
+
+
+# ---------------------------------------------------------------------------
+# Frames that must be ignored
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("frame_type", [0, 7, 99, 255])
+def test_unknown_frame_type_is_ignored_and_the_connection_stays(relay, pair, cleanup, frame_type):
+    sock, addr, _ = raw_join(relay.port, "Odd")
+    cleanup(sock)
+    assert pair.pump_until(lambda: "Odd" in pair.b.get_peers())
+    sock.sendall(frame(frame_type, 255, addr, js([{"title": "x", "content": 1, "queue": True}])))
+    sock.sendall(frame(frame_type, 1, addr, b"whatever"))
+    assert_nothing_arrives(sock)
+    pair.pump_for(0.3)
+    assert pair.a.available("Odd", "x") == 0 and pair.b.available("Odd", "x") == 0
+    # Still a member, still heard.
+    sock.sendall(data(1, addr, ("hello", "from Odd")))
+    assert pair.pump_until(lambda: pair.a.available("Odd", "hello"))
+    assert pair.a.get_msg("Odd", "hello") == "from Odd"
+    assert relay.members("pong_game") == ["Alice", "Bob", "Odd"]
+    pair.round_trip()
+
+
+def test_data_before_auth_is_never_delivered(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    observer, obs_addr, _ = raw_join(relay.port, "Observer")
+    cleanup(observer)
+    assert pair.pump_until(lambda: "Observer" in pair.a.get_peers())
+    early = [data(255, 255, ("early", 1)), data(1, 255, ("early", 2)),
+             data(255, 3, ("early", 3)), data(obs_addr, 1, ("early", 4))]
+    sock.sendall(b"".join(early))
+    assert_nothing_arrives(sock)
+    assert_nothing_arrives(observer)
+    pair.pump_for(0.3)
+    for node in pair.nodes:
+        for who in (None, "Alice", "Bob", "Observer"):
+            assert node.available(who, "early") == 0
+    # The connection was not dropped: it can still join, and the early
+    # frames were not kept for later either.
+    sock.sendall(auth("Late"))
+    peers = read_until(sock, lambda m: m.type == PEERS)
+    assert names_in(peers) == ["Alice", "Bob", "Observer", "Late"]
+    late_addr = peers.body[-1]["addr"]
+    assert pair.pump_until(lambda: "Late" in pair.a.get_peers())
+    read_until(observer, lambda m: m.type == PEERS and "Late" in names_in(m))
+    sock.sendall(data(255, late_addr, ("now", "joined")))
+    got = read_until(observer, lambda m: m.type == DATA)
+    assert got.body == [{"title": "now", "content": "joined", "queue": True}]
+    assert pair.pump_until(lambda: pair.a.available("Late", "now") and pair.b.available("Late", "now"))
+    for node in pair.nodes:
+        assert node.available("Late", "early") == 0
+    pair.round_trip()
+
+
+def test_forged_sender_is_not_delivered(relay, pair, cleanup):
+    sock, addr, peers = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    assert addr == 3
+    assert pair.pump_until(lambda: "Mallory" in pair.a.get_peers())
+    alice_addr, bob_addr = 1, 2
+    # Pretending to be Alice (to Bob and to everyone), or to be nobody yet.
+    sock.sendall(data(bob_addr, alice_addr, ("forged", "to bob as alice")))
+    sock.sendall(data(255, alice_addr, ("forged", "to all as alice")))
+    sock.sendall(data(255, 255, ("forged", "as unknown")))
+    sock.sendall(data(255, 200, ("forged", "as a stranger")))
+    pair.pump_for(0.5)
+    for node in pair.nodes:
+        for who in ("Alice", "Bob", "Mallory", None):
+            assert node.available(who, "forged") == 0, (node.name, who)
+    # Ignored, not dropped: the same connection with its own address works.
+    sock.sendall(data(bob_addr, addr, ("honest", "hi Bob")))
+    assert pair.pump_until(lambda: pair.b.available("Mallory", "honest"))
+    assert pair.b.get_msg("Mallory", "honest") == "hi Bob"
+    assert pair.a.available("Mallory", "honest") == 0
+    assert relay.members("pong_game") == ["Alice", "Bob", "Mallory"]
+    pair.round_trip()
+
+
+@pytest.mark.parametrize("dest", [0, 4, 200, 254])
+def test_data_to_an_address_not_in_the_group_goes_nowhere(relay, pair, cleanup, dest):
+    sock, addr, _ = raw_join(relay.port, "Lost")
+    cleanup(sock)
+    other, other_addr, _ = raw_join(relay.port, "Other", "chat")    # address 1 in chat
+    cleanup(other)
+    assert addr == 3 and other_addr == 1
+    assert pair.pump_until(lambda: "Lost" in pair.a.get_peers())
+    sock.sendall(data(dest, addr, ("void", dest)))
+    assert_nothing_arrives(sock)
+    assert_nothing_arrives(other)
+    pair.pump_for(0.3)
+    assert pair.a.available("Lost", "void") == 0 and pair.b.available("Lost", "void") == 0
+    sock.sendall(data(2, addr, ("found", "hi")))
+    assert pair.pump_until(lambda: pair.b.available("Lost", "found"))
+    assert relay.members("pong_game") == ["Alice", "Bob", "Lost"]
+    pair.round_trip()
+
+
+def test_data_is_never_forwarded_across_groups(relay, pair, cleanup):
+    chat_a, addr_a, _ = raw_join(relay.port, "ChatA", "chat")
+    chat_b, addr_b, _ = raw_join(relay.port, "ChatB", "chat")
+    cleanup(chat_a)
+    cleanup(chat_b)
+    read_until(chat_a, lambda m: m.type == PEERS and len(m.body) == 2)
+    chat_a.sendall(data(255, addr_a, ("hello", "chat")))
+    got = read_until(chat_b, lambda m: m.type == DATA)
+    assert got.sender == addr_a and got.body[0]["content"] == "chat"
+    pair.pump_for(0.3)
+    for node in pair.nodes:
+        assert node.available("Alice", "hello") == 0 and node.available(None, "hello") == 0
+    pair.round_trip()
+
+
+@pytest.mark.parametrize("payload", [js({"type": 42, "data": None}), js({"type": -1}),
+                                     js({"type": "1"}), js([1]), b"{oops", b""],
+                         ids=["type42", "negative", "string_type", "list", "invalid", "empty"])
+def test_req_of_unknown_type_or_bad_payload_is_ignored(relay, pair, cleanup, payload):
+    sock, addr, _ = raw_join(relay.port, "Asker")
+    cleanup(sock)
+    sock.sendall(frame(REQ, 0, addr, payload))
+    assert_nothing_arrives(sock)
+    assert relay.members("pong_game") == ["Alice", "Bob", "Asker"]
+    # Still served: a proper REQ type 1 is answered.
+    sock.sendall(frame(REQ, 0, addr, js({"type": 1, "data": None})))
+    answer = read_frame(sock)
+    assert answer.type == PEERS and names_in(answer) == ["Alice", "Bob", "Asker"]
+    pair.round_trip()
+
+
+def test_req_type_1_gets_peers_for_that_node_alone(relay, pair, cleanup):
+    asker, asker_addr, _ = raw_join(relay.port, "Asker")
+    cleanup(asker)
+    bystander, by_addr, _ = raw_join(relay.port, "Bystander")
+    cleanup(bystander)
+    # The asker sees the bystander's join; after that both are quiet.
+    read_until(asker, lambda m: m.type == PEERS and "Bystander" in names_in(m))
+    asker.sendall(frame(REQ, 0, asker_addr, js({"type": 1, "data": None})))
+    answer = read_frame(asker)
+    assert answer.type == PEERS
+    assert answer.sender == 0
+    assert answer.dest == asker_addr
+    assert answer.body == [{"name": "Alice", "addr": 1}, {"name": "Bob", "addr": 2},
+                           {"name": "Asker", "addr": asker_addr},
+                           {"name": "Bystander", "addr": by_addr}]
+    assert_nothing_arrives(asker)
+    assert_nothing_arrives(bystander)
+    pair.round_trip()
+
+
+def test_req_type_1_with_forged_sender_is_ignored(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Asker")
+    cleanup(sock)
+    sock.sendall(frame(REQ, 0, 1, js({"type": 1, "data": None})))      # pretends to be Alice
+    sock.sendall(frame(REQ, 0, 1, js({"type": 0, "data": None})))      # "Alice leaves"
+    assert_nothing_arrives(sock)
+    assert relay.members("pong_game") == ["Alice", "Bob", "Asker"]
+    pair.round_trip()
+
+
+def test_req_type_0_closes_cleanly_and_the_others_get_new_peers(relay, pair, cleanup):
+    leaver, leaver_addr, _ = raw_join(relay.port, "Leaver")
+    cleanup(leaver)
+    watcher, _, _ = raw_join(relay.port, "Watcher")
+    cleanup(watcher)
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob", "Leaver", "Watcher"])
+    leaver.sendall(frame(REQ, 0, leaver_addr, js({"type": 0, "data": None})))
+    frames = expect_closed(leaver)
+    assert all(f.type == PEERS for f in frames), frames
+    update = read_until(watcher, lambda m: m.type == PEERS and "Leaver" not in names_in(m))
+    assert update.dest == 255 and update.sender == 0
+    assert names_in(update) == ["Alice", "Bob", "Watcher"]
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob", "Watcher"]
+                           and pair.b.get_peers() == ["Alice", "Bob", "Watcher"])
+    assert relay.members("pong_game") == ["Alice", "Bob", "Watcher"]
+    pair.round_trip()
+    # The address is free again for the next one.
+    again, again_addr, _ = raw_join(relay.port, "Again")
+    cleanup(again)
+    assert again_addr == leaver_addr
+
+
+# ---------------------------------------------------------------------------
+# Timeouts
+# ---------------------------------------------------------------------------
+
+def test_connection_that_never_sends_auth_is_dropped(cleanup):
+    with running_relay(auth_timeout=0.5) as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        silent = connect(relay.port, cleanup)
+        partial = connect(relay.port, cleanup)
+        partial.sendall(auth("Half")[:15])          # a header and a bit, never finished
+        assert expect_closed(silent, timeout=5) == []
+        assert expect_closed(partial, timeout=5) == []
+        # Members are not subject to the join deadline.
+        pair.pump_for(1.0)
+        assert relay.members("pong_game") == ["Alice", "Bob"]
+        pair.round_trip()
+
+
+def test_silent_member_is_dropped_after_the_liveness_timeout(cleanup):
+    with running_relay(liveness_timeout=0.6) as relay:
+        pair = Pair(relay.port)
+        pair.keepalive = True           # the pair talks like a game: many times a second
+        cleanup(pair)
+        watcher, _, _ = raw_join(relay.port, "Watcher", "pong_game")
+        cleanup(watcher)
+        assert pair.pump_until(lambda: "Watcher" in pair.a.get_peers())
+        # The watcher says nothing after joining: it is dropped, the pair is told...
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"]
+                               and pair.b.get_peers() == ["Alice", "Bob"])
+        assert relay.members("pong_game") == ["Alice", "Bob"]
+        pair.round_trip()
+        # ...and its socket was closed by the relay.
+        watcher.settimeout(0)
+        frames = expect_closed(watcher, timeout=2)
+        assert {f.type for f in frames} <= {PEERS, DATA}      # the pair's chatter, no refusal
+        pair.round_trip()
+
+
+def test_silent_member_peers_update_seen_by_a_raw_member(cleanup):
+    with running_relay(liveness_timeout=0.6) as relay:
+        pair = Pair(relay.port)
+        pair.keepalive = True
+        cleanup(pair)
+        talker, talker_addr, _ = raw_join(relay.port, "Talker")
+        cleanup(talker)
+        silent, _, _ = raw_join(relay.port, "Silent")
+        cleanup(silent)
+        deadline = time.monotonic() + 5
+        update = None
+        talker.settimeout(0.1)
+        while update is None and time.monotonic() < deadline:
+            pair.pump()
+            talker.sendall(frame(HEART, 0, talker_addr, b"null"))
+            try:
+                msg = read_frame(talker, 0.1)
+            except socket.timeout:
+                continue
+            assert msg is not None, "the talking member was dropped"
+            if msg.type == PEERS and "Silent" not in names_in(msg):
+                update = msg
+        assert update is not None, "no PEERS list without the silent node"
+        assert names_in(update) == ["Alice", "Bob", "Talker"]
+        expect_closed(silent)
+        pair.round_trip()
+
+
+def test_member_sending_heartbeats_is_not_dropped(cleanup):
+    with running_relay(liveness_timeout=0.6) as relay:
+        pair = Pair(relay.port)
+        pair.keepalive = True
+        cleanup(pair)
+        beating, beat_addr, _ = raw_join(relay.port, "Beating")
+        cleanup(beating)
+        silent, _, _ = raw_join(relay.port, "Silent")          # the control
+        cleanup(silent)
+        end = time.monotonic() + 2.5                              # four timeouts' worth
+        while time.monotonic() < end:
+            beating.sendall(frame(HEART, 0, beat_addr, b"null"))
+            pair.pump_for(0.15)
+        assert relay.members("pong_game") == ["Alice", "Bob", "Beating"]
+        assert pair.a.get_peers() == ["Alice", "Bob", "Beating"]
+        expect_closed(silent)
+        # The beating one's socket is still open and it still gets frames.
+        beating.sendall(frame(REQ, 0, beat_addr, js({"type": 1, "data": None})))
+        answer = read_until(beating, lambda m: m.type == PEERS and m.dest == beat_addr)
+        assert names_in(answer) == ["Alice", "Bob", "Beating"]
+        pair.round_trip()
+
+
+def test_default_liveness_timeout_is_five_seconds(relay, pair, cleanup):
+    silent, _, _ = raw_join(relay.port, "Silent")
+    cleanup(silent)
+    joined = time.monotonic()
+    assert pair.pump_until(lambda: "Silent" in pair.a.get_peers())
+    pair.pump_until(lambda: False, timeout=max(0.0, joined + 3.5 - time.monotonic()))
+    assert relay.members("pong_game") == ["Alice", "Bob", "Silent"], "dropped too early"
+    assert pair.a.get_peers() == ["Alice", "Bob", "Silent"]
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"]
+                           and pair.b.get_peers() == ["Alice", "Bob"],
+                           timeout=max(0.0, joined + 7.0 - time.monotonic())), \
+        "silent node still there 7 s after it joined"
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    expect_closed(silent, timeout=1)
+    pair.round_trip()
+
+
+# ---------------------------------------------------------------------------
+# Load: too many connections, churn, a slow reader
+# ---------------------------------------------------------------------------
+
+def test_connections_beyond_max_connections_get_server_full(cleanup):
+    total = 250
+    with running_relay(max_connections=50, auth_timeout=60) as relay:
+        assert relay.max_connections == 50
+        pair = Pair(relay.port)
+        cleanup(pair)
+        idle_allowed = relay.max_connections - 2            # the pair holds two
+        socks = []
+        for _ in range(total):
+            sock = connect(relay.port, cleanup)
+            socks.append(sock)
+            pair.pump()
+        # Sort the sockets: refused ones get SYSM server_full and then EOF,
+        # the rest hear nothing and stay open.
+        refused, frames_seen = set(), {}
+        readers = {s: FrameReader() for s in socks}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(refused) < total - idle_allowed:
+            for sock in socks:
+                if sock in refused:
+                    continue
+                sock.setblocking(False)
+                try:
+                    chunk = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except ConnectionResetError:
+                    chunk = b""
+                if chunk:
+                    readers[sock].feed(chunk)
+                    frames_seen.setdefault(sock, []).extend(decode(f.raw) for f in readers[sock])
+                else:
+                    refused.add(sock)
+            pair.pump_for(0.05)
+        pair.pump_for(0.5)                                   # any extra refusals show up now
+        for sock in socks:
+            if sock in refused:
+                continue
+            try:
+                if sock.recv(4096) == b"":
+                    refused.add(sock)
+            except BlockingIOError:
+                pass
+        assert len(refused) == total - idle_allowed
+        for sock in refused:
+            msgs = frames_seen.get(sock, [])
+            assert len(msgs) == 1 and msgs[0].type == SYSM, msgs
+            assert msgs[0].body["type"] == 1 and msgs[0].body["msg"] == "server_full"
+        for sock in socks:
+            if sock not in refused:
+                assert sock not in frames_seen, frames_seen.get(sock)
+        pair.round_trip("while full")
+        # A NetNode arriving now is told the relay is full.
+        late = NetNode()
+        assert not late.connect(HOST, "Late", "pong_game", port=relay.port, timeout=5)
+        assert late.error_code == "server_full"
+        # Once the idle ones go, there is room again.
+        for sock in socks:
+            sock.close()
+        node = NetNode()
+        cleanup(node)
+
+        def joins():
+            pair.pump()
+            return node.connect(HOST, "Late", "pong_game", port=relay.port, timeout=2)
+        assert wait_for(joins, timeout=10, step=0.2), node.error
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob", "Late"])
+        pair.round_trip("after")
+
+
+def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
+    with running_relay(max_connections=20) as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        for i in range(400):
+            kind = i % 6
+            sock = raw_connect(relay.port)
+            try:
+                if kind == 1:
+                    sock.sendall(auth("Churn{}".format(i)))
+                elif kind == 2:
+                    sock.sendall(auth("Churn{}".format(i)))
+                    read_until(sock, lambda m: m.type in (PEERS, SYSM))
+                elif kind == 3:
+                    sock.sendall(auth("Churn{}".format(i))[:7])
+                elif kind == 4:
+                    sock.sendall(auth("Churn{}".format(i)) + data(255, 3, ("churn", i)))
+                elif kind == 5:
+                    # An abortive close (RST) instead of FIN.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.sendall(auth("Churn{}".format(i)))
+            finally:
+                sock.close()
+            pair.pump()
+        assert pair.pump_until(lambda: relay.members("pong_game") == ["Alice", "Bob"]
+                               and pair.a.get_peers() == ["Alice", "Bob"], timeout=10)
+        pair.round_trip("after churn")
+        # No connection slots leaked: a fresh pair can still join under the cap.
+        second = Pair(relay.port, group="chat", names=("Carol", "Dave"))
+        cleanup(second)
+        second.round_trip()
+        pair.round_trip()
+
+
+def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
+    caplog.set_level(logging.INFO, logger="nethelper")
+    max_pending = 64 * 1024
+    with running_relay(max_pending=max_pending) as relay:
+        pair = Pair(relay.port)             # Alice floods, Bob is the third node
+        cleanup(pair)
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cleanup(slow)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.settimeout(5)
+        slow.connect((HOST, relay.port))
+        slow.sendall(auth("Slow"))
+        # Read only up to our own join, then never again.
+        reader, slow_addr = FrameReader(), None
+        while slow_addr is None:
+            chunk = slow.recv(4096)
+            assert chunk
+            reader.feed(chunk)
+            for f in reader:
+                msg = decode(f.raw)
+                if msg.type == PEERS and "Slow" in names_in(msg):
+                    slow_addr = next(p["addr"] for p in msg.body if p["name"] == "Slow")
+        assert pair.pump_until(lambda: "Slow" in pair.a.get_peers())
+        chunk = "x" * 30000
+        sent = 0
+        deadline = time.monotonic() + 60
+        last_beat = 0.0
+        while ("Slow" in relay.members("pong_game") and time.monotonic() < deadline
+               and sent < 256 * 1024 * 1024):
+            if time.monotonic() - last_beat > 0.3:
+                # Slow is alive (it talks), it just does not read.
+                slow.sendall(frame(HEART, 0, slow_addr, b"null"))
+                last_beat = time.monotonic()
+            if pair.a.send_msg("Slow", "flood", chunk, queue=True):
+                sent += len(chunk)
+            pair.pump()
+        assert "Slow" not in relay.members("pong_game"), \
+            "slow reader still a member after {} bytes were sent to it".format(sent)
+        assert "too slow" in caplog.text
+        # The others are told, and keep working.
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"]
+                               and pair.b.get_peers() == ["Alice", "Bob"])
+        pair.round_trip("flooder and third node")
+        # The slow socket was closed by the relay: reading it ends (after
+        # whatever the kernel still holds), it does not block forever.
+        slow.settimeout(5)
+        got_end = False
+        received = 0
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                piece = slow.recv(1 << 20)
+            except ConnectionResetError:
+                got_end = True
+                break
+            if not piece:
+                got_end = True
+                break
+            received += len(piece)
+        assert got_end, "slow reader's socket is still open"
+        # What the relay held for it was bounded: far less than was sent.
+        assert received < sent
+        pair.round_trip("after the slow one is gone")
+
+
+# ---------------------------------------------------------------------------
+# Framing across recv() boundaries
+# ---------------------------------------------------------------------------
+
+def test_stream_sent_one_byte_at_a_time(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    # Alice is 1, Bob 2, so this node will be 3.
+    stream = (auth("Dribble") + data(1, 3, ("drip", "to alice")) + data(255, 3, ("drip", "to all"))
+              + frame(HEART, 0, 3, b"null") + frame(REQ, 0, 3, js({"type": 1, "data": None})))
+    for byte in stream:
+        sock.send(bytes([byte]))
+        time.sleep(0.001)
+    peers = read_until(sock, lambda m: m.type == PEERS and m.dest == 255)
+    assert names_in(peers) == ["Alice", "Bob", "Dribble"]
+    answer = read_until(sock, lambda m: m.type == PEERS and m.dest == 3)
+    assert names_in(answer) == ["Alice", "Bob", "Dribble"]
+    assert pair.pump_until(lambda: pair.a.available("Dribble", "drip") == 2
+                           and pair.b.available("Dribble", "drip") == 1)
+    assert pair.a.get_all_msgs("Dribble", "drip") == ["to alice", "to all"]
+    assert pair.b.get_all_msgs("Dribble", "drip") == ["to all"]
+    pair.round_trip()
+
+
+def test_stream_split_at_every_byte_boundary(relay, pair, cleanup):
+    def stream_for(cut):
+        return auth("S{:03d}".format(cut)) + data(1, 3, ("split", "c{:03d}".format(cut)))
+    length = len(stream_for(0))
+    for cut in range(1, length):
+        name = "S{:03d}".format(cut)
+        stream = stream_for(cut)
+        assert len(stream) == length
+        sock = raw_connect(relay.port)
+        try:
+            sock.sendall(stream[:cut])
+            time.sleep(0.002)
+            sock.sendall(stream[cut:])
+            assert pair.pump_until(lambda: pair.a.available(name, "split")), \
+                "message split at byte {} never arrived".format(cut)
+            assert pair.a.get_msg(name, "split") == "c{:03d}".format(cut)
+        finally:
+            sock.close()
+        assert pair.pump_until(lambda: relay.members("pong_game") == ["Alice", "Bob"])
+    pair.round_trip()
+
+
+def test_many_frames_in_one_send(relay, pair, cleanup):
+    sock = connect(relay.port, cleanup)
+    count = 300
+    stream = auth("Burst") + b"".join(data(1, 3, ("burst", i)) for i in range(count))
+    stream += frame(REQ, 0, 3, js({"type": 1, "data": None}))
+    sock.sendall(stream)
+    answer = read_until(sock, lambda m: m.type == PEERS and m.dest == 3)
+    assert names_in(answer) == ["Alice", "Bob", "Burst"]
+    assert pair.pump_until(lambda: pair.a.available("Burst", "burst") == count)
+    assert pair.a.get_all_msgs("Burst", "burst") == list(range(count))
+    assert pair.b.available("Burst", "burst") == 0
+    # And the other way: many frames from a NetNode arrive as one stream.
+    for i in range(count):
+        pair.b.send_msg("Burst", "back", i, queue=True)
+    pair.pump()
+    got = []
+    while len(got) < count:
+        msg = read_frame(sock)
+        assert msg is not None
+        if msg.type == DATA:
+            assert msg.sender == 2
+            got.extend(m["content"] for m in msg.body if m["title"] == "back")
+    assert got == list(range(count))
+    pair.round_trip()
+
+
+def test_relay_survives_everything_at_once(relay, pair, cleanup):
+    """A volley of offenders in parallel; the pair never notices."""
+    offenders = []
+    payloads = [garbage(64, seed=3), frame(AUTH, 0, 255, b"{", version=b"999"),
+                frame(AUTH, 0, 255, length=2), frame(AUTH, 0, 255, length=0x7FFFFFFF),
+                frame(AUTH, 0, 255, b"[]"), auth("Alice"), auth("X", "nope"), b"\x00" * 11]
+    for payload in payloads * 5:
+        sock = connect(relay.port, cleanup)
+        sock.sendall(payload)
+        offenders.append(sock)
+        pair.pump()
+    for sock in offenders:
+        expect_closed(sock)
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
