@@ -28,7 +28,7 @@ import sys
 import time
 
 from loadgen import HOST, BenchError
-from relayproc import RelayProcess
+from relayproc import ORIGINAL_CPUS, RelayProcess, die_with_parent, set_cpus
 from scenarios import latency_summary
 
 from nethelper import NetNode
@@ -145,7 +145,9 @@ def _run_players(port, frames, busy):
     try:
         for role in ("host", "guest"):
             procs[role] = subprocess.Popen(command + [role], stdin=subprocess.DEVNULL,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                           preexec_fn=die_with_parent)
+            set_cpus(procs[role].pid, ORIGINAL_CPUS)     # players are never pinned
         limit = time.monotonic() + 1.5 + frames / 60 + 15
         for role, proc in procs.items():
             try:
@@ -169,9 +171,9 @@ def _run_players(port, frames, busy):
 # The whole scenario
 # ---------------------------------------------------------------------------
 
-def run_nodecost(workdir, frames=600, backlog=1000, repeats=5, profile=None):
+def run_nodecost(workdir, frames=600, backlog=1000, repeats=5, profile=None, relay_cpus=None):
     result = {"mode": "relay", "frames": frames, "backlog_frames": backlog}
-    relay = RelayProcess([GROUP], workdir, "nodecost", profile=profile)
+    relay = RelayProcess([GROUP], workdir, "nodecost", profile=profile, cpus=relay_cpus)
     host, guest = NetNode(), NetNode()
     try:
         relay.start()
@@ -231,8 +233,9 @@ def run_nodecost(workdir, frames=600, backlog=1000, repeats=5, profile=None):
         wall = time.monotonic() - wall0
         cpu = relay.cpu_seconds() - relay_cpu0
         result.update(wall_s=wall, relay_cpu_s=cpu, relay_cpu_pct=100 * cpu / wall)
-    except BenchError as exc:
-        result["error"] = str(exc)
+    except Exception as exc:            # recorded, so that the report still comes out
+        result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
+            type(exc).__name__, exc)
     finally:
         try:
             if relay.alive():

@@ -4,6 +4,7 @@ CPU time comes from /proc/<pid>/stat (utime + stime) and memory from
 /proc/<pid>/status (VmHWM: the peak resident set size, and VmRSS).
 """
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -14,6 +15,23 @@ from loadgen import HOST, ROOT, BenchError
 
 NETHELPER = os.path.join(ROOT, "nethelper.py")
 _TICKS = os.sysconf("SC_CLK_TCK")
+ORIGINAL_CPUS = os.sched_getaffinity(0)      # before run.py --pin narrows this process
+
+
+def die_with_parent():
+    """For Popen(preexec_fn=...): the child gets SIGTERM if the benchmark dies,
+    even by SIGKILL, so no relay or player outlives it (Linux; else a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)        # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def set_cpus(pid, cpus):
+    """Run ``pid`` on ``cpus`` only (None: leave it to the OS)."""
+    if cpus:
+        os.sched_setaffinity(pid, cpus)
 
 
 class RelayProcess:
@@ -24,8 +42,9 @@ class RelayProcess:
     With ``profile`` (a path) the relay runs under ``python -m cProfile -o``.
     """
 
-    def __init__(self, groups, workdir, tag, max_connections=1000, profile=None):
+    def __init__(self, groups, workdir, tag, max_connections=1000, profile=None, cpus=None):
         self.groups = list(groups)
+        self.cpus = cpus
         self.workdir = workdir
         self.tag = tag
         self.max_connections = max_connections
@@ -50,7 +69,9 @@ class RelayProcess:
                     "--max-connections", str(self.max_connections)]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
+        set_cpus(self.proc.pid, self.cpus or ORIGINAL_CPUS)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             text = self.output()

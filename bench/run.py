@@ -6,6 +6,7 @@
     python bench/run.py --only flood     # one scenario (or one case: --only classroom-500)
     python bench/run.py --json out.json  # where the figures go (default bench/results.json)
     python bench/run.py --profile DIR    # run each relay under cProfile, DIR/<case>.prof
+    python bench/run.py --pin            # generator on CPU 0, relay on CPU 1 (repeatable figures)
 
 One generator process drives every node over loopback against relays started
 as subprocesses with their real command line, and measures the same traffic
@@ -73,7 +74,7 @@ METRICS = {
     "pingpong": [("p50_us", "round trip p50 (us)", "us"), ("p90_us", "round trip p90 (us)", "us"),
                  ("p99_us", "round trip p99 (us)", "us"), ("max_us", "round trip max (us)", "us"),
                  ("trips_per_s", "trips/s (all pairs)", "int")],
-    "flood": [("frames_per_s", "frames/s relayed", "int"), ("mib_per_s", "MiB/s relayed", "f2"),
+    "flood": [("frames_per_s", "frames/s delivered", "int"), ("mib_per_s", "MiB/s delivered", "f2"),
               ("lost", "frames lost", "int"), ("out_of_order", "frames out of order", "int")],
     "classroom": [("delivered_per_s", "frames delivered/s", "int"), ("p50_us", "latency p50 (us)", "us"),
                   ("p99_us", "latency p99 (us)", "us"), ("max_us", "latency max (us)", "us"),
@@ -245,6 +246,7 @@ def machine_facts():
     except (OSError, ValueError, IndexError):
         pass
     return {"cores": os.cpu_count(), "cpu": model, "memory": memory,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(), "implementation": platform.python_implementation(),
             "platform": platform.platform(), "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
 
@@ -276,8 +278,18 @@ def main(argv=None):
     parser.add_argument("--profile", metavar="DIR",
                         help="run every relay under cProfile and write DIR/<case>.prof "
                              "(the figures are then slowed down by the profiler)")
+    parser.add_argument("--pin", action="store_true",
+                        help="pin the generator to one CPU and every relay to another, so that "
+                             "the scheduler's placement does not change the figures")
     args = parser.parse_args(argv)
     only = set(filter(None, (args.only or "").split(",")))
+    relay_cpus = None
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            parser.error("--pin needs two CPUs; this process may use {}".format(cpus))
+        os.sched_setaffinity(0, {cpus[0]})
+        relay_cpus = {cpus[1]}
 
     def stop(signum, frame):
         raise KeyboardInterrupt
@@ -289,9 +301,13 @@ def main(argv=None):
     print("nethelper benchmark: {} cores ({}), {}, Python {} ({}), open files {}".format(
         facts["cores"], facts["cpu"] or "?", facts["memory"], facts["python"],
         facts["implementation"], facts["open_files_limit"]))
-    print("frames: latency {} bytes, flood {} bytes; mode: {}{}".format(
+    print("load average at start: {} (other work on this machine skews the figures)".format(
+        " ".join("{:.2f}".format(x) for x in facts["load_average_at_start"])))
+    print("frames: latency {} bytes, flood {} bytes; mode: {}{}{}".format(
         LATENCY.length, FLOOD.length, "quick" if args.quick else "full",
-        ", relays under cProfile" if args.profile else ""), flush=True)
+        ", relays under cProfile" if args.profile else "",
+        ", generator pinned to CPU {} and relays to CPU {}".format(
+            min(os.sched_getaffinity(0)), min(relay_cpus)) if relay_cpus else ""), flush=True)
     if args.profile:
         os.makedirs(args.profile, exist_ok=True)
 
@@ -311,7 +327,7 @@ def main(argv=None):
                 t0 = time.monotonic()
                 entry = {"name": case.name, "scenario": case.scenario, "nodes": case.node_count,
                          "params": case.params}
-                entry["relay"] = measure(case, "relay", workdir, profile)
+                entry["relay"] = measure(case, "relay", workdir, profile, relay_cpus)
                 entry["floor"] = measure(case, "floor", workdir)
                 entries.append(entry)
                 print("  {:<14} {:>5} nodes  done in {:5.1f} s{}".format(
@@ -325,7 +341,8 @@ def main(argv=None):
                     t0 = time.monotonic()
                     profile = os.path.join(args.profile, "nodecost.prof") if args.profile else None
                     nodecost = run_nodecost(workdir, frames=120 if args.quick else 600,
-                                            repeats=2 if args.quick else 5, profile=profile)
+                                            repeats=2 if args.quick else 5, profile=profile,
+                                            relay_cpus=relay_cpus)
                     print("  {:<14} {:>5} nodes  done in {:5.1f} s".format(
                         "nodecost", 2, time.monotonic() - t0), flush=True)
     except KeyboardInterrupt:
@@ -349,8 +366,11 @@ def main(argv=None):
         ": " + "; ".join(failed) if failed else ""))
     print("total run time: {:.1f} s".format(total))
 
+    facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report = {"machine": facts, "mode": "quick" if args.quick else "full",
               "only": sorted(only), "profiled": bool(args.profile),
+              "pinned": {"generator": sorted(os.sched_getaffinity(0)),
+                         "relay": sorted(relay_cpus)} if relay_cpus else None,
               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(time.time() - total)),
               "total_s": total, "interrupted": interrupted, "skipped": skipped,
               "frame_bytes": {"latency": LATENCY.length, "flood": FLOOD.length},

@@ -425,7 +425,7 @@ def make_cases(quick):
 # One measured run
 # ---------------------------------------------------------------------------
 
-def measure(case, mode, workdir, profile=None):
+def measure(case, mode, workdir, profile=None, relay_cpus=None):
     """Run ``case`` once, through a fresh relay (``mode`` "relay") or over
     direct connections ("floor"). Everything started here is stopped here."""
     result = {"mode": mode}
@@ -434,7 +434,8 @@ def measure(case, mode, workdir, profile=None):
     try:
         if mode == "relay":
             relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
-                                 max_connections=max(1000, case.node_count + 100), profile=profile)
+                                 max_connections=max(1000, case.node_count + 100), profile=profile,
+                                 cpus=relay_cpus)
             relay.start()
             result["relay_cmd_port"] = relay.port
         fabric = make_fabric(mode, loop, relay.port if relay else None)
@@ -455,8 +456,9 @@ def measure(case, mode, workdir, profile=None):
         result["connections_lost"] = len(loop.lost)
         if loop.lost:
             result["lost_example"] = "{}: {}".format(*loop.lost[0])
-    except BenchError as exc:
-        result["error"] = str(exc)
+    except Exception as exc:            # recorded; the other cases still run
+        result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
+            type(exc).__name__, exc)
     finally:
         try:
             if relay is not None and relay.alive():
