@@ -364,6 +364,29 @@ def test_names_file_missing(tmp_path):
     assert line.startswith("Error:")
 
 
+def test_interface_not_on_this_computer():
+    # 192.0.2.1 is a documentation address: nothing is sent, the bind just fails.
+    result = run_cli("-g", "pong_game", "-i", "192.0.2.1", "-p", "0")
+    line = assert_clean_error(result, "cannot listen")
+    assert line.startswith("Error:")
+
+
+def test_groups_file_that_cannot_be_read(tmp_path):
+    not_utf8 = tmp_path / "groups.txt"
+    not_utf8.write_bytes(b"pong_game\nch\xffat\n")
+    for path in (tmp_path, not_utf8):           # a directory, then bytes that are not UTF-8
+        result = run_cli("-f", str(path), *LOOPBACK)
+        line = assert_clean_error(result, str(path))
+        assert line.startswith("Error:")
+
+
+@pytest.mark.parametrize("value", ["0", "255", "-3"])
+def test_max_peers_out_of_range(value):
+    result = run_cli("-g", "pong_game", "--max-peers", value, *LOOPBACK)
+    line = assert_clean_error(result, "max_peers")
+    assert line.startswith("Error:")
+
+
 @pytest.mark.parametrize("port", ["65536", "70000", "-1", "abc", "12.5"])
 def test_bad_port_number(port):
     result = run_cli("-g", "pong_game", "-i", HOST, "-p", port)
@@ -395,3 +418,46 @@ def test_signal_stops_cleanly(started, signum):
     # The nodes find out that the relay is gone.
     assert pump_until([a, b], lambda: not a.connected and not b.connected)
     assert a.error_code == "lost" and b.error_code == "lost"
+
+
+# ---------------------------------------------------------------------------
+# Names the relay hands out, and names it logs
+# ---------------------------------------------------------------------------
+
+def test_names_file_never_makes_a_node_called_ALL(started, tmp_path):
+    """"ALL" means everyone, so the relay refuses it as a name (PROTOCOL.md);
+    it must not hand it out itself either."""
+    names = tmp_path / "names.txt"
+    names.write_text("ALL\n", encoding="utf-8")
+    result = None
+    try:
+        process, port, banner = started("-g", "pong_game", "-n", str(names), *LOOPBACK)
+    except AssertionError:
+        # Refusing such a names file at start-up is fine too, cleanly.
+        result = run_cli("-g", "pong_game", "-n", str(names), *LOOPBACK)
+        assert_clean_error(result, str(names))
+        return
+    node = NetNode()
+    assert node.connect(HOST, "", "pong_game", port=port, timeout=5), node.error
+    assert node.get_name() != "ALL"
+    assert "ALL" not in node.get_peers()
+
+
+def test_names_with_line_breaks_cannot_forge_log_lines(started):
+    """Each join and refusal is one log line, whatever name or group a node sends."""
+    process, port, banner = started("-g", "pong_game", *LOOPBACK)
+    a = join(port, "Alice")
+    sneaky = "Eve\n99:99:99 joined   pong_game: Fake (address 9) from 10.0.0.9:1"
+    eve = NetNode()
+    eve.connect(HOST, sneaky, "pong_game", port=port, timeout=5)   # refused or joined
+    lost = NetNode()
+    assert not lost.connect(HOST, "Zed", "no\r\n99:99:99 pe", port=port, timeout=5)
+    assert lost.error_code == "unknown_group"
+    output = stop_process(process)
+    lines = output.splitlines()             # everything after the banner
+    assert lines[-1] == "Server stopped. Goodbye!"
+    for line in lines:
+        assert not line.startswith("99:99:99"), "a node forged a log line:\n" + output
+    for line in lines[:-1]:
+        assert re.match(TIME, line), "log output broken across lines:\n" + output
+    assert len(lines_matching(output, "unknown_group")) == 1

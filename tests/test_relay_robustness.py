@@ -385,6 +385,7 @@ BAD_AUTH_PAYLOADS = {
     "not_utf8_inside": b'{"name": "Ev\xe9", "group": "pong_game"}',
     "name_ALL": b'{"name": "ALL", "group": "pong_game"}',
     "name_too_long": js({"name": "x" * 101, "group": "pong_game"}),
+    "deeply_nested": b'{"name": ' + b"[" * 100000 + b"]" * 100000 + b', "group": "pong_game"}',
 }
 
 
@@ -524,6 +525,28 @@ def test_forged_sender_is_not_delivered(relay, pair, cleanup):
     assert pair.b.get_msg("Mallory", "honest") == "hi Bob"
     assert pair.a.available("Mallory", "honest") == 0
     assert relay.members("pong_game") == ["Alice", "Bob", "Mallory"]
+    pair.round_trip()
+
+
+@pytest.mark.parametrize("payload", [b"not json", b"", b"[" * 100000, b'{"title": "x"}',
+                                     b'[1, "x", null, {"title": 5}, {"content": 1}]',
+                                     b'[{"title": "bad", "content": "\xff"}]'],
+                         ids=["invalid", "empty", "deeply_nested", "object", "bad_items",
+                              "not_utf8"])
+def test_junk_data_from_a_member_does_not_break_the_receivers(relay, pair, cleanup, payload):
+    """The relay forwards DATA unread; the NetNodes that get junk must shrug it off."""
+    sock, addr, _ = raw_join(relay.port, "Junk")
+    cleanup(sock)
+    assert pair.pump_until(lambda: "Junk" in pair.a.get_peers() and "Junk" in pair.b.get_peers())
+    sock.sendall(frame(DATA, 255, addr, payload))
+    sock.sendall(data(255, addr, ("after", "junk")))
+    assert pair.pump_until(lambda: pair.a.available("Junk", "after")
+                           and pair.b.available("Junk", "after"))
+    for node in pair.nodes:
+        assert node.connected, node.error
+        assert node.get_all_msgs("Junk", "after") == ["junk"]
+        assert node.available("Junk", "x") == 0 and node.available("Junk", "bad") == 0
+    assert relay.members("pong_game") == ["Alice", "Bob", "Junk"]
     pair.round_trip()
 
 
