@@ -269,6 +269,19 @@ def parse_auth(payload):
     return name, group
 
 
+def name_problem(name):
+    """Why ``name`` cannot be a node's name, in one sentence; None if it can."""
+    if not name:
+        return "A name cannot be empty."
+    if name == "ALL":
+        return '"ALL" cannot be a name: it means everyone.'
+    if len(name) > MAX_NAME_LENGTH:
+        return "Names can be at most {} characters long.".format(MAX_NAME_LENGTH)
+    if not name.isprintable():
+        return "Names cannot contain line breaks, tabs or other control characters."
+    return None
+
+
 def parse_messages(payload):
     """Return [(title, content, queue), ...] from a DATA payload.
 
@@ -349,8 +362,8 @@ class NetNode:
         self.error = self.error_code = None
         port = DEFAULT_PORT if port is None else int(port)
         self._where = "{}:{}".format(host, port)
-        if name == "ALL":
-            return self._fail(BAD_REQUEST, '"ALL" cannot be a name: it means everyone.')
+        if name and name_problem(name):
+            return self._fail(BAD_REQUEST, name_problem(name))
         try:
             self._sock = socket.create_connection((host, port), timeout=timeout)
             self._sock.setblocking(False)
@@ -687,6 +700,11 @@ class Relay:
         self.host = host
         self.port = port
         self.names = list(names) if names else list(_ANIMALS)
+        for name in self.names:
+            if name_problem(name):
+                raise ValueError("cannot hand out the name {!r}: {}".format(name, name_problem(name)))
+        if max_connections < 1 or max_frame_size < 256:
+            raise ValueError("max_connections must be at least 1 and max_frame_size at least 256")
         random.shuffle(self.names)
         self.max_peers = max_peers
         self.max_frame_size = max_frame_size
@@ -886,13 +904,11 @@ class Relay:
             return
         members = self.groups.get(group)
         if members is None:
-            self._refuse(conn, UNKNOWN_GROUP, 'This relay has no group "{}". Its groups: {}.'.format(
+            # repr() keeps a group name full of line breaks on one log line
+            self._refuse(conn, UNKNOWN_GROUP, "This relay has no group {!r}. Its groups: {}.".format(
                 group, ", ".join(sorted(self.groups))))
-        elif name == "ALL":
-            self._refuse(conn, BAD_REQUEST, '"ALL" cannot be a name: it means everyone.')
-        elif len(name) > MAX_NAME_LENGTH:
-            self._refuse(conn, BAD_REQUEST, "Names can be at most {} characters long.".format(
-                MAX_NAME_LENGTH))
+        elif name and name_problem(name):
+            self._refuse(conn, BAD_REQUEST, name_problem(name))
         elif name and any(m.name == name for m in members.values()):
             self._refuse(conn, NAME_TAKEN, 'The name "{}" is already taken in group "{}".'.format(
                 name, group))
@@ -1031,8 +1047,9 @@ class Relay:
         number = 2
         while True:     # ends: a group holds at most 254 names
             for name in self.names:
-                if name + str(number) not in taken:
-                    return name + str(number)
+                candidate = name + str(number)
+                if candidate not in taken and not name_problem(candidate):
+                    return candidate
             number += 1
 
     def _drain_wake_socket(self):
@@ -1169,6 +1186,10 @@ def main(argv=None):
         if args.file:
             groups += _read_list(args.file, "groups file")
         names = _read_list(args.names, "names file") if args.names else None
+        for name in names or ():
+            if name_problem(name):
+                raise RelayError("names file {}: cannot hand out {!r}. {}".format(
+                    args.names, name, name_problem(name)))
         if not groups:
             raise RelayError("no groups: name some with -g (e.g. -g pong_game) or -f FILE")
         groups = list(dict.fromkeys(groups))    # drop repeats, keep order

@@ -32,7 +32,7 @@ def relay():
 
 
 def start_relay_process(*args):
-    """Start `python nethelper.py ARGS -p 0 -i 127.0.0.1` and read its port
+    """Start `python nethelper.py ARGS` (pass -p 0 -i 127.0.0.1 yourself) and read its port
     from the banner. Returns (process, port, banner_lines)."""
     command = [sys.executable, "-u", str(ROOT / "nethelper.py"), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
