@@ -34,6 +34,7 @@ TIME_LIMIT_S = 270          # start no new case after this, so a run stays under
 GEN_SATURATED_PCT = 90.0
 RATE_KEPT_PCT = 95.0
 RSS_LIMIT_MIB = 40.0
+STALL_MS = 2.0              # p99 lateness of scheduled sends (select() alone rounds up to 1 ms)
 
 
 # ---------------------------------------------------------------------------
@@ -155,6 +156,10 @@ def case_notes(entry):
         rate = figures.get("send_rate_pct")
         if rate is not None and rate < RATE_KEPT_PCT:
             notes.append("{}: sent only {:.1f}% of the scheduled frames".format(mode, rate))
+        late = figures.get("send_late_p99_ms")
+        if late is not None and late > STALL_MS:
+            notes.append("{}: 1% of the sends went out over {:.1f} ms late: the generator was busy "
+                         "or held up (other load?), latency tails are suspect".format(mode, late))
         if figures.get("connections_lost"):
             notes.append("{}: {} connection(s) lost ({})".format(
                 mode, figures["connections_lost"], figures.get("lost_example")))
