@@ -256,6 +256,20 @@ def machine_facts():
             "platform": platform.platform(), "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0]}
 
 
+def nethelper_version():
+    """The commit and state of the nethelper.py being measured (None outside git)."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, timeout=5,
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "nethelper.py"], cwd=root,
+                               timeout=5, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return "{}{}".format(commit, " + uncommitted changes" if dirty else "") if commit else None
+
+
 def raise_open_file_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY:
@@ -306,6 +320,8 @@ def main(argv=None):
     print("nethelper benchmark: {} cores ({}), {}, Python {} ({}), open files {}".format(
         facts["cores"], facts["cpu"] or "?", facts["memory"], facts["python"],
         facts["implementation"], facts["open_files_limit"]))
+    facts["nethelper"] = nethelper_version()
+    print("nethelper.py at {}".format(facts["nethelper"] or "?"))
     print("load average at start: {} (other work on this machine skews the figures)".format(
         " ".join("{:.2f}".format(x) for x in facts["load_average_at_start"])))
     print("frames: latency {} bytes, flood {} bytes; mode: {}{}{}".format(
