@@ -261,8 +261,8 @@ def nethelper_version():
     import subprocess
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, timeout=5,
-                                capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(["git", "log", "-1", "--format=%h", "--", "nethelper.py"], cwd=root,
+                                timeout=5, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "nethelper.py"], cwd=root,
                                timeout=5, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
