@@ -138,3 +138,33 @@ def test_peers_and_sysm_frames_round_trip_through_the_parsers():
     assert nethelper.parse_peers(peers.payload) == [("P1", 1), ("P2", 2)]
     assert nethelper.parse_typed(sysm.payload) == {
         "type": 1, "msg": "name_taken", "data": "The name is taken."}
+
+
+def test_next_run_takes_consecutive_frames_with_the_same_type_sender_and_dest():
+    a1, a2 = encode_frame(2, 3, 1, b"[1]"), encode_frame(2, 3, 1, b"[2]")
+    other_dest = encode_frame(2, 255, 1, b"[3]")
+    heart = encode_frame(3, 0, 1, b"null")
+    reader = FrameReader()
+    reader.feed(a1 + a2 + other_dest + heart + a1[:5])
+    assert reader.next_run(2, 1) == (3, a1 + a2)
+    assert reader.next_run(2, 1) == (255, other_dest)
+    assert reader.next_run(2, 1) is None                  # a HEART is next: not a DATA run
+    assert reader.next_frame().raw == heart
+    assert reader.next_run(2, 1) is None                  # only part of a frame so far
+    assert reader.buffered() == 5
+
+
+def test_next_run_ignores_frames_from_another_sender():
+    forged = encode_frame(2, 3, 9, b"[1]")
+    reader = FrameReader()
+    reader.feed(forged)
+    assert reader.next_run(2, 1) is None
+    assert reader.next_frame().sender == 9
+
+
+def test_next_run_checks_headers_too():
+    reader = FrameReader()
+    reader.feed(encode_frame(2, 3, 1, b"[1]") + header(4))
+    assert reader.next_run(2, 1)[1] == encode_frame(2, 3, 1, b"[1]")
+    with pytest.raises(ProtocolError):
+        reader.next_run(2, 1)

@@ -14,6 +14,13 @@ def join(relay, name, group="pong_game"):
     return node
 
 
+def join_pair(relay):
+    """Player1 and Player2 in pong_game, once each knows the other is there."""
+    host, peer = join(relay, "Player1"), join(relay, "Player2")
+    assert wait_for(lambda: host.process_recv() or "Player2" in host.get_peers())
+    return host, peer
+
+
 def pump(*nodes):
     for node in nodes:
         node.process_send()
@@ -54,8 +61,8 @@ def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
     # Refusals are answered at once, not after the 5 s timeout.
     assert all(elapsed < 2 for _, _, elapsed in players)
     assert players[0][0].get_peers() == ["Player1"]
-    pump(players[0][0])
-    assert players[0][0].get_peers() == ["Player1", "Player2"]
+    host = players[0][0]
+    assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1", "Player2"])
 
 
 def test_connect_says_why_when_no_relay_listens():
@@ -121,8 +128,7 @@ def test_the_same_node_can_connect_again_after_leaving(relay):
 # -- messages ---------------------------------------------------------------
 
 def test_latest_wins_unless_queued(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     for y in (10, 20, 30):
         assert host.send_msg("Player2", "bar_pos", [20, y])
         assert host.send_msg("Player2", "score", "b%d" % (y // 10), queue=True)
@@ -135,8 +141,7 @@ def test_latest_wins_unless_queued(relay):
 
 
 def test_clear_false_leaves_messages_unread(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     host.send_msg("Player2", "ball_pos", {"center": [400.5, 300], "vel": [5, -3]})
     host.process_send()
     assert receive(peer, "Player1", "ball_pos") == {"center": [400.5, 300], "vel": [5, -3]}
@@ -178,8 +183,7 @@ def test_groups_are_separate(relay):
 
 
 def test_content_json_cannot_carry_raises_and_does_not_poison_later_sends(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     with pytest.raises(TypeError, match="cannot send 'bad'"):
         host.send_msg("Player2", "bad", {"a": object()})
     with pytest.raises(ValueError):
@@ -192,8 +196,7 @@ def test_content_json_cannot_carry_raises_and_does_not_poison_later_sends(relay)
 
 
 def test_content_is_copied_when_sent(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     position = [1, 2]
     host.send_msg("Player2", "pos", position)
     position[0] = 99
@@ -202,8 +205,7 @@ def test_content_is_copied_when_sent(relay):
 
 
 def test_a_backlog_of_100000_frames_is_read_in_one_go(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     for i in range(100_000):
         host.send_msg("Player2", "n", i, queue=True)
         if i % 1000 == 999:          # one frame per message would take long to build
@@ -218,8 +220,7 @@ def test_a_backlog_of_100000_frames_is_read_in_one_go(relay):
 
 
 def test_one_hundred_thousand_single_message_frames_waiting_are_processed(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     one = nethelper.encode_message("tick", 1, True)
     burst = nethelper.data_frame(peer._peers["Player2"], host._peers["Player1"], [one]) * 100_000
     host._outgoing += burst          # as if 100,000 frames had been sent one by one
@@ -235,8 +236,7 @@ def test_one_hundred_thousand_single_message_frames_waiting_are_processed(relay)
 # -- leaving and losing -----------------------------------------------------
 
 def test_the_others_hear_when_a_node_leaves(relay):
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     assert host.get_peers() == ["Player1", "Player2"]
     peer.disconnect()
     assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1"])
@@ -244,8 +244,7 @@ def test_the_others_hear_when_a_node_leaves(relay):
 
 def test_a_lost_relay_marks_the_node_disconnected_without_raising():
     relay = Relay(["pong_game"], host=HOST, port=0).run_in_background()
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    host.process_recv()
+    host, peer = join_pair(relay)
     host.send_msg("Player2", "kept", "unread")
     host.process_send()
     assert wait_for(lambda: peer.process_recv() or peer.available("Player1", "kept"))
