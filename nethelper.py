@@ -207,7 +207,12 @@ class FrameReader:
         start = end = self._start
         run_dest = None
         while True:
-            header = self._peek_header(end)
+            try:
+                header = self._peek_header(end)
+            except ProtocolError:
+                if end == start:
+                    raise
+                break               # hand over the good frames; the error comes next time
             if header is None:
                 break
             next_end, this_type, dest, this_sender, meta = header
