@@ -39,9 +39,10 @@ from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
 from nethelper import DEFAULT_PORT, NetNode
+# WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_oop import (BALL_RADIUS, BAR_W, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
-                      bot_move, draw_game, draw_message, event_sound, move_ball,
-                      move_bar_with_keys, play_sound, update_ball, winner_text)
+                      bot_move, draw_game, draw_message, draw_start_or_winner, event_sound,
+                      move_ball, move_bar_with_keys, play_sound, update_ball)
 
 SERVER_IP = "localhost"     # the relay's address: change it to play across a network
 SERVER_PORT = DEFAULT_PORT
@@ -268,10 +269,8 @@ def draw():
         draw_message(screen, "Connection lost", "Trying to reconnect...")
     elif not opponent_here:
         draw_message(screen, "Waiting for a peer connection...")
-    elif score.game_over:
-        draw_message(screen, winner_text(score), "Press Space to play again")
-    elif not game_started:
-        draw_message(screen, "Press Space to start")
+    else:
+        draw_start_or_winner(screen, score, game_started)
     if max_frames is not None and frame_count >= max_frames:
         finish()
 

@@ -367,6 +367,14 @@ def winner_text(score):
     return "Player%d Win!!" % score.winner()
 
 
+def draw_start_or_winner(screen, score, game_started):
+    """Before a game: how to start it. After one: who won, and how to play again."""
+    if score.game_over:
+        draw_message(screen, winner_text(score), "Press Space to play again")
+    elif not game_started:
+        draw_message(screen, "Press Space to start")
+
+
 # ---- the local game ----
 
 score = Score()
@@ -429,10 +437,7 @@ def update():
 # runs, and draw() is only called then.
 def draw():
     draw_game(screen, ball, bar1, bar2, score)
-    if score.game_over:
-        draw_message(screen, winner_text(score), "Press Space to play again")
-    elif not game_started:
-        draw_message(screen, "Press Space to start")
+    draw_start_or_winner(screen, score, game_started)
     if max_frames is not None and frame_count >= max_frames:
         finish()
 
