@@ -89,6 +89,8 @@ def test_host_peer_and_a_refused_third_play_a_real_game(relay_process):
     for game in (host, peer, third):
         assert "Traceback" not in game.output(), game.output()
     assert "Game started" in host.lines and "Game started" in peer.lines
+    # The peer stopped first (fewer frames, started later): the host went back to waiting.
+    assert "Player 2 left. Waiting for a new opponent." in host.lines, host.output()
     # The peer saw the same points, in the same order, as the host decided them
     # (the host played on after the peer stopped, so it may have seen more).
     assert peer.scores(), host.output()
