@@ -10,6 +10,10 @@ Every node here speaks nethelper protocol 020 with nethelper's own codec
   127.0.0.1 itself and opens one direct TCP connection per pair of nodes that
   talk (or per fanout receiver). The same frames, byte for byte, travel over
   it, so the difference between the two is what the relay costs.
+* ``SplitDirectFabric``: the floor when the two ends of each link are in two
+  generator processes (the latency cases): one listens, the other connects.
+
+``RelayFabric.wire(..., mine=...)`` joins only one process's side of the nodes.
 
 The receive path cuts frames itself (one ``struct`` unpack per frame instead
 of a ``Frame`` object and a copy) so that the generator is cheap enough not to
@@ -134,6 +138,23 @@ class Loop:
         self.lost = []                  # (node name, why) for connections the other end closed
         self.on_frame = _ignore_frame
         self.bytes_in = 0
+        self.control = None             # a multiprocessing Connection to the other generator
+        self.inbox = []                 # messages received on it, oldest first
+
+    def add_control(self, conn):
+        """Watch ``conn`` (the pipe to the other generator process) in the same
+        select(), so that waiting for it never delays a frame. poll() moves
+        what arrives to ``inbox`` (("eof",) once the other end has gone)."""
+        self.control = conn
+        self.sel.register(conn.fileno(), selectors.EVENT_READ, None)
+
+    def _take_control(self):
+        try:
+            self.inbox.append(self.control.recv())
+        except (EOFError, OSError):
+            self.inbox.append(("eof",))
+            self.sel.unregister(self.control.fileno())
+            self.control = None
 
     def add(self, sock, node):
         sock.setblocking(False)
@@ -170,6 +191,9 @@ class Loop:
         events = self.sel.select(timeout)
         for key, mask in events:
             ep = key.data
+            if ep is None:
+                self._take_control()
+                continue
             if mask & selectors.EVENT_WRITE:
                 self._flush(ep)
             if mask & selectors.EVENT_READ and not ep.closed:
@@ -307,14 +331,18 @@ class RelayFabric(_Fabric):
         self.batch = batch
         self.timeout = timeout
 
-    def wire(self, groups, links):
-        """Join every node, in batches of ``batch`` connections, and wait for
-        each to find itself in a PEERS frame. ``links`` only matter to the floor."""
-        nodes = self.nodes = build_nodes(groups)
+    def wire(self, groups, links, mine=None):
+        """Join every node (or only the nodes at indices ``mine``: this
+        process's side), in batches of ``batch`` connections, and wait for
+        each to find itself in a PEERS frame. ``links`` only matter to the floor.
+        Returns every node; the others' ``addr`` is left for the caller to fill in."""
+        nodes = build_nodes(groups)
+        own = nodes if mine is None else [nodes[i] for i in sorted(mine)]
+        self.nodes = own
         loop = self.loop
         loop.on_frame = self._on_join_frame
-        for first in range(0, len(nodes), self.batch):
-            chunk = nodes[first:first + self.batch]
+        for first in range(0, len(own), self.batch):
+            chunk = own[first:first + self.batch]
             for node in chunk:
                 sock = socket.create_connection((HOST, self.port), timeout=5)
                 node.ep = node.out = loop.add(sock, node)
@@ -385,6 +413,64 @@ class DirectFabric(_Fabric):
 
     def close(self):
         self.listener.close()
+
+
+class SplitDirectFabric(_Fabric):
+    """The floor with the two ends of every link in two generator processes:
+    side B (``listen()`` then ``accept_links()``) listens, side A
+    (``connect_links()``) connects, one TCP connection per link, in ``links``
+    order (one listener, so the accept queue gives them back in that order).
+    Addresses are given as the relay would (1, 2, ... in join order)."""
+
+    mode = "floor"
+
+    def __init__(self, loop):
+        super().__init__(loop)
+        self.listener = None
+
+    @staticmethod
+    def _nodes(groups):
+        nodes = build_nodes(groups)
+        counters = {}
+        for node in nodes:
+            counters[node.group] = node.addr = counters.get(node.group, 0) + 1
+        return nodes
+
+    def listen(self, links):
+        self.listener = socket.create_server((HOST, 0), backlog=max(128, len(links) + 16))
+        self.listener.settimeout(10)
+        return self.listener.getsockname()
+
+    def accept_links(self, groups, links, mine):
+        nodes = self._nodes(groups)
+        for a, b in links:
+            local, remote = (nodes[b], nodes[a]) if b in mine else (nodes[a], nodes[b])
+            sock, _ = self.listener.accept()
+            self._attach(local, remote, sock)
+        return self._finish(nodes, mine)
+
+    def connect_links(self, groups, links, mine, where):
+        nodes = self._nodes(groups)
+        for a, b in links:
+            local, remote = (nodes[a], nodes[b]) if a in mine else (nodes[b], nodes[a])
+            self._attach(local, remote, socket.create_connection(tuple(where), timeout=5))
+        return self._finish(nodes, mine)
+
+    def _attach(self, local, remote, sock):
+        local.links[remote] = ep = self.loop.add(sock, local)
+        local.fan.append(ep)
+
+    def _finish(self, nodes, mine):
+        self.nodes = [nodes[i] for i in sorted(mine)]
+        for node in self.nodes:
+            node.out = node.fan[0] if len(node.fan) == 1 else None
+        if self.listener is not None:
+            self.listener.close()
+        return nodes
+
+    def close(self):
+        if self.listener is not None:
+            self.listener.close()
 
 
 def make_fabric(mode, loop, relay_port=None):

@@ -8,9 +8,11 @@
     python bench/run.py --profile DIR    # run each relay under cProfile, DIR/<case>.prof
     python bench/run.py --pin            # generator on CPU 0, relay on CPU 1 (repeatable figures)
 
-One generator process drives every node over loopback against relays started
+A load generator drives every node over loopback against relays started
 as subprocesses with their real command line, and measures the same traffic
-over direct connections with no relay (the floor). See bench/README.md.
+over direct connections with no relay (the floor). The latency cases use two
+generator processes (the two sides of each pair), so that a floor frame also
+crosses a process boundary. See bench/README.md.
 """
 
 import argparse

@@ -1,18 +1,27 @@
 """The traffic scenarios: pingpong, flood, classroom (and the school), fanout.
 
-Each case is driven twice by the same generator in the same run: once through
-a fresh relay subprocess ("relay") and once over direct loopback connections
-with no relay ("floor"). ``measure()`` does one of those runs and returns its
-figures; every loop in here is bounded in time (and count).
+Each case is driven twice in the same run: once through a fresh relay
+subprocess ("relay") and once over direct loopback connections with no relay
+("floor"). ``measure()`` does one of those runs and returns its figures; every
+loop in here is bounded in time (and count).
+
+The latency cases (pingpong, classroom, fanout) run in TWO generator
+processes: side A (pingers, the first node of each pair, the fanout caster)
+here and side B (echoers, the second node of each pair, the fanout receivers)
+in a forked child with its own selectors loop. On the floor B listens and A
+connects; through the relay both connect to it. So a floor frame crosses one
+process boundary (A -> B) and a relayed frame two (A -> relay -> B), as
+between real nodes. The flood stays in one process (it is throughput-bound).
 """
 
 import heapq
+import multiprocessing
 import random
 import time
 
 from loadgen import (ALL, DATA, FLOOD, HEADER_SIZE, LATENCY, BenchError, Loop,
-                     make_fabric)
-from relayproc import RelayProcess
+                     RelayFabric, SplitDirectFabric, make_fabric)
+from relayproc import RelayProcess, die_with_parent
 
 clock = time.perf_counter_ns
 KEEPALIVE_EVERY = 0.25          # seconds between keepalive sweeps
@@ -47,9 +56,11 @@ class Schedule:
     random phases. A sender more than one period behind skips the slots it
     missed (counted in ``skipped``) instead of sending a burst to catch up."""
 
-    def __init__(self, count, period_ns, start_ns, rng):
+    def __init__(self, count, period_ns, start_ns, rng, keep=None):
         self.period = period_ns
         self.heap = [(start_ns + int(rng.random() * period_ns), i) for i in range(count)]
+        if keep is not None:        # this process's senders only, with the phases they'd have had
+            self.heap = [(when, keep[i]) for when, i in self.heap if i in keep]
         heapq.heapify(self.heap)
         self.skipped = 0
         self.late_ns = []           # how late each send was against its slot
@@ -104,17 +115,31 @@ def _order_figures(receivers):
 # pingpong: closed loop, one message in flight per pair
 # ---------------------------------------------------------------------------
 
-def drive_pingpong(loop, fabric, nodes, duration, max_trips=3_000_000):
+def side_pingpong(ctl, loop, fabric, nodes, side, epoch, start_ns, duration, max_trips=3_000_000):
+    """Side A: the pingers (first node of each pair) measure round trips.
+    Side B: the echoers send every frame straight back, until A says stop."""
     fmt = LATENCY
     (s0, s1), (t0, t1) = fmt.spans
     b0, b1 = fmt.bases
     template, length = fmt.fmt, fmt.length
     _pair_up(nodes, fmt)
+    send = loop.send
+    if side == "B":
+        echoers = nodes[1::2]
+
+        def echo(ep, frame_type, sender, buf, start, end):
+            if frame_type == DATA:
+                node = ep.node
+                node.received += 1
+                send(node.out, node.hdr + buf[start + HEADER_SIZE:end])
+
+        loop.on_frame = echo
+        ctl.wait("stop", timeout=duration + 15)
+        return {"echoed": sum(n.received for n in echoers)}
+
     pingers = nodes[0::2]
     rtts = []
     running = [True]
-    epoch = clock()
-    send = loop.send
 
     def ping(a):
         a.sent += 1
@@ -123,11 +148,8 @@ def drive_pingpong(loop, fabric, nodes, duration, max_trips=3_000_000):
     def on_frame(ep, frame_type, sender, buf, start, end):
         if frame_type != DATA:
             return
-        node = ep.node
-        if node in echoers:
-            send(node.out, node.hdr + buf[start + HEADER_SIZE:end])
-            return
         now = clock()
+        node = ep.node
         if end - start != length or int(buf[start + s0:start + s1]) - b0 != node.sent:
             node.bad += 1
         rtts.append(now - epoch - (int(buf[start + t0:start + t1]) - b1))
@@ -135,8 +157,9 @@ def drive_pingpong(loop, fabric, nodes, duration, max_trips=3_000_000):
         if running[0]:
             ping(node)
 
-    echoers = set(nodes[1::2])
     loop.on_frame = on_frame
+    while clock() < start_ns:           # side B installs its echo before then
+        loop.poll(max(0.0, (start_ns - clock()) / 1e9))
     start = time.monotonic()
     deadline = start + duration
     for a in pingers:
@@ -154,11 +177,17 @@ def drive_pingpong(loop, fabric, nodes, duration, max_trips=3_000_000):
     trips_in_window = len(rtts)
     running[0] = False
     _drain(loop, fabric, lambda: all(a.received == a.sent for a in pingers), 2.0)
+    ctl.send("stop")
     figures = latency_summary(rtts)
     figures.update(trips=trips_in_window, window_s=window, trips_per_s=trips_in_window / window,
                    unanswered=sum(a.sent - a.received for a in pingers),
                    malformed=sum(a.bad for a in pingers))
     return figures
+
+
+def merge_pingpong(a, b, nodes):
+    a["echoed"] = b.get("echoed")
+    return a
 
 
 # ---------------------------------------------------------------------------
@@ -256,14 +285,10 @@ def drive_flood(loop, fabric, nodes, duration, window_frames=8192, batch=1024):
 # classroom / school: pairs each sending to the partner at a fixed rate
 # ---------------------------------------------------------------------------
 
-def drive_pairs_periodic(loop, fabric, nodes, duration, rate_hz, seed=1):
-    fmt = LATENCY
+def _latency_receiver(fmt, epoch, latencies):
     (s0, s1), (t0, t1) = fmt.spans
     b0, b1 = fmt.bases
-    template, length = fmt.fmt, fmt.length
-    _pair_up(nodes, fmt)
-    latencies = []
-    epoch = clock()
+    length = fmt.length
 
     def on_frame(ep, frame_type, sender, buf, start, end):
         if frame_type != DATA:
@@ -280,27 +305,52 @@ def drive_pairs_periodic(loop, fabric, nodes, duration, rate_hz, seed=1):
         node.received += 1
         latencies.append(now - epoch - (int(buf[start + t0:start + t1]) - b1))
 
-    loop.on_frame = on_frame
-    figures = _run_schedule(loop, fabric, nodes, duration, rate_hz, seed, epoch,
+    return on_frame
+
+
+def side_pairs_periodic(ctl, loop, fabric, nodes, side, epoch, start_ns, duration, rate_hz, seed=1):
+    """Both sides send (each its own node of every pair, on the slots the
+    whole-run schedule gives it) and both receive and time what arrives."""
+    fmt = LATENCY
+    b0, b1 = fmt.bases
+    template = fmt.fmt
+    _pair_up(nodes, fmt)
+    indices = range(0 if side == "A" else 1, len(nodes), 2)
+    mine = [nodes[i] for i in indices]
+    latencies = []
+    loop.on_frame = _latency_receiver(fmt, epoch, latencies)
+    figures = _run_schedule(loop, fabric, mine, duration, rate_hz, seed, start_ns,
                             lambda node, seq, now: loop.send(
-                                node.out, node.hdr + template % (b0 + seq, b1 + now - epoch)))
-    receivers = nodes
-    sent = figures["sent"]
-    _drain(loop, fabric, lambda: sum(n.received for n in receivers) >= sent or bool(loop.lost), 2.0)
-    received = sum(n.received for n in receivers)
-    figures.update(latency_summary(latencies))
-    figures.update(received=received, lost=sent - received,
-                   delivered_per_s=received / figures["window_s"])
-    figures.update(_order_figures(receivers))
+                                node.out, node.hdr + template % (b0 + seq, b1 + now - epoch)),
+                            count=len(nodes), keep={i: k for k, i in enumerate(indices)})
+    ctl.send("sent", figures["sent"])
+    (expected,) = ctl.wait("sent", timeout=15)
+    _drain(loop, fabric, lambda: sum(n.received for n in mine) >= expected or bool(loop.lost), 2.0)
+    figures.update(latencies=latencies, received=sum(n.received for n in mine))
+    figures.update(_order_figures(mine))
     return figures
 
 
-def _run_schedule(loop, fabric, senders, duration, rate_hz, seed, epoch, send_one):
+def merge_pairs_periodic(a, b, nodes):
+    figures = _merge_send_figures([a, b])
+    received = a["received"] + b["received"]
+    figures.update(latency_summary(a.pop("latencies") + b.pop("latencies")))
+    figures.update(received=received, lost=figures["sent"] - received,
+                   delivered_per_s=received / figures["window_s"],
+                   out_of_order=a["out_of_order"] + b["out_of_order"],
+                   malformed=a["malformed"] + b["malformed"])
+    return figures
+
+
+def _run_schedule(loop, fabric, senders, duration, rate_hz, seed, start_ns, send_one,
+                  count=None, keep=None):
     """Call ``send_one(node, seq, now_ns)`` for each sender at ``rate_hz`` for
-    ``duration`` seconds; return the sending figures."""
+    ``duration`` seconds from ``start_ns`` (the same instant in both
+    processes); return the sending figures. With ``count`` and ``keep``
+    (schedule index -> index in ``senders``), the phases are those of a
+    schedule of ``count`` senders, of which this process plays ``keep``."""
     period = int(1e9 / rate_hz)
-    start_ns = clock() + 10_000_000
-    schedule = Schedule(len(senders), period, start_ns, random.Random(seed))
+    schedule = Schedule(count or len(senders), period, start_ns, random.Random(seed), keep)
     end_ns = start_ns + int(duration * 1e9)
     next_keepalive = time.monotonic()
     sent = 0
@@ -313,17 +363,26 @@ def _run_schedule(loop, fabric, senders, duration, rate_hz, seed, epoch, send_on
             send_one(node, node.sent, clock())
             node.sent += 1
             sent += 1
-        loop.poll(min(schedule.wait_s(clock()), (end_ns - clock()) / 1e9, 0.05))
+        loop.poll(max(0.0, min(schedule.wait_s(clock()), (end_ns - clock()) / 1e9, 0.05)))
         mono = time.monotonic()
         if mono >= next_keepalive:
             fabric.keepalive(mono)
             next_keepalive = mono + KEEPALIVE_EVERY
     window = (clock() - start_ns) / 1e9
-    target = len(senders) * rate_hz * duration
-    late = sorted(schedule.late_ns)
     return {"rate_hz": rate_hz, "senders": len(senders), "window_s": window, "sent": sent,
-            "target_sends": target, "send_rate_pct": 100.0 * sent / target if target else 0.0,
-            "skipped_slots": schedule.skipped,
+            "target_sends": len(senders) * rate_hz * duration,
+            "skipped_slots": schedule.skipped, "late_ns": schedule.late_ns}
+
+
+def _merge_send_figures(sides):
+    """One set of sending figures for the senders of both processes."""
+    late = sorted(x for s in sides for x in s.pop("late_ns"))
+    sent = sum(s["sent"] for s in sides)
+    target = sum(s["target_sends"] for s in sides)
+    return {"rate_hz": sides[0]["rate_hz"], "senders": sum(s["senders"] for s in sides),
+            "window_s": max(s["window_s"] for s in sides), "sent": sent, "target_sends": target,
+            "send_rate_pct": 100.0 * sent / target if target else 0.0,
+            "skipped_slots": sum(s["skipped_slots"] for s in sides),
             "send_late_p99_ms": percentile(late, 99) / 1e6 if late else 0.0,
             "max_send_late_ms": late[-1] / 1e6 if late else 0.0}
 
@@ -332,31 +391,25 @@ def _run_schedule(loop, fabric, senders, duration, rate_hz, seed, epoch, send_on
 # fanout: one node broadcasts to ALL (dest 255) of a big group
 # ---------------------------------------------------------------------------
 
-def drive_fanout(loop, fabric, nodes, duration, rate_hz, seed=1):
+def side_fanout(ctl, loop, fabric, nodes, side, epoch, start_ns, duration, rate_hz, seed=1):
+    """Side A: the caster (node 0) sends to ALL. Side B: every receiver."""
     fmt = LATENCY
-    (s0, s1), (t0, t1) = fmt.spans
     b0, b1 = fmt.bases
-    template, length = fmt.fmt, fmt.length
+    template = fmt.fmt
     caster, receivers = nodes[0], nodes[1:]
+    if side == "B":
+        latencies = []
+        loop.on_frame = _latency_receiver(fmt, epoch, latencies)
+        (sent,) = ctl.wait("sent", timeout=duration + 15)
+        expected = sent * len(receivers)
+        _drain(loop, fabric,
+               lambda: sum(n.received for n in receivers) >= expected or bool(loop.lost), 2.0)
+        figures = {"latencies": latencies, "receivers": len(receivers),
+                   "received": sum(n.received for n in receivers)}
+        figures.update(_order_figures(receivers))
+        return figures
+
     header = fmt.header(ALL, caster.addr)
-    latencies = []
-    epoch = clock()
-
-    def on_frame(ep, frame_type, sender, buf, start, end):
-        if frame_type != DATA:
-            return
-        now = clock()
-        node = ep.node
-        if end - start != length:
-            node.bad += 1
-            return
-        seq = int(buf[start + s0:start + s1]) - b0
-        if seq != node.expect:
-            node.order_errors += 1
-        node.expect = seq + 1
-        node.received += 1
-        latencies.append(now - epoch - (int(buf[start + t0:start + t1]) - b1))
-
     send = loop.send
 
     def broadcast(node, seq, now):
@@ -364,16 +417,20 @@ def drive_fanout(loop, fabric, nodes, duration, rate_hz, seed=1):
         for ep in node.fan:            # one socket via the relay; one per receiver on the floor
             send(ep, frame)
 
-    loop.on_frame = on_frame
-    figures = _run_schedule(loop, fabric, [caster], duration, rate_hz, seed, epoch, broadcast)
-    expected = figures["sent"] * len(receivers)
-    _drain(loop, fabric, lambda: sum(n.received for n in receivers) >= expected or bool(loop.lost), 2.0)
-    received = sum(n.received for n in receivers)
-    figures.update(latency_summary(latencies))
-    figures.update(receivers=len(receivers), expected=expected, received=received,
+    figures = _run_schedule(loop, fabric, [caster], duration, rate_hz, seed, start_ns, broadcast)
+    ctl.send("sent", figures["sent"])
+    return figures
+
+
+def merge_fanout(a, b, nodes):
+    figures = _merge_send_figures([a])
+    expected = figures["sent"] * b["receivers"]
+    received = b["received"]
+    figures.update(latency_summary(b.pop("latencies")))
+    figures.update(receivers=b["receivers"], expected=expected, received=received,
                    lost=expected - received,
-                   completeness_pct=100.0 * received / expected if expected else 0.0)
-    figures.update(_order_figures(receivers))
+                   completeness_pct=100.0 * received / expected if expected else 0.0,
+                   out_of_order=b["out_of_order"], malformed=b["malformed"])
     return figures
 
 
@@ -382,10 +439,20 @@ def drive_fanout(loop, fabric, nodes, duration, rate_hz, seed=1):
 # ---------------------------------------------------------------------------
 
 class Case:
-    def __init__(self, name, scenario, groups, links, drive, **params):
+    """``drive`` runs the whole case in one process; or, with ``side_a`` (the
+    node indices of side A), ``drive`` is a side driver (called once in each
+    process with side "A" or "B") and ``merge(a, b, nodes)`` makes the case's
+    figures from the two sides' figures."""
+
+    def __init__(self, name, scenario, groups, links, drive, side_a=None, merge=None, **params):
         self.name, self.scenario = name, scenario
         self.groups, self.links = groups, links
         self.drive, self.params = drive, params
+        self.side_a, self.merge = side_a, merge
+
+    def sides(self):
+        a = set(self.side_a)
+        return a, set(range(self.node_count)) - a
 
     @property
     def node_count(self):
@@ -410,16 +477,19 @@ def make_cases(quick):
     cases = []
     for pairs in (1, 10, 50):
         cases.append(Case("pingpong-{}".format(pairs), "pingpong", *_pairs("pp", pairs),
-                          drive_pingpong, duration=short or 3.0))
+                          side_pingpong, side_a=range(0, 2 * pairs, 2), merge=merge_pingpong,
+                          duration=short or 3.0))
     for pairs in (1, 10):
         cases.append(Case("flood-{}".format(pairs), "flood", *_pairs("fl", pairs),
                           drive_flood, duration=short or 3.0))
     for groups, rate in ((15, 60), (100, 60), (500, 20)):
         cases.append(Case("classroom-{}".format(groups), "classroom", *_pairs("cl", groups),
-                          drive_pairs_periodic, duration=short or 5.0, rate_hz=rate))
+                          side_pairs_periodic, side_a=range(0, 2 * groups, 2),
+                          merge=merge_pairs_periodic, duration=short or 5.0, rate_hz=rate))
     for size in (50, 200):
         cases.append(Case("fanout-{}".format(size), "fanout", *_fan(size),
-                          drive_fanout, duration=short or 5.0, rate_hz=60))
+                          side_fanout, side_a=[0], merge=merge_fanout,
+                          duration=short or 5.0, rate_hz=60))
     return cases
 
 
@@ -430,6 +500,8 @@ def make_cases(quick):
 def measure(case, mode, workdir, profile=None, relay_cpus=None):
     """Run ``case`` once, through a fresh relay (``mode`` "relay") or over
     direct connections ("floor"). Everything started here is stopped here."""
+    if case.side_a is not None:
+        return measure_split(case, mode, workdir, profile, relay_cpus)
     result = {"mode": mode}
     loop = Loop()
     relay = fabric = None
@@ -480,4 +552,200 @@ def measure(case, mode, workdir, profile=None, relay_cpus=None):
                 problems = relay.problems()
                 if problems:
                     result["relay_output"] = problems[:20]
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Two generator processes
+# ---------------------------------------------------------------------------
+
+class Control:
+    """The pipe between the two generator processes. Its end is watched by
+    the local loop, so waiting for a message keeps serving the node sockets
+    (and sending keepalives); messages are tuples ("kind", args...)."""
+
+    def __init__(self, conn, loop, who):
+        self.conn, self.loop, self.who = conn, loop, who
+        self.fabric = None
+        loop.add_control(conn)
+
+    def send(self, kind, *args):
+        self.conn.send((kind,) + args)
+
+    def wait(self, kind, timeout):
+        loop = self.loop
+        end = time.monotonic() + timeout
+        next_keepalive = 0.0
+        while not loop.inbox:
+            now = time.monotonic()
+            if now >= end:
+                raise BenchError("waited {:g} s for {!r} from the {}".format(timeout, kind, self.who))
+            loop.poll(min(0.05, end - now))
+            if self.fabric is not None and now >= next_keepalive:
+                self.fabric.keepalive(now)
+                next_keepalive = now + KEEPALIVE_EVERY
+        message = loop.inbox.pop(0)
+        if message[0] == "error":
+            raise BenchError("{}: {}".format(self.who, message[1]))
+        if message[0] == "eof":
+            raise BenchError("the {} is gone".format(self.who))
+        if message[0] != kind:
+            raise BenchError("expected {!r} from the {}, got {!r}".format(kind, self.who, message[0]))
+        return message[1:]
+
+
+def _generator_figures(result, loop, cpu0, wall0):
+    wall = time.monotonic() - wall0
+    result["generator_cpu_pct"] = 100.0 * (time.process_time() - cpu0) / wall
+    result["connections_lost"] = len(loop.lost)
+    if loop.lost:
+        result["lost_example"] = "{}: {}".format(*loop.lost[0])
+    return wall
+
+
+def _side_b_main(conn, case, mode, relay_port):
+    """Side B, in the child process. Reports ("result", figures) or ("error", why)."""
+    die_with_parent()
+    loop = Loop()
+    fabric = None
+    try:
+        ctl = Control(conn, loop, "first generator process")
+        _, mine = case.sides()
+        if mode == "relay":
+            fabric = ctl.fabric = RelayFabric(loop, relay_port)
+            ctl.wait("wire", timeout=60)
+            nodes = fabric.wire(case.groups, case.links, mine=mine)
+            ctl.send("wired", {i: nodes[i].addr for i in mine})
+            (theirs,) = ctl.wait("addrs", timeout=30)
+            for i, addr in theirs.items():
+                nodes[i].addr = addr
+        else:
+            fabric = ctl.fabric = SplitDirectFabric(loop)
+            ctl.send("listening", fabric.listen(case.links))
+            nodes = fabric.accept_links(case.groups, case.links, mine)
+            ctl.send("wired", {})
+            ctl.wait("addrs", timeout=30)
+        ctl.send("ready")
+        epoch, start_ns = ctl.wait("go", timeout=60)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        figures = case.drive(ctl, loop, fabric, nodes, "B", epoch, start_ns, **case.params)
+        _generator_figures(figures, loop, cpu0, wall0)
+        conn.send(("result", figures))
+        ctl.wait("done", timeout=60)    # keep the sockets open until A has all it waits for
+    except BaseException as exc:        # also Ctrl-C / SIGTERM: tell the parent, then go
+        try:
+            conn.send(("error", str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
+                type(exc).__name__, exc)))
+        except (OSError, ValueError):
+            pass
+    finally:
+        loop.close()
+        if fabric is not None:
+            fabric.close()
+        conn.close()
+
+
+def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
+    """``measure()`` for a case played by two generator processes: side A
+    here, side B in a forked child (stopped here, whatever happens)."""
+    result = {"mode": mode, "generator_processes": 2}
+    relay = fabric = proc = conn = None
+    loop = None
+    finished = False
+    try:
+        if mode == "relay":
+            relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
+                                 max_connections=max(1000, case.node_count + 100), profile=profile,
+                                 cpus=relay_cpus)
+            relay.start()
+            result["relay_cmd_port"] = relay.port
+        # Fork before this process opens any node socket, so the child holds none of them.
+        ctx = multiprocessing.get_context("fork")
+        conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(target=_side_b_main, args=(child_conn, case, mode,
+                                                      relay.port if relay else None),
+                           name="bench-side-b", daemon=True)
+        proc.start()
+        child_conn.close()
+        loop = Loop()
+        ctl = Control(conn, loop, "second generator process")
+        mine, _ = case.sides()
+        began = time.monotonic()
+        if mode == "relay":
+            # A joins first, then B: addresses come out in the same order as the floor's.
+            fabric = ctl.fabric = RelayFabric(loop, relay.port)
+            nodes = fabric.wire(case.groups, case.links, mine=mine)
+            ctl.send("wire")
+            (theirs,) = ctl.wait("wired", timeout=90)
+            for i, addr in theirs.items():
+                nodes[i].addr = addr
+            ctl.send("addrs", {i: nodes[i].addr for i in mine})
+        else:
+            fabric = ctl.fabric = SplitDirectFabric(loop)
+            (where,) = ctl.wait("listening", timeout=30)
+            nodes = fabric.connect_links(case.groups, case.links, mine, where)
+            ctl.wait("wired", timeout=60)
+            ctl.send("addrs", {})
+        ctl.wait("ready", timeout=30)
+        result["setup_s"] = time.monotonic() - began
+        epoch = clock()
+        start_ns = epoch + 20_000_000       # both sides' schedules start here
+        ctl.send("go", epoch, start_ns)
+        relay_cpu0 = relay.cpu_seconds() if relay else None
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        figures = case.drive(ctl, loop, fabric, nodes, "A", epoch, start_ns, **case.params)
+        (theirs,) = ctl.wait("result", timeout=60)
+        wall = _generator_figures(figures, loop, cpu0, wall0)
+        ctl.send("done")
+        finished = True
+        result.update(case.merge(figures, theirs, nodes))
+        result["wall_s"] = wall
+        cpu_a, cpu_b = figures["generator_cpu_pct"], theirs["generator_cpu_pct"]
+        result["generator_cpu_pct"] = max(cpu_a, cpu_b)     # the busier of the two
+        result["generator_cpu_pct_sides"] = [cpu_a, cpu_b]
+        lost = figures["connections_lost"] + theirs["connections_lost"]
+        result["connections_lost"] = lost
+        if lost:
+            result["lost_example"] = figures.get("lost_example") or theirs.get("lost_example")
+        if relay:
+            cpu = relay.cpu_seconds() - relay_cpu0
+            result["relay_cpu_s"] = cpu
+            result["relay_cpu_pct"] = 100.0 * cpu / wall
+    except Exception as exc:            # recorded; the other cases still run
+        result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
+            type(exc).__name__, exc)
+    finally:
+        try:
+            if relay is not None and relay.alive():
+                memory = relay.memory_kib()
+                result["relay_peak_rss_mib"] = memory.get("VmHWM", 0) / 1024
+                result["relay_rss_end_mib"] = memory.get("VmRSS", 0) / 1024
+                result["relay_cpu_total_s"] = relay.cpu_seconds()
+            elif relay is not None and relay.proc is not None:
+                result.setdefault("error", "the relay exited early (status {})".format(
+                    relay.proc.returncode))
+        finally:
+            try:
+                if conn is not None:
+                    conn.close()
+                if proc is not None:
+                    if not finished and proc.is_alive():
+                        proc.terminate()        # an error or Ctrl-C here: stop B now
+                    proc.join(5)
+                    if proc.is_alive():
+                        proc.terminate()
+                        proc.join(5)
+                    if proc.is_alive():
+                        proc.kill()
+                        proc.join(5)
+            finally:
+                if loop is not None:
+                    loop.close()
+                if fabric is not None:
+                    fabric.close()
+                if relay is not None:
+                    relay.stop()
+                    problems = relay.problems()
+                    if problems:
+                        result["relay_output"] = problems[:20]
     return result
