@@ -8,6 +8,7 @@ twice, and stops the relay again when both windows are closed. To play
 across a network instead, see README.md.
 """
 import argparse
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +45,10 @@ def start_game(port, options):
                              *options], cwd=HERE)
 
 
+def stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt     # clean up below, as for Ctrl+C
+
+
 def main():
     parser = argparse.ArgumentParser(description="Network Pong on one computer.")
     parser.add_argument("--bot", action="store_true", help="the computer plays Player 2")
@@ -54,6 +59,7 @@ def main():
     args = parser.parse_args()
     limit = ["--frames", str(args.frames)] if args.frames else []
 
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     relay = None if relay_is_running(args.port) else start_relay(args.port)
     games = []
     try:

@@ -314,4 +314,7 @@ if __name__ == "__main__":
     # into a Pygame Zero game (see pong_oop.py).
     import pgzrun
     use_options(read_options(sys.argv[1:]))
-    pgzrun.go()
+    try:
+        pgzrun.go()
+    except KeyboardInterrupt:       # Ctrl+C in the terminal: leave politely
+        net.disconnect()

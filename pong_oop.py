@@ -492,4 +492,7 @@ if __name__ == "__main__":
     # test imports this file.
     import pgzrun
     use_options(read_options(sys.argv[1:]))
-    pgzrun.go()
+    try:
+        pgzrun.go()
+    except KeyboardInterrupt:       # Ctrl+C in the terminal: no error message
+        pass
