@@ -497,6 +497,41 @@ def make_cases(quick):
 # One measured run
 # ---------------------------------------------------------------------------
 
+def _start_relay(case, workdir, profile, relay_cpus, result):
+    relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
+                         max_connections=max(1000, case.node_count + 100), profile=profile,
+                         cpus=relay_cpus)
+    relay.start()
+    result["relay_cmd_port"] = relay.port
+    return relay
+
+
+def _relay_cpu_figures(result, relay, cpu0, wall):
+    cpu = relay.cpu_seconds() - cpu0
+    result["relay_cpu_s"] = cpu
+    result["relay_cpu_pct"] = 100.0 * cpu / wall
+
+
+def _relay_memory_figures(result, relay):
+    """Peak memory of a relay still running; an error if it died early."""
+    if relay is not None and relay.alive():
+        memory = relay.memory_kib()
+        result["relay_peak_rss_mib"] = memory.get("VmHWM", 0) / 1024
+        result["relay_rss_end_mib"] = memory.get("VmRSS", 0) / 1024
+        result["relay_cpu_total_s"] = relay.cpu_seconds()
+    elif relay is not None and relay.proc is not None:
+        result.setdefault("error", "the relay exited early (status {})".format(
+            relay.proc.returncode))
+
+
+def _stop_relay(result, relay):
+    if relay is not None:
+        relay.stop()
+        problems = relay.problems()
+        if problems:
+            result["relay_output"] = problems[:20]
+
+
 def measure(case, mode, workdir, profile=None, relay_cpus=None):
     """Run ``case`` once, through a fresh relay (``mode`` "relay") or over
     direct connections ("floor"). Everything started here is stopped here."""
@@ -507,11 +542,7 @@ def measure(case, mode, workdir, profile=None, relay_cpus=None):
     relay = fabric = None
     try:
         if mode == "relay":
-            relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
-                                 max_connections=max(1000, case.node_count + 100), profile=profile,
-                                 cpus=relay_cpus)
-            relay.start()
-            result["relay_cmd_port"] = relay.port
+            relay = _start_relay(case, workdir, profile, relay_cpus, result)
         fabric = make_fabric(mode, loop, relay.port if relay else None)
         began = time.monotonic()
         nodes = fabric.wire(case.groups, case.links)
@@ -524,9 +555,7 @@ def measure(case, mode, workdir, profile=None, relay_cpus=None):
         result["wall_s"] = wall
         result["generator_cpu_pct"] = 100.0 * (time.process_time() - gen_cpu0) / wall
         if relay:
-            cpu = relay.cpu_seconds() - relay_cpu0
-            result["relay_cpu_s"] = cpu
-            result["relay_cpu_pct"] = 100.0 * cpu / wall
+            _relay_cpu_figures(result, relay, relay_cpu0, wall)
         result["connections_lost"] = len(loop.lost)
         if loop.lost:
             result["lost_example"] = "{}: {}".format(*loop.lost[0])
@@ -535,23 +564,12 @@ def measure(case, mode, workdir, profile=None, relay_cpus=None):
             type(exc).__name__, exc)
     finally:
         try:
-            if relay is not None and relay.alive():
-                memory = relay.memory_kib()
-                result["relay_peak_rss_mib"] = memory.get("VmHWM", 0) / 1024
-                result["relay_rss_end_mib"] = memory.get("VmRSS", 0) / 1024
-                result["relay_cpu_total_s"] = relay.cpu_seconds()
-            elif relay is not None and relay.proc is not None:
-                result.setdefault("error", "the relay exited early (status {})".format(
-                    relay.proc.returncode))
+            _relay_memory_figures(result, relay)
         finally:
             loop.close()
             if fabric is not None:
                 fabric.close()
-            if relay is not None:
-                relay.stop()
-                problems = relay.problems()
-                if problems:
-                    result["relay_output"] = problems[:20]
+            _stop_relay(result, relay)
     return result
 
 
@@ -654,11 +672,7 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
     finished = False
     try:
         if mode == "relay":
-            relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
-                                 max_connections=max(1000, case.node_count + 100), profile=profile,
-                                 cpus=relay_cpus)
-            relay.start()
-            result["relay_cmd_port"] = relay.port
+            relay = _start_relay(case, workdir, profile, relay_cpus, result)
         # Fork before this process opens any node socket, so the child holds none of them.
         ctx = multiprocessing.get_context("fork")
         conn, child_conn = ctx.Pipe()
@@ -708,22 +722,13 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
         if lost:
             result["lost_example"] = figures.get("lost_example") or theirs.get("lost_example")
         if relay:
-            cpu = relay.cpu_seconds() - relay_cpu0
-            result["relay_cpu_s"] = cpu
-            result["relay_cpu_pct"] = 100.0 * cpu / wall
+            _relay_cpu_figures(result, relay, relay_cpu0, wall)
     except Exception as exc:            # recorded; the other cases still run
         result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
             type(exc).__name__, exc)
     finally:
         try:
-            if relay is not None and relay.alive():
-                memory = relay.memory_kib()
-                result["relay_peak_rss_mib"] = memory.get("VmHWM", 0) / 1024
-                result["relay_rss_end_mib"] = memory.get("VmRSS", 0) / 1024
-                result["relay_cpu_total_s"] = relay.cpu_seconds()
-            elif relay is not None and relay.proc is not None:
-                result.setdefault("error", "the relay exited early (status {})".format(
-                    relay.proc.returncode))
+            _relay_memory_figures(result, relay)
         finally:
             try:
                 if conn is not None:
@@ -743,9 +748,5 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
                     loop.close()
                 if fabric is not None:
                     fabric.close()
-                if relay is not None:
-                    relay.stop()
-                    problems = relay.problems()
-                    if problems:
-                        result["relay_output"] = problems[:20]
+                _stop_relay(result, relay)
     return result
