@@ -757,7 +757,7 @@ class Relay:
         self._connections = set()
         self._want_flush = set()
         self._too_slow = []
-        self._running = False
+        self._stopping = False
         self._thread = None
         self._wake_send = self._wake_recv = None
 
@@ -773,17 +773,17 @@ class Relay:
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._selector.register(self._wake_recv, selectors.EVENT_READ, None)
+        self._stopping = False
         return self
 
     def serve_forever(self):
         """Run the relay until ``stop()`` is called (from another thread)."""
         if self._listener is None:
             self.start()
-        self._running = True
         next_check = time.monotonic() + 0.5
         next_summary = time.monotonic() + self.summary_interval
         try:
-            while self._running:
+            while not self._stopping:
                 for key, events in self._selector.select(timeout=0.5):
                     if key.data is not None:
                         self._service(key.data, events)
@@ -808,7 +808,7 @@ class Relay:
 
     def stop(self):
         """Ask the loop to finish, and wait for a background thread to end."""
-        self._running = False
+        self._stopping = True
         if self._wake_send is not None:
             try:
                 self._wake_send.send(b"x")
@@ -822,7 +822,6 @@ class Relay:
         """Start serving in a daemon thread and return the relay."""
         if self._listener is None:
             self.start()
-        self._running = True
         self._thread = threading.Thread(target=self.serve_forever, name="nethelper-relay",
                                         daemon=True)
         self._thread.start()

@@ -276,3 +276,11 @@ def test_heartbeats_keep_an_idle_node_in_its_group():
         assert relay.members("pong_game") == ["Player1", "Player2"]
         silent.process_recv()
         assert not silent.connected and silent.error_code == "lost"
+
+
+def test_a_relay_stops_when_asked_right_after_starting():
+    for _ in range(20):
+        relay = Relay(["pong_game"], host=HOST, port=0).run_in_background()
+        thread = relay._thread
+        relay.stop()
+        assert not thread.is_alive()
