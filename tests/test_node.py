@@ -39,6 +39,15 @@ def receive(node, sender, title, timeout=3):
     return node.get_msg(sender, title)
 
 
+def deliver_backlog(host, peer, title, count, limit=30):
+    """Keep both nodes turning until `count` `title` messages wait at peer (or `limit` s pass)."""
+    deadline = time.monotonic() + limit
+    while peer.available("Player1", title) < count and time.monotonic() < deadline:
+        host.process_send()
+        time.sleep(0.05)
+        peer.process_recv()
+
+
 # -- joining ----------------------------------------------------------------
 
 def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
@@ -210,11 +219,7 @@ def test_a_backlog_of_100000_frames_is_read_in_one_go(relay):
         host.send_msg("Player2", "n", i, queue=True)
         if i % 1000 == 999:          # one frame per message would take long to build
             host.process_send()
-    deadline = time.monotonic() + 30
-    while peer.available("Player1", "n") < 100_000 and time.monotonic() < deadline:
-        host.process_send()
-        time.sleep(0.05)
-        peer.process_recv()
+    deliver_backlog(host, peer, "n", 100_000)
     assert peer.available("Player1", "n") == 100_000
     assert peer.get_all_msgs("Player1", "n") == list(range(100_000))
 
@@ -224,11 +229,7 @@ def test_one_hundred_thousand_single_message_frames_waiting_are_processed(relay)
     one = nethelper.encode_message("tick", 1, True)
     burst = nethelper.data_frame(peer._peers["Player2"], host._peers["Player1"], [one]) * 100_000
     host._outgoing += burst          # as if 100,000 frames had been sent one by one
-    deadline = time.monotonic() + 30
-    while peer.available("Player1", "tick") < 100_000 and time.monotonic() < deadline:
-        host.process_send()
-        time.sleep(0.05)
-        peer.process_recv()
+    deliver_backlog(host, peer, "tick", 100_000)
     assert peer.available("Player1", "tick") == 100_000
     assert peer.connected and host.connected
 
