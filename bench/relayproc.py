@@ -14,6 +14,7 @@ import time
 from loadgen import HOST, ROOT, BenchError
 
 NETHELPER = os.path.join(ROOT, "nethelper.py")
+BAREHOP = os.path.join(ROOT, "bench", "barehop.py")
 _TICKS = os.sysconf("SC_CLK_TCK")
 ORIGINAL_CPUS = os.sched_getaffinity(0)      # before run.py --pin narrows this process
 
@@ -42,6 +43,8 @@ class RelayProcess:
     With ``profile`` (a path) the relay runs under ``python -m cProfile -o``.
     """
 
+    what = "relay"
+
     def __init__(self, groups, workdir, tag, max_connections=1000, profile=None, cpus=None):
         self.groups = list(groups)
         self.cpus = cpus
@@ -58,15 +61,19 @@ class RelayProcess:
     def pid(self):
         return self.proc.pid
 
-    def start(self, timeout=10.0):
+    def command(self):
+        """The command line that starts it (it writes its groups file first)."""
         groups_file = os.path.join(self.workdir, self.tag + ".groups")
         with open(groups_file, "w", encoding="utf-8") as file:
             file.write("\n".join(self.groups) + "\n")
         command = [sys.executable]
         if self.profile:
             command += ["-m", "cProfile", "-o", self.profile]
-        command += [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
-                    "--max-connections", str(self.max_connections)]
+        return command + [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
+                          "--max-connections", str(self.max_connections)]
+
+    def start(self, timeout=10.0):
+        command = self.command()
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT,
@@ -83,7 +90,7 @@ class RelayProcess:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.02)
-        raise BenchError("the relay did not start: {!r}".format(self.output()[-500:]))
+        raise BenchError("the {} did not start: {!r}".format(self.what, self.output()[-500:]))
 
     def output(self):
         try:
@@ -139,3 +146,17 @@ class RelayProcess:
                 self._log.close()
                 self._log = None
         return self.proc.returncode
+
+
+class BareHopProcess(RelayProcess):
+    """``python bench/barehop.py TARGET_PORT``: the bare-hop reference (see
+    barehop.py), watched and stopped like a relay."""
+
+    what = "bare hop"
+
+    def __init__(self, target_port, workdir, tag, cpus=None):
+        super().__init__([], workdir, tag + ".hop", cpus=cpus)
+        self.target_port = target_port
+
+    def command(self):
+        return [sys.executable, BAREHOP, str(self.target_port)]

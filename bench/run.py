@@ -32,6 +32,7 @@ from nodecost import FRAME_BUDGET_US, run_nodecost  # noqa: E402
 from scenarios import make_cases, measure  # noqa: E402
 
 SCENARIOS = ("pingpong", "flood", "classroom", "fanout", "nodecost")
+HOP_SCENARIOS = ("pingpong", "classroom")     # also measured through the bare hop
 TIME_LIMIT_S = 270          # start no new case after this, so a run stays under 5 minutes
 GEN_SATURATED_PCT = 90.0
 RATE_KEPT_PCT = 95.0
@@ -104,39 +105,53 @@ def _fmt(value, kind):
     return "{:,.1f}".format(value)
 
 
+def _fmt_ratio(ratio):
+    return "-" if ratio is None else "{:.2f}x".format(ratio)
+
+
 # ---------------------------------------------------------------------------
 # Rows of the table
 # ---------------------------------------------------------------------------
 
+def _ratio(key, value, floor):
+    if key not in LOWER_IS_BETTER_RATIO and key not in THROUGHPUT_RATIO:
+        return None
+    if isinstance(value, (int, float)) and isinstance(floor, (int, float)) and floor:
+        return value / floor
+    return None
+
+
 def case_rows(entry):
-    """Rows (dicts) for one relay-vs-floor case."""
+    """Rows (dicts) for one relay-vs-floor case (with the bare hop, if it ran)."""
     name, scenario = entry["name"], entry["scenario"]
-    relay, floor = entry["relay"], entry["floor"]
+    relay, floor, hop = entry["relay"], entry["floor"], entry.get("hop", {})
     notes = case_notes(entry)
     rows = []
     for key, label, kind in METRICS[scenario]:
-        r, f = relay.get(key), floor.get(key)
-        ratio = None
-        if isinstance(r, (int, float)) and isinstance(f, (int, float)) and f:
-            if key in LOWER_IS_BETTER_RATIO or key in THROUGHPUT_RATIO:
-                ratio = r / f
-        target, verdict = None, None
+        r, f, h = relay.get(key), floor.get(key), hop.get(key)
+        ratio, hop_ratio = _ratio(key, r, f), _ratio(key, h, f)
+        target, verdict, hop_verdict = None, None, None
         if (name, key) in TARGETS:
             target, judge = TARGETS[(name, key)]
             verdict = "FAIL" if "error" in relay or r is None else (
                 "PASS" if judge(r, f, ratio) else "FAIL")
+            if h is not None and "error" not in hop:
+                hop_verdict = "PASS" if judge(h, f, hop_ratio) else "FAIL"
         rows.append({"case": name, "metric": label, "key": key, "relay": r, "floor": f,
-                     "ratio": ratio, "target": target, "result": verdict, "kind": kind,
+                     "ratio": ratio, "hop": h, "hop_ratio": hop_ratio, "target": target,
+                     "result": verdict, "hop_result": hop_verdict, "kind": kind,
                      "note": "; ".join(notes)})
-    rows += process_rows(name, relay)
+    rows += process_rows(name, relay, hop)
     return rows
 
 
-def process_rows(name, relay):
+def process_rows(name, relay, hop=None):
     rss = relay.get("relay_peak_rss_mib")
+    hop = hop or {}
     return [
         {"case": name, "metric": "relay CPU (% of one core)", "key": "relay_cpu_pct",
-         "relay": relay.get("relay_cpu_pct"), "floor": None, "ratio": None, "target": None,
+         "relay": relay.get("relay_cpu_pct"), "floor": None, "ratio": None,
+         "hop": hop.get("relay_cpu_pct"), "target": None,
          "result": None, "kind": "f1", "note": ""},
         {"case": name, "metric": "relay peak RSS (MiB)", "key": "relay_peak_rss_mib",
          "relay": rss, "floor": None, "ratio": None, "target": "< {:g} MiB".format(RSS_LIMIT_MIB),
@@ -147,8 +162,10 @@ def process_rows(name, relay):
 
 def case_notes(entry):
     notes = []
-    for mode in ("relay", "floor"):
-        figures = entry[mode]
+    for mode in ("relay", "floor", "hop"):
+        figures = entry.get(mode)
+        if figures is None:
+            continue
         if "error" in figures:
             notes.append("{} ERROR: {}".format(mode, figures["error"]))
         cpu = figures.get("generator_cpu_pct")
@@ -204,15 +221,16 @@ def nodecost_rows(result):
 
 
 def print_table(rows):
-    header = ("case", "metric", "relay", "floor", "ratio", "target", "result")
+    header = ("case", "metric", "relay", "floor", "ratio", "target", "result",
+              "bare hop", "hop ratio")
     cells = [header]
     for row in rows:
-        ratio = "-" if row["ratio"] is None else "{:.2f}x".format(row["ratio"])
         cells.append((row["case"], row["metric"], _fmt(row["relay"], row["kind"]),
-                      _fmt(row["floor"], row["kind"]), ratio, row["target"] or "",
-                      row["result"] or ""))
+                      _fmt(row["floor"], row["kind"]), _fmt_ratio(row["ratio"]),
+                      row["target"] or "", row["result"] or "",
+                      _fmt(row.get("hop"), row["kind"]), _fmt_ratio(row.get("hop_ratio"))))
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    right = {2, 3, 4}
+    right = {2, 3, 4, 7, 8}
 
     def line(c):
         return "  ".join(c[i].rjust(widths[i]) if i in right else c[i].ljust(widths[i])
@@ -352,10 +370,12 @@ def main(argv=None):
                          "params": case.params}
                 entry["relay"] = measure(case, "relay", workdir, profile, relay_cpus)
                 entry["floor"] = measure(case, "floor", workdir)
+                if case.scenario in HOP_SCENARIOS:
+                    entry["hop"] = measure(case, "hop", workdir, relay_cpus=relay_cpus)
                 entries.append(entry)
                 print("  {:<14} {:>5} nodes  done in {:5.1f} s{}".format(
                     case.name, case.node_count, time.monotonic() - t0,
-                    "  (errors)" if "error" in entry["relay"] or "error" in entry["floor"] else ""),
+                    "  (errors)" if any("error" in entry.get(m, {}) for m in ("relay", "floor", "hop")) else ""),
                     flush=True)
             if want_nodecost:
                 if time.monotonic() - began > TIME_LIMIT_S:
@@ -387,6 +407,11 @@ def main(argv=None):
     print("targets: {} passed, {} failed{}".format(
         sum(r["result"] == "PASS" for r in rows), len(failed),
         ": " + "; ".join(failed) if failed else ""))
+    out_of_reach = ["{} {} ({:.2f}x)".format(r["case"], r["metric"], r["hop_ratio"])
+                    for r in rows if r.get("hop_result") == "FAIL" and r.get("hop_ratio")]
+    if out_of_reach:
+        print("the bare hop alone misses these targets (no relay could meet them here): "
+              + "; ".join(out_of_reach))
     print("total run time: {:.1f} s".format(total))
 
     facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -399,11 +424,11 @@ def main(argv=None):
               "frame_bytes": {"latency": LATENCY.length, "flood": FLOOD.length},
               "cases": entries, "nodecost": nodecost,
               "rows": [{k: v for k, v in r.items() if k != "kind"} for r in rows],
-              "failed_targets": failed}
+              "failed_targets": failed, "targets_the_bare_hop_misses": out_of_reach}
     with open(args.json, "w", encoding="utf-8") as file:
         json.dump(report, file, indent=1)
     print("figures written to {}".format(args.json))
-    errors = any("error" in e["relay"] or "error" in e["floor"] for e in entries) or (
+    errors = any("error" in e[m] for e in entries for m in ("relay", "floor", "hop") if m in e) or (
         nodecost is not None and "error" in nodecost)
     return 130 if interrupted else (1 if errors else 0)
 

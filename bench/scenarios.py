@@ -12,6 +12,11 @@ in a forked child with its own selectors loop. On the floor B listens and A
 connects; through the relay both connect to it. So a floor frame crosses one
 process boundary (A -> B) and a relayed frame two (A -> relay -> B), as
 between real nodes. The flood stays in one process (it is throughput-bound).
+
+The pingpong and classroom cases also run a third time ("hop"): the floor's
+links with the bare hop (barehop.py, a process that only passes bytes on) in
+the middle. That is what one more process hop costs here before any relay
+work, the least a relay can add.
 """
 
 import heapq
@@ -19,9 +24,9 @@ import multiprocessing
 import random
 import time
 
-from loadgen import (ALL, DATA, FLOOD, HEADER_SIZE, LATENCY, BenchError, Loop,
+from loadgen import (ALL, DATA, FLOOD, HEADER_SIZE, HOST, LATENCY, BenchError, Loop,
                      RelayFabric, SplitDirectFabric, make_fabric)
-from relayproc import RelayProcess, die_with_parent
+from relayproc import BareHopProcess, RelayProcess, die_with_parent
 
 clock = time.perf_counter_ns
 KEEPALIVE_EVERY = 0.25          # seconds between keepalive sweeps
@@ -533,8 +538,10 @@ def _stop_relay(result, relay):
 
 
 def measure(case, mode, workdir, profile=None, relay_cpus=None):
-    """Run ``case`` once, through a fresh relay (``mode`` "relay") or over
-    direct connections ("floor"). Everything started here is stopped here."""
+    """Run ``case`` once, through a fresh relay (``mode`` "relay"), over
+    direct connections ("floor") or over the floor's connections through the
+    bare hop ("hop", two-process cases only). Everything started here is
+    stopped here."""
     if case.side_a is not None:
         return measure_split(case, mode, workdir, profile, relay_cpus)
     result = {"mode": mode}
@@ -667,7 +674,7 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
     """``measure()`` for a case played by two generator processes: side A
     here, side B in a forked child (stopped here, whatever happens)."""
     result = {"mode": mode, "generator_processes": 2}
-    relay = fabric = proc = conn = None
+    relay = hop = fabric = proc = conn = None
     loop = None
     finished = False
     try:
@@ -697,6 +704,10 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
         else:
             fabric = ctl.fabric = SplitDirectFabric(loop)
             (where,) = ctl.wait("listening", timeout=30)
+            if mode == "hop":       # the floor's links, through the bare hop
+                hop = BareHopProcess(where[1], workdir, case.name, cpus=relay_cpus)
+                hop.start()
+                where = (HOST, hop.port)
             nodes = fabric.connect_links(case.groups, case.links, mine, where)
             ctl.wait("wired", timeout=60)
             ctl.send("addrs", {})
@@ -705,7 +716,8 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
         epoch = clock()
         start_ns = epoch + 20_000_000       # both sides' schedules start here
         ctl.send("go", epoch, start_ns)
-        relay_cpu0 = relay.cpu_seconds() if relay else None
+        middle = relay or hop        # the process between the two sides, if any
+        middle_cpu0 = middle.cpu_seconds() if middle else None
         cpu0, wall0 = time.process_time(), time.monotonic()
         figures = case.drive(ctl, loop, fabric, nodes, "A", epoch, start_ns, **case.params)
         (theirs,) = ctl.wait("result", timeout=60)
@@ -721,14 +733,14 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
         result["connections_lost"] = lost
         if lost:
             result["lost_example"] = figures.get("lost_example") or theirs.get("lost_example")
-        if relay:
-            _relay_cpu_figures(result, relay, relay_cpu0, wall)
+        if middle:
+            _relay_cpu_figures(result, middle, middle_cpu0, wall)
     except Exception as exc:            # recorded; the other cases still run
         result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
             type(exc).__name__, exc)
     finally:
         try:
-            _relay_memory_figures(result, relay)
+            _relay_memory_figures(result, relay or hop)
         finally:
             try:
                 if conn is not None:
@@ -748,5 +760,5 @@ def measure_split(case, mode, workdir, profile=None, relay_cpus=None):
                     loop.close()
                 if fabric is not None:
                     fabric.close()
-                _stop_relay(result, relay)
+                _stop_relay(result, relay or hop)
     return result
