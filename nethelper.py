@@ -756,7 +756,7 @@ class Relay:
         self._selector = None
         self._connections = set()
         self._want_flush = set()
-        self._too_slow = []
+        self._to_drop = []           # (connection, reason): dropped at the end of the turn
         self._stopping = False
         self._thread = None
         self._wake_send = self._wake_recv = None
@@ -791,10 +791,8 @@ class Relay:
                         self._accept_all()
                     else:
                         self._drain_wake_socket()
-                while self._too_slow:
-                    conn = self._too_slow.pop()
-                    self._drop(conn, "too slow: over {} bytes waiting for it".format(
-                        self.max_pending))
+                while self._to_drop:
+                    self._drop(*self._to_drop.pop())
                 self._flush_all()
                 now = time.monotonic()
                 if now >= next_check:
@@ -981,19 +979,38 @@ class Relay:
     # -- writing --------------------------------------------------------------
 
     def _queue(self, conn, data):
-        if conn.closed or conn.pending_size > self.max_pending:
+        """Send ``data`` to ``conn`` now if nothing is waiting for it, else
+        queue it behind what is. A connection that fails is dropped at the
+        end of the turn, not now: the caller may be walking through its group."""
+        if conn.closed or conn.doomed:
             return
+        if not conn.pending and not conn.refused:
+            # The usual case. Sending at once, rather than at the end of the
+            # turn, spares the frame waiting for every other socket's recv().
+            try:
+                sent = conn.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._drop_later(conn, "connection lost ({})".format(exc.strerror or exc))
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
         conn.pending.append(data)
         conn.pending_size += len(data)
         if conn.pending_size > self.max_pending:
-            # It is not reading. Drop it after this turn (not now: the caller
-            # may be walking through its group).
-            self._too_slow.append(conn)
+            self._drop_later(conn, "too slow: over {} bytes waiting for it".format(
+                self.max_pending))      # it is not reading
         else:
             self._want_flush.add(conn)
 
+    def _drop_later(self, conn, reason):
+        conn.doomed = True
+        self._to_drop.append((conn, reason))
+
     def _flush_all(self):
-        # One send per socket per loop turn, whatever number of frames it got.
+        # What could not go out at once: one send per socket, whatever it holds.
         while self._want_flush:
             conn = self._want_flush.pop()
             if not conn.closed and not conn.waiting_to_write:
@@ -1130,6 +1147,7 @@ class _Connection:
         self.connected_at = self.last_heard = time.monotonic()
         self.refused = False
         self.refused_at = 0.0
+        self.doomed = False          # to be dropped at the end of this turn
         self.closed = False
 
     def __str__(self):
