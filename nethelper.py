@@ -93,6 +93,7 @@ LIVENESS_TIMEOUT = 5.0        # the relay drops a node silent for this long
 # Layout of the 11-byte header: length, version, dest, sender, type, meta.
 _HEADER = struct.Struct(">I3sBBBB")
 _RECV_SIZE = 256 * 1024       # read up to this much per recv() call
+_SMALL_READ = 64 * 1024       # a node's read this short emptied its socket: stop there
 
 
 # ---------------------------------------------------------------------------
@@ -471,6 +472,11 @@ class NetNode:
                     ended = "closed"
                     break
                 self._reader.feed(data)
+                if len(data) < _SMALL_READ:
+                    # A game's frame brings a few hundred bytes: asking again
+                    # would only hear "nothing more", at the price of a system
+                    # call. A backlog comes in big reads, so it is read on.
+                    break
         except (BlockingIOError, InterruptedError):
             pass
         except OSError as exc:
