@@ -14,6 +14,12 @@ sends ``ball_pos`` {"center": [x, y], "vel": [vx, vy]}.
    much of the cost is that, and how much is NetNode's own work.
 3. **Backlog**: the guest stops reading while the host sends 1,000 frames,
    then one process_recv() that takes in the whole backlog is timed.
+4. **Bare**: in the paced run of 1, every other block of 30 frames makes
+   only the system calls NetNode makes (recv until a read comes back short,
+   one send of a frame of the same size) on the same socket, with no NetNode
+   code: what the operating system charges for one frame's networking on
+   this machine, the least any node could cost. NetNode's own share is the
+   difference; taking turns makes both see the same moments of the machine.
 
 Run as a script (``nodecost.py --role host --port P ...``) it is one paced
 player and prints its figures as JSON.
@@ -27,13 +33,15 @@ import subprocess
 import sys
 import time
 
-from loadgen import HOST, BenchError
+from loadgen import HOST, RECV_SIZE, BenchError
 from relayproc import ORIGINAL_CPUS, RelayProcess, die_with_parent, set_cpus
 from scenarios import latency_summary
 
-from nethelper import NetNode
+from nethelper import NetNode, data_frame, encode_message
 
 FRAME_BUDGET_US = 1e6 / 60          # 16,667 us
+SHORT_READ = 64 * 1024              # NetNode stops reading after a read shorter than this
+BARE_BLOCK = 30                     # frames in a row with NetNode, then with the bare calls
 GROUP = "pong"
 
 
@@ -94,21 +102,54 @@ def _spin_until(moment):
         pass
 
 
+def _bare_frame_maker(node, me, other):
+    """For the bare frames: a function making one frame's system calls as
+    NetNode makes them (recv until a read comes back short, one send of a
+    frame of the same size), with no NetNode code around them. It uses
+    NetNode's socket and addresses directly: a benchmark may look inside."""
+    messages = [encode_message("bar_pos", [20 if me == "host" else 780, 300], False)]
+    if me == "host":
+        messages.append(encode_message("ball_pos", _ball(0), False))
+    frame = data_frame(node._peers[other], node._my_addr, messages)
+    sock = node._sock
+
+    def bare_frame(node, me, other, number):
+        t0 = time.perf_counter_ns()
+        got = False
+        try:
+            while True:             # as NetNode reads: on until a short read
+                size = len(sock.recv(RECV_SIZE))
+                got = got or size > 0
+                if size < SHORT_READ:
+                    break
+        except BlockingIOError:
+            pass
+        t1 = time.perf_counter_ns()
+        sock.send(frame)
+        return time.perf_counter_ns() - t0, t1 - t0, got
+
+    return bare_frame
+
+
 def play(role, port, frames, start_at, busy=False):
     """Join, wait for the other player, then from ``start_at`` (a
     time.monotonic() value: the clock is system-wide) play ``frames`` frames
     at 60 fps, sleeping between frames (or spinning, with ``busy``).
-    Returns the figures."""
+    Sleeping, the player takes turns of BARE_BLOCK frames with NetNode and
+    with the bare system calls, so that both see the same moments of the
+    machine. Returns the figures (the bare frames' in "bare")."""
     other = "guest" if role == "host" else "host"
     node = NetNode()
     if not node.connect(HOST, role, GROUP, port=port):
         return {"error": "{} could not join: {}".format(role, node.error)}
     try:
         _wait_for_peers([node])
+        bare_frame = _bare_frame_maker(node, role, other)
         period = 1 / 60
         # The two players do not share a frame clock: the guest runs half a frame later.
         begin = start_at + (period / 2 if role == "guest" else 0.0)
         costs, recv_parts, seen, late = [], [], 0, 0
+        bare = ([], [], [0])
         for frame in range(frames):
             due = begin + frame * period
             wait = due - time.monotonic()
@@ -119,6 +160,12 @@ def play(role, port, frames, start_at, busy=False):
                     time.sleep(wait)
             elif wait < -period:
                 late += 1
+            if not busy and frame // BARE_BLOCK % 2:
+                cost, recv_part, got = bare_frame(node, role, other, frame)
+                bare[0].append(cost)
+                bare[1].append(recv_part)
+                bare[2][0] += got
+                continue
             cost, recv_part, got = _game_frame(node, role, other, frame)
             costs.append(cost)
             recv_parts.append(recv_part)
@@ -127,6 +174,8 @@ def play(role, port, frames, start_at, busy=False):
                 return {"error": "{} lost its connection: {}".format(role, node.error)}
         figures = _figures(costs, recv_parts, seen)
         figures["late_frames"] = late
+        if bare[0]:
+            figures["bare"] = _figures(bare[0], bare[1], bare[2][0])
         return figures
     except BenchError as exc:
         return {"error": str(exc)}
@@ -180,13 +229,16 @@ def run_nodecost(workdir, frames=600, backlog=1000, repeats=5, profile=None, rel
         relay_cpu0 = relay.cpu_seconds()
         wall0 = time.monotonic()
 
-        # -- 1 and 2. paced, one process per player, sleeping then busy --------
-        for busy, suffix in ((False, ""), (True, "_busy")):
-            players = _run_players(relay.port, frames, busy)
+        # -- 1, 2 and 4. paced, one process per player: sleeping (taking turns
+        # with the bare system calls, so twice the frames), then busy
+        for busy, suffix, count in ((False, "", 2 * frames), (True, "_busy", frames)):
+            players = _run_players(relay.port, count, busy)
             for role in ("host", "guest"):
                 result[role + suffix] = players.get(role, {"error": "no result"})
                 if "error" in result[role + suffix]:
                     raise BenchError(result[role + suffix]["error"])
+                if "bare" in result[role + suffix]:
+                    result[role + "_bare"] = result[role + suffix].pop("bare")
 
         # -- 3. a 1,000-frame backlog, both nodes in this process ---------------
         for node, name in ((host, "host"), (guest, "guest")):

@@ -213,6 +213,9 @@ def nodecost_rows(result):
         busy = result.get(who + "_busy", {})
         row("{} busy CPU: p50 (us)".format(who), who + "_busy_p50_us", busy.get("p50_us"), "us")
         row("{} busy CPU: p99 (us)".format(who), who + "_busy_p99_us", busy.get("p99_us"), "us")
+        bare = result.get(who + "_bare", {})
+        row("{} bare syscalls: p50 (us)".format(who), who + "_bare_p50_us", bare.get("p50_us"), "us")
+        row("{} bare syscalls: p99 (us)".format(who), who + "_bare_p99_us", bare.get("p99_us"), "us")
     row("1,000-frame backlog, median (us)", "backlog_median_us",
         result.get("backlog_median_us"), "us")
     row("backlog as % of 16.7 ms", "backlog_pct", result.get("backlog_median_pct_of_frame"), "f1")
