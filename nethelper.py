@@ -92,7 +92,7 @@ LIVENESS_TIMEOUT = 5.0        # the relay drops a node silent for this long
 
 # Layout of the 11-byte header: length, version, dest, sender, type, meta.
 _HEADER = struct.Struct(">I3sBBBB")
-_RECV_SIZE = 256 * 1024       # read up to this much per recv() call
+_RECV_SIZE = 256 * 1024       # read up to this much per recv_into() call
 _SMALL_READ = 64 * 1024       # a node's read this short emptied its socket: stop there
 
 
@@ -378,6 +378,7 @@ class NetNode:
         self.error_code = None
         self._sock = None
         self._joined = False
+        self._recv_buffer = _receive_buffer()
         self._reset_session()
 
     # -- connecting ---------------------------------------------------------
@@ -467,12 +468,12 @@ class NetNode:
         ended = None            # why the stream ended, if it did
         try:
             while True:
-                data = self._sock.recv(_RECV_SIZE)
-                if not data:
+                size = self._sock.recv_into(self._recv_buffer)
+                if not size:
                     ended = "closed"
                     break
-                self._reader.feed(data)
-                if len(data) < _SMALL_READ:
+                self._reader.feed(self._recv_buffer[:size])
+                if size < _SMALL_READ:
                     # A game's frame brings a few hundred bytes: asking again
                     # would only hear "nothing more", at the price of a system
                     # call. A backlog comes in big reads, so it is read on.
@@ -766,6 +767,7 @@ class Relay:
         self._stopping = False
         self._thread = None
         self._wake_send = self._wake_recv = None
+        self._recv_buffer = _receive_buffer()
 
     # -- life cycle -----------------------------------------------------------
 
@@ -876,20 +878,20 @@ class Relay:
 
     def _read(self, conn):
         try:
-            data = conn.sock.recv(_RECV_SIZE)
+            size = conn.sock.recv_into(self._recv_buffer)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._drop(conn, "connection lost ({})".format(exc.strerror or exc))
             return
-        if not data:
+        if not size:
             self._drop(conn, "left" if conn.group is not None else "closed before joining")
             return
         if conn.refused:
             return                  # it is being shown the door: ignore what it says
         conn.last_heard = time.monotonic()
         reader = conn.reader
-        reader.feed(data)
+        reader.feed(self._recv_buffer[:size])
         try:
             while True:
                 # The hot path: runs of DATA frames go out as they came, in
@@ -1158,6 +1160,13 @@ class _Connection:
 
     def __str__(self):
         return "{} ({})".format(self.name, self.where) if self.name else self.where
+
+
+def _receive_buffer():
+    # One buffer, reused by every read. recv() would allocate _RECV_SIZE
+    # bytes per call, and the C library may map and unmap that much memory
+    # each time: three system calls more per frame.
+    return memoryview(bytearray(_RECV_SIZE))
 
 
 def _listen(host, port):
