@@ -5,7 +5,7 @@
 
 It listens on 127.0.0.1 and, for every connection it accepts, opens one to
 127.0.0.1:TARGET_PORT and passes bytes both ways: one ``recv`` and one ``send``
-per arrival, in one ``selectors`` loop, like the relay's, but with no frames,
+per arrival, in one ``selectors`` loop like the relay's, but with no frames,
 no groups, no parsing and no bookkeeping. Put in the middle of the floor's
 links, it adds exactly one process hop and nothing else. The benchmark runs it
 as a third run of the latency cases, so that the table shows what a hop
@@ -21,7 +21,9 @@ import socket
 import sys
 
 HOST = "127.0.0.1"
-RECV_SIZE = 256 * 1024
+# One buffer for every read, as the relay does (recv() would allocate 256 KiB
+# per call, which the C library may map and unmap each time).
+BUFFER = memoryview(bytearray(256 * 1024))
 
 
 class _Side:
@@ -71,12 +73,12 @@ def _accept(listener, selector, target_port):
 
 def _pass_on(selector, side):
     try:
-        data = side.sock.recv(RECV_SIZE)
+        size = side.sock.recv_into(BUFFER)
     except (BlockingIOError, InterruptedError):
         return
     except OSError:
-        data = b""
-    if not data:
+        size = 0
+    if not size:
         for end in (side, side.partner):
             end.closed = True
             selector.unregister(end.sock)
@@ -84,9 +86,9 @@ def _pass_on(selector, side):
         return
     out = side.partner
     if out.unsent:
-        out.unsent += data          # keep the order: behind what is already waiting
+        out.unsent += BUFFER[:size]     # keep the order: behind what is already waiting
     else:
-        _send(selector, out, data)
+        _send(selector, out, BUFFER[:size])
 
 
 def _send(selector, out, data):
@@ -98,7 +100,7 @@ def _send(selector, out, data):
     except OSError:
         return
     was_waiting = bool(out.unsent)
-    out.unsent = data[sent:]
+    out.unsent = bytes(data[sent:])     # a copy: BUFFER is reused by the next read
     if out.unsent and not was_waiting:
         selector.modify(out.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, out)
     elif not out.unsent and was_waiting:

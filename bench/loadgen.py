@@ -40,6 +40,9 @@ from nethelper import (  # noqa: E402  (needs the path above)
 HOST = "127.0.0.1"
 HEADER = struct.Struct(">I3sBBBB")     # length, version, dest, sender, type, meta
 RECV_SIZE = 256 * 1024
+# One buffer for every read, as the relay does: recv() would allocate
+# RECV_SIZE bytes per call, which the C library may map and unmap each time.
+_BUFFER = memoryview(bytearray(RECV_SIZE))
 HEART_EVERY = 1.0                       # seconds of silence before a node sends HEART
 
 
@@ -217,18 +220,17 @@ class Loop:
 
     def _read(self, ep):
         try:
-            data = ep.sock.recv(RECV_SIZE)
+            size = ep.sock.recv_into(_BUFFER)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._lose(ep, "recv failed: {}".format(exc))
             return
-        if not data:
+        if not size:
             self._lose(ep, "the other end closed the connection")
             return
-        self.bytes_in += len(data)
-        if ep.rbuf:
-            data = ep.rbuf + data
+        self.bytes_in += size
+        data = ep.rbuf + _BUFFER[:size] if ep.rbuf else bytes(_BUFFER[:size])
         size = len(data)
         pos = 0
         unpack = HEADER.unpack_from

@@ -112,13 +112,14 @@ def _bare_frame_maker(node, me, other):
         messages.append(encode_message("ball_pos", _ball(0), False))
     frame = data_frame(node._peers[other], node._my_addr, messages)
     sock = node._sock
+    buffer = bytearray(RECV_SIZE)
 
     def bare_frame(node, me, other, number):
         t0 = time.perf_counter_ns()
         got = False
         try:
             while True:             # as NetNode reads: on until a short read
-                size = len(sock.recv(RECV_SIZE))
+                size = sock.recv_into(buffer)
                 got = got or size > 0
                 if size < SHORT_READ:
                     break
