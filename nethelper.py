@@ -193,8 +193,7 @@ class FrameReader:
             self._compact()
             return None
         end, frame_type, dest, sender, meta = header
-        self._start = end
-        return Frame(frame_type, dest, sender, meta, bytes(self._buffer[start:end]))
+        return Frame(frame_type, dest, sender, meta, self._take(start, end))
 
     def next_run(self, frame_type, sender):
         """Take a run of frames at once, if the next frame starts one.
@@ -222,8 +221,7 @@ class FrameReader:
             run_dest, end = dest, next_end
         if end == start:
             return None
-        self._start = end
-        return run_dest, bytes(self._buffer[start:end])
+        return run_dest, self._take(start, end)
 
     def _peek_header(self, start):
         """(end, type, dest, sender, meta) of the complete frame at ``start``,
@@ -246,10 +244,21 @@ class FrameReader:
         return end, frame_type, dest, sender, meta
 
     def __iter__(self):
-        frame = self.next_frame()
-        while frame is not None:
-            yield frame
+        while self.buffered():
             frame = self.next_frame()
+            if frame is None:
+                return
+            yield frame
+
+    def _take(self, start, end):
+        """The bytes from ``start`` to ``end``, which now count as read."""
+        data = bytes(self._buffer[start:end])
+        if end == len(self._buffer):
+            self._buffer.clear()        # all read (the usual case): start afresh
+            self._start = 0
+        else:
+            self._start = end
+        return data
 
     def _compact(self):
         # Drop consumed bytes once per batch rather than once per frame, so a
@@ -893,7 +902,7 @@ class Relay:
         reader = conn.reader
         reader.feed(self._recv_buffer[:size])
         try:
-            while True:
+            while reader.buffered():
                 # The hot path: runs of DATA frames go out as they came, in
                 # one piece, without being decoded.
                 run = reader.next_run(DATA, conn.addr) if conn.group is not None else None
