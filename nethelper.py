@@ -1004,12 +1004,9 @@ class Relay:
         if not conn.pending and not conn.refused:
             # The usual case. Sending at once, rather than at the end of the
             # turn, spares the frame waiting for every other socket's recv().
-            try:
-                sent = conn.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._drop_later(conn, "connection lost ({})".format(exc.strerror or exc))
+            sent, broken = _send_some(conn.sock, data)
+            if broken:
+                self._drop_later(conn, broken)
                 return
             if sent == len(data):
                 return
@@ -1037,12 +1034,9 @@ class Relay:
         if not conn.pending:
             return
         data = conn.pending[0] if len(conn.pending) == 1 else b"".join(conn.pending)
-        try:
-            sent = conn.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._drop(conn, "connection lost ({})".format(exc.strerror or exc))
+        sent, broken = _send_some(conn.sock, data)
+        if broken:
+            self._drop(conn, broken)
             return
         rest = data[sent:]
         conn.pending = [rest] if rest else []
@@ -1169,6 +1163,17 @@ class _Connection:
 
     def __str__(self):
         return "{} ({})".format(self.name, self.where) if self.name else self.where
+
+
+def _send_some(sock, data):
+    """Send what ``sock`` takes now: (bytes sent, None), or (0, why) if the
+    connection is broken."""
+    try:
+        return sock.send(data), None
+    except (BlockingIOError, InterruptedError):
+        return 0, None
+    except OSError as exc:
+        return 0, "connection lost ({})".format(exc.strerror or exc)
 
 
 def _receive_buffer():

@@ -867,6 +867,30 @@ def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
         pair.round_trip()
 
 
+def test_a_member_whose_socket_breaks_during_a_broadcast_is_dropped_and_the_rest_still_get_it(
+        cleanup, caplog):
+    caplog.set_level(logging.INFO, logger="nethelper")
+    with running_relay() as relay:
+        pair = Pair(relay.port)             # Alice broadcasts; Bob must still get it
+        cleanup(pair)
+        carol, _, _ = raw_join(relay.port, "Carol")
+        cleanup(carol)
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob", "Carol"])
+        # Break the relay's own end of Carol's connection for writing, as a
+        # vanished network would: its next send to her fails (EPIPE), and
+        # only a send can notice, since nothing arrives to be read.
+        conn = next(c for c in relay.groups["pong_game"].values() if c.name == "Carol")
+        conn.sock.shutdown(socket.SHUT_WR)
+        assert pair.a.send_msg("ALL", "news", "to everyone", queue=True)
+        assert pair.pump_until(lambda: pair.b.available("Alice", "news"))
+        assert pair.b.get_msg("Alice", "news") == "to everyone"
+        assert pair.pump_until(lambda: relay.members("pong_game") == ["Alice", "Bob"]
+                               and pair.a.get_peers() == ["Alice", "Bob"])
+        assert "Carol (connection lost" in caplog.text
+        assert "internal error" not in caplog.text
+        pair.round_trip("after the broken member left")
+
+
 def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
     caplog.set_level(logging.INFO, logger="nethelper")
     max_pending = 64 * 1024
