@@ -8,9 +8,9 @@ It listens on 127.0.0.1 and, for every connection it accepts, opens one to
 per arrival, in one ``selectors`` loop like the relay's, but with no frames,
 no groups, no parsing and no bookkeeping. Put in the middle of the floor's
 links, it adds exactly one process hop and nothing else. The benchmark runs it
-as a third run of the latency cases, so that the table shows what a hop
-through a second process costs on this machine before the relay does any
-work: a relay cannot be faster than this.
+as a third run of the pingpong and classroom cases, so that the table shows
+what a hop through one more process costs on this machine before the relay
+does any work.
 
 It stops on SIGTERM (or when the benchmark that started it dies).
 """

@@ -16,7 +16,7 @@ between real nodes. The flood stays in one process (it is throughput-bound).
 The pingpong and classroom cases also run a third time ("hop"): the floor's
 links with the bare hop (barehop.py, a process that only passes bytes on) in
 the middle. That is what one more process hop costs here before any relay
-work, the least a relay can add.
+work.
 """
 
 import heapq
