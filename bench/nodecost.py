@@ -114,7 +114,7 @@ def _bare_frame_maker(node, me, other):
     sock = node._sock
     buffer = bytearray(RECV_SIZE)
 
-    def bare_frame(node, me, other, number):
+    def bare_frame():
         t0 = time.perf_counter_ns()
         got = False
         try:
@@ -150,7 +150,7 @@ def play(role, port, frames, start_at, busy=False):
         # The two players do not share a frame clock: the guest runs half a frame later.
         begin = start_at + (period / 2 if role == "guest" else 0.0)
         costs, recv_parts, seen, late = [], [], 0, 0
-        bare = ([], [], [0])
+        bare_costs, bare_recv_parts, bare_seen = [], [], 0
         for frame in range(frames):
             due = begin + frame * period
             wait = due - time.monotonic()
@@ -162,10 +162,10 @@ def play(role, port, frames, start_at, busy=False):
             elif wait < -period:
                 late += 1
             if not busy and frame // BARE_BLOCK % 2:
-                cost, recv_part, got = bare_frame(node, role, other, frame)
-                bare[0].append(cost)
-                bare[1].append(recv_part)
-                bare[2][0] += got
+                cost, recv_part, got = bare_frame()
+                bare_costs.append(cost)
+                bare_recv_parts.append(recv_part)
+                bare_seen += got
                 continue
             cost, recv_part, got = _game_frame(node, role, other, frame)
             costs.append(cost)
@@ -175,8 +175,8 @@ def play(role, port, frames, start_at, busy=False):
                 return {"error": "{} lost its connection: {}".format(role, node.error)}
         figures = _figures(costs, recv_parts, seen)
         figures["late_frames"] = late
-        if bare[0]:
-            figures["bare"] = _figures(bare[0], bare[1], bare[2][0])
+        if bare_costs:
+            figures["bare"] = _figures(bare_costs, bare_recv_parts, bare_seen)
         return figures
     except BenchError as exc:
         return {"error": str(exc)}
