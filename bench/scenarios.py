@@ -215,17 +215,8 @@ def drive_flood(loop, fabric, nodes, duration, window_frames=8192, batch=1024):
     limit = fmt.limits[0]
 
     def on_frame(ep, frame_type, sender, buf, start, end):
-        if frame_type != DATA:
-            return
-        node = ep.node
-        if end - start != length:
-            node.bad += 1
-            return
-        seq = int(buf[start + s0:start + s1]) - b0
-        if seq != node.expect:
-            node.order_errors += 1
-        node.expect = seq + 1
-        node.received += 1
+        if frame_type == DATA:
+            _count_frame(ep.node, buf, start, end, length, s0, s1, b0)
 
     loop.on_frame = on_frame
     send = loop.send
@@ -299,18 +290,25 @@ def _latency_receiver(fmt, epoch, latencies):
         if frame_type != DATA:
             return
         now = clock()
-        node = ep.node
-        if end - start != length:
-            node.bad += 1
-            return
-        seq = int(buf[start + s0:start + s1]) - b0
-        if seq != node.expect:
-            node.order_errors += 1
-        node.expect = seq + 1
-        node.received += 1
-        latencies.append(now - epoch - (int(buf[start + t0:start + t1]) - b1))
+        if _count_frame(ep.node, buf, start, end, length, s0, s1, b0):
+            latencies.append(now - epoch - (int(buf[start + t0:start + t1]) - b1))
 
     return on_frame
+
+
+def _count_frame(node, buf, start, end, length, s0, s1, b0):
+    """Count a received frame at ``node``: malformed (wrong length), or
+    received and in or out of order by its sequence number (digits s0:s1,
+    offset by b0). Returns False for a malformed frame."""
+    if end - start != length:
+        node.bad += 1
+        return False
+    seq = int(buf[start + s0:start + s1]) - b0
+    if seq != node.expect:
+        node.order_errors += 1
+    node.expect = seq + 1
+    node.received += 1
+    return True
 
 
 def side_pairs_periodic(ctl, loop, fabric, nodes, side, epoch, start_ns, duration, rate_hz, seed=1):
