@@ -74,17 +74,35 @@ UNKNOWN_ADDR = 255
 ALL_ADDR = 255
 MAX_NODES_PER_GROUP = 254
 
-# REQ types (node -> relay) and SYSM types (relay -> node)
+# REQ types (node -> relay) and SYSM types (relay -> node). SYSM 1-3 are this
+# project's additions; an original node ignores them.
 REQ_LEAVE, REQ_PEERS = 0, 1
-SYSM_NAME, SYSM_REFUSED = 0, 1
+SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE = 0, 1, 2, 3
 
-# Why a relay refuses a node (sent in SYSM type 1)
+# Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
+# values of NetNode.error_code after such a refusal.
 NAME_TAKEN = "name_taken"
 UNKNOWN_GROUP = "unknown_group"
 GROUP_FULL = "group_full"
 BAD_REQUEST = "bad_request"
 SERVER_FULL = "server_full"
 WRONG_VERSION = "version"
+
+# Why a relay closes a member's connection (the "msg" of SYSM type 3), or
+# warns it first (SYSM type 2).
+OVER_QUOTA = "over_quota"
+TOO_SLOW = "too_slow"
+BAD_FRAME = "bad_frame"
+SILENT = "timeout"
+RELAY_STOPPING = "relay_stopping"
+
+# NetNode.error_code values that come from the node itself, not from a relay.
+NO_RELAY = "no_relay"            # nothing listens at that address and port
+TIMEOUT = "timeout"              # no answer in time
+BAD_ADDRESS = "bad_address"      # the host name does not resolve
+CLOSED = "closed"                # closed while joining, without a reason (an original relay)
+LOST = "lost"                    # the connection broke (or went silent) after joining
+PROTOCOL = "protocol"            # the relay sent bytes this node cannot read
 
 MAX_NAME_LENGTH = 100
 HEARTBEAT_INTERVAL = 1.0      # a node with nothing to say sends HEART this often
@@ -419,17 +437,17 @@ class NetNode:
             self._sock.setblocking(False)
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except socket.gaierror:
-            return self._fail("bad_address", 'Cannot find a computer called "{}". '
+            return self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
                               "Check SERVER_IP.".format(host))
         except ConnectionRefusedError:
-            return self._fail("no_relay", "No relay is running at {}. Start one with: "
+            return self._fail(NO_RELAY, "No relay is running at {}. Start one with: "
                               "python nethelper.py -g {}".format(self._where, group or "<group>"))
         except socket.timeout:
-            return self._fail("timeout", "No answer from {} within {} s. Check SERVER_IP, and "
+            return self._fail(TIMEOUT, "No answer from {} within {} s. Check SERVER_IP, and "
                               "that the relay's firewall lets TCP port {} in.".format(
                                   self._where, timeout, port))
         except OSError as exc:
-            return self._fail("no_relay", "Cannot reach {}: {}".format(self._where, exc.strerror or exc))
+            return self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, exc.strerror or exc))
         self._outgoing += auth_frame(name, group)
         self._flush()
         if not wait:
@@ -606,7 +624,7 @@ class NetNode:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._close()
-                return self._fail("timeout", "The relay at {} did not answer the request to join "
+                return self._fail(TIMEOUT, "The relay at {} did not answer the request to join "
                                   "within {} s.".format(self._where, timeout))
             self._wait_readable(min(remaining, 0.5))
             self.process_recv()
@@ -626,7 +644,7 @@ class NetNode:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._lose("lost", "The connection to the relay was lost ({}).".format(
+            self._lose(LOST, "The connection to the relay was lost ({}).".format(
                 exc.strerror or exc))
             return
         del self._outgoing[:sent]
@@ -645,7 +663,7 @@ class NetNode:
                     self._on_sysm(frame)
                 # other types are not for nodes, and a newer relay may add some
         except ProtocolError as exc:
-            self._lose("protocol", "The relay at {} sent something this node cannot read "
+            self._lose(PROTOCOL, "The relay at {} sent something this node cannot read "
                        "({}).".format(self._where, exc))
 
     def _on_data(self, frame):
@@ -687,14 +705,14 @@ class NetNode:
 
     def _on_connection_ended(self, how):
         if self._joined and how == "closed":
-            self._lose("lost", "The relay at {} closed the connection (it stopped, or "
+            self._lose(LOST, "The relay at {} closed the connection (it stopped, or "
                        "dropped this node).".format(self._where))
         elif self._joined:
-            self._lose("lost", "The connection to the relay at {} was lost ({}).".format(
+            self._lose(LOST, "The connection to the relay at {} was lost ({}).".format(
                 self._where, how))
         else:
             # An original relay refuses by closing without saying why.
-            self._lose("closed", 'The relay at {} closed the connection while we were joining: '
+            self._lose(CLOSED, 'The relay at {} closed the connection while we were joining: '
                        'the name "{}" may be taken, or the group "{}" unknown or full.'.format(
                            self._where, self.name, self.group))
 

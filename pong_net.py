@@ -38,7 +38,7 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import DEFAULT_PORT, NetNode
+from nethelper import BAD_ADDRESS, DEFAULT_PORT, NO_RELAY, TIMEOUT, NetNode
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_oop import (BALL_RADIUS, BAR_W, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
                       bot_move, draw_game, draw_message, draw_start_or_winner, event_sound,
@@ -103,7 +103,7 @@ def first_join():
         print("Failed to connect. The group is full.", flush=True)
     else:
         print("Failed to connect.", net.error, flush=True)
-        if net.error_code in ("no_relay", "timeout", "bad_address"):
+        if net.error_code in (NO_RELAY, TIMEOUT, BAD_ADDRESS):
             print("Start the relay first with: python nethelper.py -g", GROUP, flush=True)
     sys.exit(1)
 
