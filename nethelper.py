@@ -48,7 +48,7 @@ import time
 __version__ = "1.0.0"
 
 __all__ = [
-    "NetNode", "Relay", "RelayError", "ProtocolError", "FrameReader", "Frame",
+    "NetNode", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
     "encode_frame", "encode_json", "decode_json", "DEFAULT_PORT", "main",
 ]
 
@@ -187,12 +187,16 @@ class FrameReader:
     Feed it whatever ``recv()`` returned, then iterate over it to get every
     complete frame so far; a partial frame waits for more bytes. It raises
     ProtocolError as soon as a header is impossible (wrong version, a length
-    below 11, or a frame larger than ``max_frame_size``), before waiting for
-    the body, so a bogus length cannot make it buffer without limit.
+    below 11, a frame larger than ``max_frame_size``, or a frame other than
+    DATA larger than ``max_control_size``), before waiting for the body, so a
+    bogus length cannot make it buffer without limit. ``frames_taken``
+    counts the frames returned so far.
     """
 
-    def __init__(self, max_frame_size=DEFAULT_MAX_FRAME_SIZE):
+    def __init__(self, max_frame_size=DEFAULT_MAX_FRAME_SIZE, max_control_size=None):
         self.max_frame_size = max_frame_size
+        self.max_control_size = max_frame_size if max_control_size is None else max_control_size
+        self.frames_taken = 0
         self._buffer = bytearray()
         self._start = 0          # where the first unread byte is in _buffer
 
@@ -211,6 +215,7 @@ class FrameReader:
             self._compact()
             return None
         end, frame_type, dest, sender, meta = header
+        self.frames_taken += 1
         return Frame(frame_type, dest, sender, meta, self._take(start, end))
 
     def next_run(self, frame_type, sender):
@@ -224,6 +229,7 @@ class FrameReader:
         """
         start = end = self._start
         run_dest = None
+        count = 0
         while True:
             try:
                 header = self._peek_header(end)
@@ -237,8 +243,10 @@ class FrameReader:
             if this_type != frame_type or this_sender != sender or run_dest not in (None, dest):
                 break
             run_dest, end = dest, next_end
+            count += 1
         if end == start:
             return None
+        self.frames_taken += count
         return run_dest, self._take(start, end)
 
     def _peek_header(self, start):
@@ -256,6 +264,10 @@ class FrameReader:
         if length > self.max_frame_size:
             raise ProtocolError("frame of {} bytes is over the {} byte limit".format(
                 length, self.max_frame_size))
+        if length > self.max_control_size and frame_type != DATA:
+            raise ProtocolError("type {} frame of {} bytes is over the {} byte limit for "
+                                "frames other than DATA".format(
+                                    frame_type, length, self.max_control_size))
         end = start + length
         if end > len(buffer):
             return None
@@ -741,6 +753,11 @@ class NetNode:
 # ---------------------------------------------------------------------------
 # Relay: the server
 # ---------------------------------------------------------------------------
+#
+# The relay is two layers. RelayCore holds every rule (who may join, where a
+# frame goes, quotas, timeouts) and never touches a socket: it is fed events
+# and answers with actions. Relay is the thin driver that turns a selectors
+# loop's socket events into core events and carries the actions out.
 
 class RelayError(Exception):
     """The relay cannot start (for example, the port is already in use)."""
@@ -757,44 +774,46 @@ class Relay:
             ...                     # the relay stops at the end of the block
 
     ``start()`` binds the port (``port=0`` picks a free one) and
-    ``serve_forever()`` runs the loop until ``stop()`` is called.
+    ``serve_forever()`` runs the loop until ``stop()`` is called. The limits,
+    quotas and timeouts are RelayCore's (see there); ``relay.core`` is it.
     """
 
     def __init__(self, groups, host=None, port=DEFAULT_PORT, names=None,
                  max_peers=MAX_NODES_PER_GROUP, max_frame_size=DEFAULT_MAX_FRAME_SIZE,
                  max_connections=1000, max_pending=1024 * 1024,
-                 liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0, summary_interval=5.0):
-        groups = list(groups)
-        if not groups or not all(isinstance(g, str) and g for g in groups):
-            raise ValueError("a relay needs at least one group, and group names cannot be empty")
-        if not 1 <= max_peers <= MAX_NODES_PER_GROUP:
-            raise ValueError("max_peers must be from 1 to {}".format(MAX_NODES_PER_GROUP))
-        self.groups = {name: {} for name in groups}      # group -> {addr: connection}
+                 liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0, summary_interval=5.0,
+                 heartbeat_interval=HEARTBEAT_INTERVAL, partial_frame_timeout=5.0,
+                 quota_bytes=256 * 1024, quota_frames=1000, private=False):
+        self.core = RelayCore(
+            groups, names=names, max_peers=max_peers, max_frame_size=max_frame_size,
+            max_connections=max_connections, max_pending=max_pending,
+            liveness_timeout=liveness_timeout, auth_timeout=auth_timeout,
+            summary_interval=summary_interval, heartbeat_interval=heartbeat_interval,
+            partial_frame_timeout=partial_frame_timeout, quota_bytes=quota_bytes,
+            quota_frames=quota_frames, private=private)
+        self.core.max_connections = _fit_to_open_file_limit(self.core.max_connections)
         self.host = host
         self.port = port
-        self.names = list(names) if names else list(_ANIMALS)
-        for name in self.names:
-            if name_problem(name):
-                raise ValueError("cannot hand out the name {!r}: {}".format(name, name_problem(name)))
-        if max_connections < 1 or max_frame_size < 256:
-            raise ValueError("max_connections must be at least 1 and max_frame_size at least 256")
-        random.shuffle(self.names)
-        self.max_peers = max_peers
-        self.max_frame_size = max_frame_size
-        self.max_connections = _fit_to_open_file_limit(max_connections)
-        self.max_pending = max_pending
-        self.liveness_timeout = liveness_timeout
-        self.auth_timeout = auth_timeout
-        self.summary_interval = summary_interval
         self._listener = None
         self._selector = None
-        self._connections = set()
-        self._want_flush = set()
-        self._to_drop = []           # (connection, reason): dropped at the end of the turn
+        self._want_flush = set()     # connections with bytes waiting to be sent
         self._stopping = False
         self._thread = None
         self._wake_send = self._wake_recv = None
         self._recv_buffer = _receive_buffer()
+
+    @property
+    def groups(self):
+        """{group: {address: connection}}, every group this relay serves."""
+        return self.core.groups
+
+    @property
+    def max_connections(self):
+        return self.core.max_connections
+
+    def members(self, group):
+        """Names in ``group``, in the order they joined."""
+        return self.core.members(group)
 
     # -- life cycle -----------------------------------------------------------
 
@@ -815,27 +834,24 @@ class Relay:
         """Run the relay until ``stop()`` is called (from another thread)."""
         if self._listener is None:
             self.start()
-        next_check = time.monotonic() + 0.5
-        next_summary = time.monotonic() + self.summary_interval
+        core = self.core
+        next_tick = time.monotonic() + core.tick_interval
         try:
             while not self._stopping:
-                for key, events in self._selector.select(timeout=0.5):
+                for key, events in self._selector.select(timeout=core.tick_interval):
                     if key.data is not None:
                         self._service(key.data, events)
                     elif key.fileobj is self._listener:
                         self._accept_all()
                     else:
                         self._drain_wake_socket()
-                while self._to_drop:
-                    self._drop(*self._to_drop.pop())
-                self._flush_all()
                 now = time.monotonic()
-                if now >= next_check:
-                    self._drop_silent(now)
-                    next_check = now + 0.5
-                if now >= next_summary:
-                    self._log_summary()
-                    next_summary = now + self.summary_interval
+                core.end_turn(now)
+                if now >= next_tick:
+                    core.tick(now)
+                    next_tick = now + core.tick_interval
+                self._execute()
+                self._flush_all()
         finally:
             self._shut_down()
 
@@ -866,42 +882,38 @@ class Relay:
     def __exit__(self, *exc_info):
         self.stop()
 
-    def members(self, group):
-        """Names in ``group``, in the order they joined."""
-        return [c.name for c in self.groups[group].values()]
-
-    # -- reading --------------------------------------------------------------
+    # -- socket events in -----------------------------------------------------
 
     def _accept_all(self):
-        for _ in range(64):         # a bounded batch, so readers are not starved
+        # A big batch: a whole class logging in at once gets in in one turn.
+        for _ in range(_LISTEN_BACKLOG):
             try:
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as exc:
                 log.warning("could not accept a connection: %s", exc)
-                return
+                break
             sock.setblocking(False)
             try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-            conn = _Connection(sock, address, FrameReader(self.max_frame_size))
-            self._connections.add(conn)
+            conn = self.core.open(address, time.monotonic())
+            conn.sock = sock
             self._selector.register(sock, selectors.EVENT_READ, conn)
-            if len(self._connections) > self.max_connections:
-                self._refuse(conn, SERVER_FULL, "The relay is full ({} connections). Try again "
-                             "later.".format(self.max_connections))
+        self._execute()
 
     def _service(self, conn, events):
         try:
             if events & selectors.EVENT_WRITE:
                 self._send_pending(conn)
-            if events & selectors.EVENT_READ and not conn.closed:
+            if events & selectors.EVENT_READ and conn.sock is not None:
                 self._read(conn)
         except Exception:       # a bug must cost one connection, never the relay
             log.exception("unexpected error serving %s", conn)
-            self._drop(conn, "dropped after an internal error")
+            self.core.connection_lost(conn, "dropped after an internal error", time.monotonic())
+        self._execute()
 
     def _read(self, conn):
         try:
@@ -909,74 +921,430 @@ class Relay:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._drop(conn, "connection lost ({})".format(exc.strerror or exc))
+            self.core.connection_lost(conn, "connection lost ({})".format(exc.strerror or exc),
+                                      time.monotonic())
             return
-        if not size:
-            self._drop(conn, "left" if conn.group is not None else "closed before joining")
-            return
-        if conn.refused:
-            return                  # it is being shown the door: ignore what it says
-        conn.last_heard = time.monotonic()
-        reader = conn.reader
-        reader.feed(self._recv_buffer[:size])
+        if size:
+            self.core.receive(conn, self._recv_buffer[:size], time.monotonic())
+        else:
+            self.core.connection_lost(conn, None, time.monotonic())
+
+    def _drain_wake_socket(self):
         try:
-            while reader.buffered():
-                # The hot path: runs of DATA frames go out as they came, in
-                # one piece, without being decoded.
-                run = reader.next_run(DATA, conn.addr) if conn.group is not None else None
-                if run is not None:
-                    self._forward(conn, *run)
-                    continue
+            self._wake_recv.recv(512)
+        except OSError:
+            pass
+
+    # -- actions out ----------------------------------------------------------
+
+    def _execute(self):
+        """Carry out what the core asked for. A send that finds its socket
+        broken tells the core, whose answer joins the end of this same list."""
+        actions = self.core.actions
+        if not actions:
+            return
+        for kind, target, value in actions:
+            if kind is SEND_BYTES:
+                if target.sock is not None:
+                    self._send(target, value)
+            elif kind is CLOSE_CONN:
+                self._close(target, value)
+            else:
+                log.log(target, "%s", value)
+        del actions[:]
+
+    def _send(self, conn, data):
+        """Send ``data`` now if nothing is waiting for ``conn``, else queue it
+        behind what is. Sending at once, rather than at the end of the turn,
+        spares the frame waiting for every other socket's recv()."""
+        if not conn.pending:
+            try:
+                sent = conn.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._broken(conn, exc)
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        conn.pending.append(data)
+        conn.pending_size += len(data)
+        self._want_flush.add(conn)
+        self.core.backlogged(conn, conn.pending_size, time.monotonic())
+
+    def _flush_all(self):
+        # What could not go out at once: one send per socket, whatever it holds.
+        while self._want_flush:
+            conn = self._want_flush.pop()
+            if conn.sock is not None and not conn.waiting_to_write:
+                self._send_pending(conn)
+        self._execute()
+
+    def _send_pending(self, conn):
+        if conn.pending:
+            data = conn.pending[0] if len(conn.pending) == 1 else b"".join(conn.pending)
+            try:
+                sent = conn.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._broken(conn, exc)
+                return
+            rest = data[sent:]
+            conn.pending = [rest] if rest else []
+            conn.pending_size = len(rest)
+        waiting = bool(conn.pending)
+        if waiting != conn.waiting_to_write:
+            conn.waiting_to_write = waiting
+            self._selector.modify(conn.sock, selectors.EVENT_READ | (
+                selectors.EVENT_WRITE if waiting else 0), conn)
+        if not waiting and conn.shut_when_sent:
+            self._shut_write(conn)
+
+    def _broken(self, conn, exc):
+        self.core.connection_lost(conn, "connection lost ({})".format(exc.strerror or exc),
+                                  time.monotonic())
+
+    def _close(self, conn, flush_first):
+        if conn.sock is None:
+            return
+        if flush_first:
+            # Closing only our side lets what is queued (a refusal, a
+            # goodbye) arrive intact; the socket goes when the node hangs up,
+            # or when the core gives up waiting.
+            conn.shut_when_sent = True
+            if not conn.pending:
+                self._shut_write(conn)
+            return
+        self._want_flush.discard(conn)
+        try:
+            self._selector.unregister(conn.sock)
+        except (KeyError, ValueError):
+            pass
+        conn.sock.close()
+        conn.sock = None
+        conn.pending = []
+        conn.pending_size = 0
+
+    @staticmethod
+    def _shut_write(conn):
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _shut_down(self):
+        self.core.stop(time.monotonic())
+        self._execute()
+        for key in list(self._selector.get_map().values()) if self._selector else ():
+            if key.data is not None:
+                self._close(key.data, False)
+        for sock in (self._listener, self._wake_recv, self._wake_send):
+            if sock is not None:
+                sock.close()
+        self._listener = self._wake_recv = self._wake_send = None
+        if self._selector is not None:
+            self._selector.close()
+            self._selector = None
+
+
+# Actions: what RelayCore asks its driver to do, as (kind, target, value).
+SEND_BYTES = "send"     # (SEND_BYTES, connection, bytes): send them, in order
+CLOSE_CONN = "close"    # (CLOSE_CONN, connection, flush_first): close it; with flush_first,
+                        #   only once what is queued for it has gone out
+LOG_LINE = "log"        # (LOG_LINE, logging level, text): write a log line
+
+# A connection's states. Every change goes through RelayCore._move(), which
+# checks it against this table.
+JOINING = "joining"     # connected; reads only small frames, and only AUTH counts
+MEMBER = "member"       # in a group: its DATA is forwarded, its REQs answered
+REFUSED = "refused"     # its AUTH was turned down: the refusal goes out, then it closes
+CLOSING = "closing"     # dropped with a goodbye (SYSM 3): that goes out, then it closes
+CLOSED = "closed"       # gone; nothing more happens to it
+
+_NEXT_STATES = {
+    JOINING: (MEMBER, REFUSED, CLOSED),
+    MEMBER: (CLOSING, CLOSED),
+    REFUSED: (CLOSED,),
+    CLOSING: (CLOSED,),
+    CLOSED: (),
+}
+
+MAX_JOIN_FRAME_SIZE = 4096      # largest frame before joining (a real AUTH is < 300 bytes)
+MAX_CONTROL_FRAME_SIZE = 4096   # largest AUTH, HEART, REQ or other non-DATA frame
+MAX_PARTIAL_TOTAL = 32 * 1024 * 1024   # unfinished frames held for all connections together
+QUOTA_GRACE = 1.0               # a warned sender still over its quota this long after: dropped
+CLOSING_LINGER = 2.0            # a refused or closing node that does not hang up: closed
+REFUSAL_LOG_LINES = 5           # refusal lines logged per address per window...
+REFUSAL_LOG_WINDOW = 10.0       # ...of this many seconds; the rest are counted
+SHORT_ECHO = 40                 # characters of a client's string echoed back or logged
+GROUPS_LISTED = 10              # groups named in an "unknown group" refusal
+
+
+class RelayCore:
+    """The relay's rules, without sockets: fed events, it answers with actions.
+
+    Events are method calls: ``open(address, now)`` (returns the new
+    connection), ``receive(conn, data, now)``, ``connection_lost(conn, why,
+    now)``, ``backlogged(conn, unsent_bytes, now)``, ``end_turn(now)``,
+    ``tick(now)`` and ``stop(now)``. Each appends its answer to ``actions``
+    (see SEND_BYTES, CLOSE_CONN, LOG_LINE), which the driver carries out and
+    empties. ``now`` is a ``time.monotonic()`` reading, so tests can drive
+    time by hand.
+
+    Limits (each a constructor argument): ``max_peers`` nodes per group,
+    ``max_connections`` at once, ``max_frame_size`` bytes per frame (at most
+    DEFAULT_MAX_FRAME_SIZE, what NetNode reads), ``max_pending`` bytes waiting
+    for a slow reader. Quotas per sender: ``quota_bytes`` bytes and
+    ``quota_frames`` frames a second, with bursts of two seconds' worth (and
+    at least one frame of the largest size). Timeouts: ``auth_timeout`` to
+    join, ``liveness_timeout`` of silence, ``partial_frame_timeout`` to finish
+    a frame once started; ``heartbeat_interval`` of quiet before the relay
+    sends a member HEART; ``summary_interval`` between summary log lines.
+    ``private`` keeps group names from anyone who has not joined.
+    """
+
+    def __init__(self, groups, names=None, max_peers=MAX_NODES_PER_GROUP,
+                 max_frame_size=DEFAULT_MAX_FRAME_SIZE, max_connections=1000,
+                 max_pending=1024 * 1024, liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0,
+                 summary_interval=5.0, heartbeat_interval=HEARTBEAT_INTERVAL,
+                 partial_frame_timeout=5.0, quota_bytes=256 * 1024, quota_frames=1000,
+                 private=False):
+        groups = list(groups)
+        if not groups or not all(isinstance(g, str) and g for g in groups):
+            raise ValueError("a relay needs at least one group, and group names cannot be empty")
+        if not 1 <= max_peers <= MAX_NODES_PER_GROUP:
+            raise ValueError("max_peers must be from 1 to {}".format(MAX_NODES_PER_GROUP))
+        if not 256 <= max_frame_size <= DEFAULT_MAX_FRAME_SIZE:
+            raise ValueError("max_frame_size must be from 256 to {} bytes: it can only lower "
+                             "the limit, since a NetNode reads no larger frames".format(
+                                 DEFAULT_MAX_FRAME_SIZE))
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if quota_bytes <= 0 or quota_frames <= 0:
+            raise ValueError("quota_bytes and quota_frames must be above zero")
+        self.names = list(names) if names else list(_ANIMALS)
+        for name in self.names:
+            if name_problem(name):
+                raise ValueError("cannot hand out the name {!r}: {}".format(name, name_problem(name)))
+        random.shuffle(self.names)
+        self.groups = {name: {} for name in groups}      # group -> {addr: connection}
+        self.max_peers = max_peers
+        self.max_frame_size = max_frame_size
+        self.max_connections = max_connections
+        self.max_pending = max_pending
+        self.liveness_timeout = liveness_timeout
+        self.auth_timeout = auth_timeout
+        self.summary_interval = summary_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.partial_frame_timeout = partial_frame_timeout
+        self.quota_bytes = quota_bytes
+        self.quota_frames = quota_frames
+        self.burst_bytes = max(2 * quota_bytes, max_frame_size)
+        self.burst_frames = 2 * quota_frames
+        self.private = private
+        self.max_partial_total = MAX_PARTIAL_TOTAL
+        # The driver calls tick() this often: enough to keep every timer on time.
+        self.tick_interval = max(0.005, min(0.5, heartbeat_interval / 2, liveness_timeout / 4,
+                                            auth_timeout / 4, partial_frame_timeout / 4))
+        self.actions = []
+        self.connections = set()
+        self._dirty_groups = set()       # groups whose new PEERS list is not sent yet
+        self._partial_total = 0          # bytes of unfinished frames, all connections
+        self._refusals_logged = {}       # host -> refusal lines logged this window
+        self._refusals_quiet = {}        # host -> refusals not logged this window
+        self._refusal_window_end = None
+        self._next_summary = None
+        self._now = 0.0
+
+    def members(self, group):
+        """Names in ``group``, in the order they joined."""
+        return [c.name for c in self.groups[group].values()]
+
+    # -- events ----------------------------------------------------------------
+
+    def open(self, address, now):
+        """A connection was accepted from ``address`` (host, port, ...)."""
+        self._now = now
+        conn = _Connection(address, FrameReader(MAX_JOIN_FRAME_SIZE, MAX_CONTROL_FRAME_SIZE), now,
+                           self.burst_bytes, self.burst_frames)
+        self.connections.add(conn)
+        if len(self.connections) > self.max_connections:
+            self._refuse(conn, SERVER_FULL, "The relay is full ({} connections). Try again "
+                         "later.".format(self.max_connections))
+        return conn
+
+    def receive(self, conn, data, now):
+        """Bytes arrived from ``conn``."""
+        state = conn.state
+        if state is not MEMBER and state is not JOINING:
+            return              # refused or closing: what it says no longer counts
+        self._now = conn.last_heard = now
+        conn.byte_tokens -= len(data)
+        if conn.byte_tokens < 0 or conn.frame_tokens < 0:
+            forward = self._within_quota(conn, now)
+            if conn.state is not state:
+                return
+        else:
+            forward = True
+        reader = conn.reader
+        taken_before = reader.frames_taken
+        reader.feed(data)
+        try:
+            while True:
+                state = conn.state
+                if state is MEMBER:
+                    # The hot path: runs of DATA frames go out as they came,
+                    # in one piece, never decoded.
+                    run = reader.next_run(DATA, conn.addr)
+                    if run is not None:
+                        if forward:
+                            self._forward(conn, run[0], run[1])
+                        continue
+                elif state is not JOINING:
+                    break
                 frame = reader.next_frame()
                 if frame is None:
-                    return
+                    break
                 self._handle(conn, frame)
-                if conn.closed or conn.refused:
-                    return
         except ProtocolError as exc:
-            if exc.code == "version" and conn.group is None:
-                self._refuse(conn, WRONG_VERSION, "This relay speaks nethelper protocol 020 and "
-                             "cannot understand your node ({}).".format(exc))
-            else:
-                self._drop(conn, "dropped for bad input: {}".format(exc))
+            self._bad_input(conn, exc)
+        taken = reader.frames_taken - taken_before
+        conn.frame_tokens -= taken
+        if conn.partial_size or reader.buffered():
+            self._note_partial(conn, taken, now)
+
+    def connection_lost(self, conn, why, now):
+        """The connection closed or broke. ``why`` is None for a plain close
+        by the other side."""
+        self._now = now
+        if conn.state is CLOSED:
+            return
+        if conn.state is MEMBER:
+            self._leave(conn, why or "left")
+        elif conn.state is JOINING:
+            self._log(logging.INFO, "closed   {} ({})".format(conn.where, why or "closed before joining"))
+        self._finish(conn)
+
+    def backlogged(self, conn, unsent, now):
+        """``unsent`` bytes wait for ``conn``: the socket takes no more for now."""
+        if unsent > self.max_pending and conn.state is not CLOSED:
+            self._now = now
+            why = "too slow: over {} bytes waiting for it".format(self.max_pending)
+            if conn.state is MEMBER:
+                self._leave(conn, why, logging.WARNING)   # no goodbye: it would not get through
+            self._finish(conn)
+
+    def end_turn(self, now):
+        """The driver has handled every event of one loop turn."""
+        if self._dirty_groups:
+            self._now = now
+            for group in list(self._dirty_groups):
+                self._announce(group)
+
+    def tick(self, now):
+        """Time passed: timeouts, heartbeats, quota refills and summaries."""
+        self._now = now
+        for conn in list(self.connections):
+            state = conn.state
+            if state is MEMBER:
+                if now - conn.last_heard > self.liveness_timeout:
+                    self._goodbye(conn, SILENT, "silent for {:g} s".format(self.liveness_timeout),
+                                  "Nothing arrived from this node for {:g} s.".format(
+                                      self.liveness_timeout))
+                    continue
+                if now - conn.last_sent >= self.heartbeat_interval:
+                    self._send(conn, encode_frame(HEART, conn.addr, RELAY_ADDR, b"null"))
+                self._refill(conn, now)
+            elif state is JOINING:
+                if now - conn.opened_at > self.auth_timeout:
+                    self._log(logging.INFO, "closed   {} (did not ask to join within {:g} s)".format(
+                        conn.where, self.auth_timeout))
+                    self._finish(conn)
+                    continue
+                self._refill(conn, now)
+            elif now - conn.closing_since > CLOSING_LINGER:
+                self._finish(conn)              # it never hung up after its last words
+                continue
+            if conn.partial_since is not None and now - conn.partial_since > self.partial_frame_timeout:
+                self._drop_for_partial(conn, "a frame it started did not arrive within {:g} s".format(
+                    self.partial_frame_timeout), SILENT)
+        if self._refusal_window_end is not None and now >= self._refusal_window_end:
+            for host, count in self._refusals_quiet.items():
+                self._log(logging.WARNING, "{} more refusals from {}".format(count, host))
+            self._refusals_logged.clear()
+            self._refusals_quiet.clear()
+            self._refusal_window_end = None
+        if self._next_summary is None:
+            self._next_summary = now + self.summary_interval
+        elif now >= self._next_summary:
+            self._next_summary = now + self.summary_interval
+            for group, members in self.groups.items():
+                if members:
+                    self._log(logging.INFO, "group {}: {} connected: {}".format(
+                        group, len(members), ", ".join(c.name for c in members.values())))
+
+    def stop(self, now):
+        """The relay is shutting down: a goodbye to each member, then close all."""
+        self._now = now
+        self._dirty_groups.clear()
+        for conn in list(self.connections):
+            if conn.state is MEMBER:
+                self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, RELAY_STOPPING,
+                                            "The relay was stopped."))
+                del self.groups[conn.group][conn.addr]
+                self._log(logging.INFO, "left     {}: {} (relay stopped)".format(conn.group, conn.name))
+            self._finish(conn)
+        self._dirty_groups.clear()
+
+    # -- what frames do ------------------------------------------------------------
 
     def _handle(self, conn, frame):
+        """One frame that is not part of a forwarded DATA run."""
         if frame.type == AUTH:
-            if conn.group is None:
+            if conn.state is JOINING:
                 self._authenticate(conn, frame)
             return
-        if conn.group is None:
-            return                  # nothing counts before AUTH is accepted
+        if conn.state is JOINING:
+            return                  # nothing else counts before AUTH is accepted
         if frame.sender != conn.addr:
-            log.debug("ignored a frame from %s with forged sender %d", conn, frame.sender)
-        elif frame.type == DATA:
-            self._forward(conn, frame.dest, frame.raw)
+            self._log(logging.DEBUG, "ignored a frame from {} with forged sender {}".format(
+                conn, frame.sender))
         elif frame.type == REQ:
             self._request(conn, frame)
         # HEART only needs to have arrived; unknown types are ignored.
 
     def _forward(self, conn, dest, data):
         """Pass DATA frames (their bytes unchanged) on to ``dest`` in ``conn``'s group."""
-        members = self.groups[conn.group]
+        if self._dirty_groups and conn.group in self._dirty_groups:
+            self._announce(conn.group)      # so that the receivers know who sends
+        members = conn.members
+        now = self._now
+        append = self.actions.append
         if dest == ALL_ADDR:
+            sender = conn.addr
             for addr, member in members.items():
-                if addr != conn.addr:
-                    self._queue(member, data)
+                if addr != sender:
+                    member.last_sent = now
+                    append((SEND_BYTES, member, data))
         else:
             member = members.get(dest)
             if member is not None:
-                self._queue(member, data)
+                member.last_sent = now
+                append((SEND_BYTES, member, data))
 
     def _request(self, conn, frame):
         try:
             request = parse_typed(frame.payload)
         except ProtocolError as exc:
-            log.debug("ignored a REQ from %s: %s", conn, exc)
+            self._log(logging.DEBUG, "ignored a REQ from {}: {}".format(conn, exc))
             return
         if request["type"] == REQ_LEAVE:
-            self._drop(conn, "left")
+            self._leave(conn, "left")
+            self._finish(conn)
         elif request["type"] == REQ_PEERS:
-            self._queue(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
+            self._send(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
 
     def _authenticate(self, conn, frame):
         try:
@@ -986,212 +1354,251 @@ class Relay:
             return
         members = self.groups.get(group)
         if members is None:
-            # repr() keeps a group name full of line breaks on one log line
-            self._refuse(conn, UNKNOWN_GROUP, "This relay has no group {!r}. Its groups: {}.".format(
-                group, ", ".join(sorted(self.groups))))
+            if self.private:
+                known = "Check the group's name with whoever runs the relay."
+            else:
+                known = "Its groups: {}.".format(_listing(sorted(self.groups), GROUPS_LISTED))
+            self._refuse(conn, UNKNOWN_GROUP, "This relay has no group {}. {}".format(
+                _echo(group), known))
         elif name and name_problem(name):
             self._refuse(conn, BAD_REQUEST, name_problem(name))
         elif name and any(m.name == name for m in members.values()):
-            self._refuse(conn, NAME_TAKEN, 'The name "{}" is already taken in group "{}".'.format(
-                name, group))
+            self._refuse(conn, NAME_TAKEN, "The name {} is already taken in group {}.".format(
+                _echo(name), _echo(group)))
         elif len(members) >= self.max_peers:
-            self._refuse(conn, GROUP_FULL, 'Group "{}" is full ({} of {}).'.format(
-                group, len(members), self.max_peers))
+            self._refuse(conn, GROUP_FULL, "Group {} is full ({} of {}).".format(
+                _echo(group), len(members), self.max_peers))
+        elif not name:
+            chosen = self._choose_name(members)
+            if chosen is None:
+                self._refuse(conn, SERVER_FULL, "The relay has no free name left to give in "
+                             "group {}. Choose a name yourself.".format(_echo(group)))
+            else:
+                self._send(conn, sysm_frame(UNKNOWN_ADDR, SYSM_NAME, None, chosen))
+                self._admit(conn, chosen, group)
         else:
             self._admit(conn, name, group)
 
     def _admit(self, conn, name, group):
         members = self.groups[group]
-        if not name:
-            name = self._choose_name(members)
-            self._queue(conn, sysm_frame(UNKNOWN_ADDR, SYSM_NAME, None, name))
-        conn.name, conn.group = name, group
+        self._move(conn, MEMBER)
+        conn.name, conn.group, conn.members = name, group, members
         conn.addr = next(a for a in range(1, MAX_NODES_PER_GROUP + 1) if a not in members)
+        conn.last_sent = self._now
+        conn.reader.max_frame_size = self.max_frame_size
         members[conn.addr] = conn
-        log.info("joined   %s: %s (address %d) from %s", group, name, conn.addr, conn.where)
-        self._send_peers(group)
+        self._log(logging.INFO, "joined   {}: {} (address {}) from {}".format(
+            group, name, conn.addr, conn.where))
+        self._dirty_groups.add(group)
 
-    # -- writing --------------------------------------------------------------
+    # -- quotas and unfinished frames -----------------------------------------------
 
-    def _queue(self, conn, data):
-        """Send ``data`` to ``conn`` now if nothing is waiting for it, else
-        queue it behind what is. A connection that fails is dropped at the
-        end of the turn, not now: the caller may be walking through its group."""
-        if conn.closed or conn.doomed:
+    def _within_quota(self, conn, now):
+        """Called when a bucket ran dry: refill it; True if the sender is
+        still within its quota. A sender over it is warned once; one still
+        over it QUOTA_GRACE seconds after the warning is dropped. Meanwhile
+        its DATA is not forwarded, so receivers only get in-quota traffic."""
+        self._refill(conn, now)
+        if conn.byte_tokens >= 0 and conn.frame_tokens >= 0:
+            return True
+        why = "over its quota of {} bytes and {} frames a second".format(
+            self.quota_bytes, self.quota_frames)
+        if conn.state is JOINING:
+            self._log(logging.WARNING, "closed   {} ({} before joining)".format(conn.where, why))
+            self._finish(conn)
+        elif conn.warned_at is None or now - conn.warned_at > 30 * QUOTA_GRACE:
+            conn.warned_at = now
+            self._log(logging.WARNING, "warned   {}: {}: {} (its messages are dropped while it "
+                      "is)".format(conn.group, conn, why))
+            self._send(conn, sysm_frame(conn.addr, SYSM_WARNING, OVER_QUOTA,
+                                        "This node sends more than its share ({} bytes and {} "
+                                        "messages a second); slow down or it will be "
+                                        "disconnected.".format(self.quota_bytes, self.quota_frames)))
+        elif now - conn.warned_at >= QUOTA_GRACE:
+            self._goodbye(conn, OVER_QUOTA, why + ", after a warning",
+                          "This node went on sending more than its share ({} bytes and {} "
+                          "messages a second) after a warning.".format(
+                              self.quota_bytes, self.quota_frames))
+        return False
+
+    def _refill(self, conn, now):
+        elapsed = now - conn.refilled_at
+        conn.refilled_at = now
+        conn.byte_tokens = min(self.burst_bytes, conn.byte_tokens + elapsed * self.quota_bytes)
+        conn.frame_tokens = min(self.burst_frames, conn.frame_tokens + elapsed * self.quota_frames)
+
+    def _note_partial(self, conn, frames_taken, now):
+        """Keep count of the bytes of an unfinished frame, in total too."""
+        if conn.state is CLOSED:
             return
-        if not conn.pending and not conn.refused:
-            # The usual case. Sending at once, rather than at the end of the
-            # turn, spares the frame waiting for every other socket's recv().
-            sent, broken = _send_some(conn.sock, data)
-            if broken:
-                self._drop_later(conn, broken)
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-        conn.pending.append(data)
-        conn.pending_size += len(data)
-        if conn.pending_size > self.max_pending:
-            self._drop_later(conn, "too slow: over {} bytes waiting for it".format(
-                self.max_pending))      # it is not reading
+        left = conn.reader.buffered()
+        self._partial_total += left - conn.partial_size
+        conn.partial_size = left
+        if not left:
+            conn.partial_since = None
+        elif frames_taken or conn.partial_since is None:
+            conn.partial_since = now        # a new frame started: its own deadline
+        if self._partial_total > self.max_partial_total:
+            self._drop_for_partial(conn, "the relay holds {} bytes of unfinished frames, its "
+                                   "limit".format(self.max_partial_total), OVER_QUOTA)
+
+    def _drop_for_partial(self, conn, why, reason):
+        if conn.state is MEMBER:
+            self._goodbye(conn, reason, why, "Dropped by the relay: {}.".format(why))
         else:
-            self._want_flush.add(conn)
+            if conn.state is JOINING:
+                self._log(logging.INFO, "closed   {} ({})".format(conn.where, why))
+            self._finish(conn)
 
-    def _drop_later(self, conn, reason):
-        conn.doomed = True
-        self._to_drop.append((conn, reason))
+    # -- leaving -----------------------------------------------------------------------
 
-    def _flush_all(self):
-        # What could not go out at once: one send per socket, whatever it holds.
-        while self._want_flush:
-            conn = self._want_flush.pop()
-            if not conn.closed and not conn.waiting_to_write:
-                self._send_pending(conn)
-
-    def _send_pending(self, conn):
-        if not conn.pending:
-            return
-        data = conn.pending[0] if len(conn.pending) == 1 else b"".join(conn.pending)
-        sent, broken = _send_some(conn.sock, data)
-        if broken:
-            self._drop(conn, broken)
-            return
-        rest = data[sent:]
-        conn.pending = [rest] if rest else []
-        conn.pending_size = len(rest)
-        if rest and not conn.waiting_to_write:
-            conn.waiting_to_write = True
-            self._selector.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
-        elif not rest and conn.waiting_to_write:
-            conn.waiting_to_write = False
-            self._selector.modify(conn.sock, selectors.EVENT_READ, conn)
-        if not rest and conn.refused:
-            # The refusal is out. Closing only our side lets it arrive intact;
-            # the socket goes when the node hangs up (or after 2 s).
-            try:
-                conn.sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def _send_peers(self, group):
-        frame = peers_frame(ALL_ADDR, self._peer_list(group))
-        for member in self.groups[group].values():
-            self._queue(member, frame)
-
-    # -- leaving --------------------------------------------------------------
+    def _bad_input(self, conn, exc):
+        if conn.state is JOINING:
+            if exc.code == "version":
+                self._refuse(conn, WRONG_VERSION, "This relay speaks nethelper protocol 020 and "
+                             "cannot understand your node ({}).".format(exc))
+            else:
+                self._log(logging.INFO, "closed   {} (dropped for bad input: {})".format(
+                    conn.where, exc))
+                self._finish(conn)
+        elif conn.state is MEMBER:
+            self._goodbye(conn, BAD_FRAME, "dropped for bad input: {}".format(exc),
+                          "The relay could not read what this node sent ({}).".format(exc))
 
     def _refuse(self, conn, reason, sentence):
         """Tell a node why it cannot join, then close once that is sent."""
-        log.warning("refused  %s: %s (%s)", conn.where, reason, sentence)
-        conn.refused = True
-        conn.refused_at = time.monotonic()
-        self._queue(conn, sysm_frame(UNKNOWN_ADDR, SYSM_REFUSED, reason, sentence))
+        self._log_refusal(conn, "refused  {}: {} ({})".format(conn.where, reason, sentence))
+        self._send(conn, sysm_frame(UNKNOWN_ADDR, SYSM_REFUSED, reason, sentence))
+        self._move(conn, REFUSED)
+        conn.closing_since = self._now
+        self._forget_partial(conn)
+        self.actions.append((CLOSE_CONN, conn, True))
 
-    def _drop(self, conn, reason):
-        """Close a connection; if it was in a group, tell the others."""
-        if conn.closed:
-            return
-        conn.closed = True
-        self._connections.discard(conn)
-        self._want_flush.discard(conn)
-        try:
-            self._selector.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
-        conn.sock.close()
-        conn.pending = []
-        if conn.group is not None:
-            del self.groups[conn.group][conn.addr]
-            log.info("left     %s: %s (%s)", conn.group, conn.name, reason)
-            self._send_peers(conn.group)
-        elif reason and not conn.refused:
-            log.info("closed   %s (%s)", conn.where, reason)
+    def _goodbye(self, conn, reason, why, sentence):
+        """Drop a member, telling it why (SYSM 3) first."""
+        self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, reason, sentence))
+        self._leave(conn, why, logging.INFO if reason == SILENT else logging.WARNING)
+        self._move(conn, CLOSING)
+        conn.closing_since = self._now
+        self._forget_partial(conn)
+        self.actions.append((CLOSE_CONN, conn, True))
 
-    def _drop_silent(self, now):
-        for conn in list(self._connections):
-            if conn.refused:
-                if now - conn.refused_at > 2.0:
-                    self._drop(conn, None)          # it never read its refusal
-            elif conn.group is None:
-                if now - conn.connected_at > self.auth_timeout:
-                    self._drop(conn, "did not ask to join within {:g} s".format(self.auth_timeout))
-            elif now - conn.last_heard > self.liveness_timeout:
-                self._drop(conn, "timed out: silent for {:g} s".format(self.liveness_timeout))
+    def _leave(self, conn, why, level=logging.INFO):
+        """A member leaves its group; the others get a new PEERS list."""
+        del conn.members[conn.addr]
+        self._log(level, "left     {}: {} ({})".format(conn.group, conn.name, why))
+        self._dirty_groups.add(conn.group)
 
-    def _shut_down(self):
-        for conn in list(self._connections):
-            self._drop(conn, "relay stopped")
-        for sock in (self._listener, self._wake_recv, self._wake_send):
-            if sock is not None:
-                sock.close()
-        self._listener = self._wake_recv = self._wake_send = None
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
+    def _finish(self, conn):
+        """Close at once, whatever is still queued."""
+        self._move(conn, CLOSED)
+        self.connections.discard(conn)
+        self._forget_partial(conn)
+        self.actions.append((CLOSE_CONN, conn, False))
 
-    # -- small helpers --------------------------------------------------------
+    def _forget_partial(self, conn):
+        self._partial_total -= conn.partial_size
+        conn.partial_size = 0
+        conn.partial_since = None
+
+    def _move(self, conn, state):
+        if state not in _NEXT_STATES[conn.state]:
+            raise RuntimeError("a connection cannot go from {} to {}".format(conn.state, state))
+        conn.state = state
+
+    # -- small helpers --------------------------------------------------------------------
+
+    def _send(self, conn, data):
+        conn.last_sent = self._now
+        self.actions.append((SEND_BYTES, conn, data))
+
+    def _log(self, level, text):
+        self.actions.append((LOG_LINE, level, text))
+
+    def _log_refusal(self, conn, text):
+        """Refusal lines, at most REFUSAL_LOG_LINES per address per window."""
+        logged = self._refusals_logged.get(conn.host, 0)
+        if logged < REFUSAL_LOG_LINES:
+            self._refusals_logged[conn.host] = logged + 1
+            self._log(logging.WARNING, text)
+        else:
+            self._refusals_quiet[conn.host] = self._refusals_quiet.get(conn.host, 0) + 1
+        if self._refusal_window_end is None:
+            self._refusal_window_end = self._now + REFUSAL_LOG_WINDOW
+
+    def _announce(self, group):
+        self._dirty_groups.discard(group)
+        members = self.groups[group]
+        if members:
+            frame = peers_frame(ALL_ADDR, self._peer_list(group))
+            for member in members.values():
+                self._send(member, frame)
 
     def _peer_list(self, group):
         return [(c.name, addr) for addr, c in self.groups[group].items()]
 
     def _choose_name(self, members):
+        """A free name from the list, numbered once the list is used up (cut
+        to fit the length limit); None if even the numbered ones are taken."""
         taken = {c.name for c in members.values()}
-        for name in self.names:
-            if name not in taken:
-                return name
-        number = 2
-        while True:     # ends: a group holds at most 254 names
-            for name in self.names:
-                candidate = name + str(number)
-                if candidate not in taken and not name_problem(candidate):
+        bases = self.names[:MAX_NODES_PER_GROUP + 1]    # enough: a group holds 254 names
+        for number in range(1, MAX_NODES_PER_GROUP + 2):
+            suffix = str(number) if number > 1 else ""
+            for base in bases:
+                candidate = base[:MAX_NAME_LENGTH - len(suffix)] + suffix
+                if candidate not in taken:
                     return candidate
-            number += 1
-
-    def _drain_wake_socket(self):
-        try:
-            self._wake_recv.recv(512)
-        except OSError:
-            pass
-
-    def _log_summary(self):
-        for group, members in self.groups.items():
-            if members:
-                log.info("group %s: %d connected: %s", group, len(members),
-                         ", ".join(c.name for c in members.values()))
+        return None
 
 
 class _Connection:
-    """What the relay knows about one connected socket."""
+    """One connection: what the core knows about it (its state and name,
+    timers, quota buckets), and what the driver needs (its socket and the
+    bytes waiting for it)."""
 
-    def __init__(self, sock, address, reader):
-        self.sock = sock
+    __slots__ = ("state", "where", "host", "reader", "name", "group", "members", "addr",
+                 "opened_at", "last_heard", "last_sent", "closing_since",
+                 "partial_size", "partial_since", "byte_tokens", "frame_tokens",
+                 "refilled_at", "warned_at",
+                 "sock", "pending", "pending_size", "waiting_to_write", "shut_when_sent")
+
+    def __init__(self, address, reader, now, byte_tokens, frame_tokens):
+        self.state = JOINING
         self.where = _format_address(address)
+        self.host = self.where.rsplit(":", 1)[0]
         self.reader = reader
         self.name = None
-        self.group = None            # set once AUTH is accepted
+        self.group = None
+        self.members = None          # the group's {addr: connection}, once it has joined
         self.addr = UNKNOWN_ADDR
+        self.opened_at = self.last_heard = self.last_sent = self.refilled_at = now
+        self.closing_since = None
+        self.partial_size = 0        # bytes of an unfinished frame held for it
+        self.partial_since = None    # when that frame started arriving
+        self.byte_tokens = byte_tokens
+        self.frame_tokens = frame_tokens
+        self.warned_at = None        # when it was last warned for being over its quota
+        self.sock = None             # the driver's
         self.pending = []            # bytes waiting to be sent
         self.pending_size = 0
         self.waiting_to_write = False
-        self.connected_at = self.last_heard = time.monotonic()
-        self.refused = False
-        self.refused_at = 0.0
-        self.doomed = False          # to be dropped at the end of this turn
-        self.closed = False
+        self.shut_when_sent = False
 
     def __str__(self):
         return "{} ({})".format(self.name, self.where) if self.name else self.where
 
 
-def _send_some(sock, data):
-    """Send what ``sock`` takes now: (bytes sent, None), or (0, why) if the
-    connection is broken."""
-    try:
-        return sock.send(data), None
-    except (BlockingIOError, InterruptedError):
-        return 0, None
-    except OSError as exc:
-        return 0, "connection lost ({})".format(exc.strerror or exc)
+def _echo(text):
+    """A client's string, quoted, on one line and at most SHORT_ECHO characters."""
+    if len(text) <= SHORT_ECHO:
+        return repr(text)
+    return repr(text[:SHORT_ECHO]) + "... ({} characters)".format(len(text))
+
+
+def _listing(items, most):
+    if len(items) <= most:
+        return ", ".join(items)
+    return "{} ... and {} more".format(", ".join(items[:most]), len(items) - most)
 
 
 def _receive_buffer():
@@ -1201,20 +1608,23 @@ def _receive_buffer():
     return memoryview(bytearray(_RECV_SIZE))
 
 
+_LISTEN_BACKLOG = 1024          # a class logging in at once is not turned away by the kernel
+
+
 def _listen(host, port):
     """Open the listening socket: all interfaces, IPv6 too where possible."""
     try:
         if host:
             family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-            return socket.create_server((host, port), family=family)
+            return socket.create_server((host, port), family=family, backlog=_LISTEN_BACKLOG)
         if socket.has_dualstack_ipv6():
             try:
                 return socket.create_server(("", port), family=socket.AF_INET6,
-                                            dualstack_ipv6=True)
+                                            backlog=_LISTEN_BACKLOG, dualstack_ipv6=True)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise
-        return socket.create_server(("", port))
+        return socket.create_server(("", port), backlog=_LISTEN_BACKLOG)
     except socket.gaierror:
         raise RelayError('cannot listen on "{}": no such address on this computer'.format(host))
     except OSError as exc:
@@ -1285,7 +1695,16 @@ def main(argv=None):
     parser.add_argument("--max-connections", type=int, default=1000, metavar="N",
                         help="most connections at once (default %(default)s)")
     parser.add_argument("--max-frame-size", type=int, default=DEFAULT_MAX_FRAME_SIZE,
-                        metavar="BYTES", help="largest frame accepted (default %(default)s)")
+                        metavar="BYTES", help="largest frame accepted; can only lower the "
+                        "default %(default)s, the most a NetNode reads")
+    parser.add_argument("--quota-bytes", type=int, default=256 * 1024, metavar="N",
+                        help="bytes a second each node may send, bursts of 2 s allowed "
+                             "(default %(default)s)")
+    parser.add_argument("--quota-frames", type=int, default=1000, metavar="N",
+                        help="frames a second each node may send, bursts of 2 s allowed "
+                             "(default %(default)s)")
+    parser.add_argument("--private", action="store_true",
+                        help="never tell a node that has not joined which groups there are")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true",
                           help="only report problems, not joins, leaves and summaries")
@@ -1309,7 +1728,9 @@ def main(argv=None):
         groups = list(dict.fromkeys(groups))    # drop repeats, keep order
         relay = Relay(groups, host=args.interface, port=args.port, names=names,
                       max_peers=args.max_peers, max_connections=args.max_connections,
-                      max_frame_size=args.max_frame_size)
+                      max_frame_size=args.max_frame_size, quota_bytes=args.quota_bytes,
+                      quota_frames=args.quota_frames, private=args.private,
+                      summary_interval=float("inf") if args.quiet else 5.0)
     except (RelayError, ValueError) as exc:
         print("Error:", exc, file=sys.stderr)
         return 1
@@ -1332,8 +1753,6 @@ def main(argv=None):
     logging.basicConfig(stream=sys.stdout, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         level=logging.WARNING if args.quiet else
                         logging.DEBUG if args.verbose else logging.INFO)
-    if args.quiet:
-        relay.summary_interval = float("inf")
     _stop_on_sigterm()
     try:
         relay.serve_forever()
@@ -1344,9 +1763,10 @@ def main(argv=None):
 
 
 def _read_list(path, what):
-    """Lines of a file, without blanks, surrounding spaces or # comments."""
+    """Lines of a file, without blanks, surrounding spaces or # comments.
+    A byte-order mark at the start (Windows Notepad writes one) is skipped."""
     try:
-        with open(path, encoding="utf-8") as file:
+        with open(path, encoding="utf-8-sig") as file:
             lines = [line.split("#", 1)[0].strip() for line in file]
     except (OSError, UnicodeDecodeError) as exc:
         raise RelayError("cannot read {} {}: {}".format(what, path, getattr(exc, "strerror", None) or exc))

@@ -3,11 +3,14 @@
 Every test talks to 127.0.0.1 only, and every relay or game process started
 here is stopped by the fixture that started it.
 """
+import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import pytest
@@ -26,8 +29,13 @@ HOST = "127.0.0.1"
 
 @pytest.fixture
 def relay():
-    """An in-process relay serving groups pong_game and chat on a free port."""
-    with nethelper.Relay(["pong_game", "chat"], host=HOST, port=0) as running:
+    """An in-process relay serving groups pong_game and chat on a free port.
+
+    Its send quotas are raised far above the defaults, so that tests which
+    stream a big backlog through it are not throttled; the quota tests start
+    relays of their own."""
+    with nethelper.Relay(["pong_game", "chat"], host=HOST, port=0,
+                         quota_bytes=64 * 1024 * 1024, quota_frames=1000000) as running:
         yield running
 
 
@@ -88,3 +96,139 @@ def wait_for(condition, timeout=5, step=0.01):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(step)
+
+
+# ---------------------------------------------------------------------------
+# Raw-socket helpers: frames built and read by hand, exactly as PROTOCOL.md
+# lays them out (struct and json, not nethelper's codec, so that a codec bug
+# cannot hide itself)
+# ---------------------------------------------------------------------------
+
+Msg = namedtuple("Msg", "type dest sender body raw")
+
+
+def frame(frame_type, dest, sender, payload=b"", version=b"020", length=None, meta=0):
+    """One frame built by hand. ``length`` overrides the real length."""
+    if length is None:
+        length = 11 + len(payload)
+    return struct.pack(">I3sBBBB", length, version, dest, sender, frame_type, meta) + payload
+
+
+def js(value):
+    """JSON bytes with json.dumps' default spacing, as the original module sends them."""
+    return json.dumps(value).encode("utf-8")
+
+
+def auth(name, group="pong_game"):
+    return frame(nethelper.AUTH, 0, 255, js({"name": name, "group": group}))
+
+
+def data(dest, sender, *messages):
+    """DATA carrying (title, content) pairs, all queued."""
+    return frame(nethelper.DATA, dest, sender,
+                 js([{"title": t, "content": c, "queue": True} for t, c in messages]))
+
+
+def decode(raw):
+    """A frame's bytes as a Msg, its JSON payload decoded (None if empty)."""
+    payload = raw[11:]
+    body = json.loads(payload.decode("utf-8")) if payload else None
+    return Msg(raw[9], raw[7], raw[8], body, bytes(raw))
+
+
+def _recv_exactly(sock, count):
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = sock.recv(count - len(chunks))
+        if not chunk:
+            if not chunks:
+                return None                     # a clean end between frames
+            raise AssertionError("stream ended inside a frame: {!r}".format(bytes(chunks)))
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_frame(sock, timeout=5.0):
+    """The next frame from the relay as a Msg, or None when the relay closed."""
+    sock.settimeout(timeout)
+    head = _recv_exactly(sock, 11)
+    if head is None:
+        return None
+    length, version = struct.unpack(">I3s", head[:7])
+    assert 11 <= length <= nethelper.DEFAULT_MAX_FRAME_SIZE, "relay sent a frame of length {}".format(length)
+    assert version == b"020", "relay sent version {!r}".format(version)
+    rest = _recv_exactly(sock, length - 11) if length > 11 else b""
+    assert rest is not None, "stream ended inside a frame"
+    return decode(head + rest)
+
+
+def read_until(sock, predicate, timeout=5.0):
+    """Read frames until one satisfies ``predicate``; return it."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("expected frame never came; saw {}".format(seen))
+        try:
+            msg = read_frame(sock, remaining)
+        except socket.timeout:
+            continue
+        if msg is None:
+            raise AssertionError("relay closed the connection; saw {}".format(seen))
+        if predicate(msg):
+            return msg
+        seen.append(msg)
+
+
+def frames_of(chunk):
+    reader = nethelper.FrameReader()
+    reader.feed(chunk)
+    return [decode(f.raw) for f in reader]
+
+
+def expect_closed(sock, timeout=5.0):
+    """Read until the relay closes the socket; return the frames read before.
+
+    Fails if the socket is still open after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    else:
+        pytest.fail("the relay did not close the connection within {} s".format(timeout))
+    return frames_of(received)
+
+
+def raw_join(port, name, group="pong_game"):
+    """A raw socket that has joined: returns (sock, its address, peer list)."""
+    sock = raw_connect(port)
+    sock.sendall(auth(name, group))
+    peers = read_until(sock, lambda m: m.type == nethelper.PEERS
+                       and any(p["name"] == name for p in m.body))
+    addr = next(p["addr"] for p in peers.body if p["name"] == name)
+    return sock, addr, peers.body
+
+
+def join(port, name, group="pong_game", host=HOST):
+    """A NetNode that has joined ``group`` on the relay at ``port``."""
+    node = nethelper.NetNode()
+    assert node.connect(host, name, group, port=port, timeout=5), node.error
+    return node
+
+
+def free_port():
+    """A port nothing listens on (bound for a moment, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from conftest import HOST, ROOT, raw_connect, start_relay_process, stop_process, wait_for
+from conftest import (HOST, ROOT, free_port, join, raw_connect, start_relay_process, stop_process,
+                      wait_for)
 from nethelper import NetNode, encode_frame, DATA
 
 LOOPBACK = ("-i", HOST, "-p", "0")
@@ -36,12 +37,6 @@ def assert_clean_error(result, *words):
     return lines[0]
 
 
-def join(port, name, group="pong_game", host=HOST):
-    node = NetNode()
-    assert node.connect(host, name, group, port=port, timeout=5), node.error
-    return node
-
-
 def pump_until(nodes, condition, timeout=5):
     def step():
         for node in nodes:
@@ -64,12 +59,6 @@ def round_trip(a, b, tag):
 
 def lines_matching(output, pattern):
     return [line for line in output.splitlines() if re.search(pattern, line)]
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def has_ipv6_loopback():

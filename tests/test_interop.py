@@ -7,33 +7,23 @@ original module sends it).
 """
 import json
 import socket
-import struct
 import threading
 import time
 
 from nethelper import NetNode
-from conftest import HOST, raw_connect, wait_for
+from conftest import HOST, frame, js, raw_connect, read_frame, wait_for
 
 
-def frame(frame_type, dest, sender, payload):
-    body = b"" if payload is None else json.dumps(payload).encode()
-    return struct.pack(">I3sBBBB", 11 + len(body), b"020", dest, sender, frame_type, 0) + body
+def msg(frame_type, dest, sender, value):
+    """A frame whose payload is ``value`` as JSON (None: no payload at all)."""
+    return frame(frame_type, dest, sender, b"" if value is None else js(value))
 
 
-def read_frame(sock):
-    """Read one whole frame; return (type, dest, sender, raw bytes)."""
-    def exactly(n):
-        data = b""
-        while len(data) < n:
-            chunk = sock.recv(n - len(data))
-            assert chunk, "connection closed"
-            data += chunk
-        return data
-    head = exactly(11)
-    length, version, dest, sender, frame_type, meta = struct.unpack(">I3sBBBB", head)
-    assert version == b"020" and meta == 0
-    raw = head + exactly(length - 11)
-    return frame_type, dest, sender, raw
+def read(sock):
+    """The next whole frame: (type, dest, sender, raw bytes)."""
+    got = read_frame(sock)
+    assert got is not None, "connection closed"
+    return got.type, got.dest, got.sender, got.raw
 
 
 def payload(raw):
@@ -44,28 +34,28 @@ def payload(raw):
 
 def test_an_original_nodes_conversation_with_this_relay(relay):
     first, second = raw_connect(relay.port), raw_connect(relay.port)
-    first.sendall(frame(1, 0, 255, {"name": "Player1", "group": "pong_game"}))
-    frame_type, dest, sender, raw = read_frame(first)
+    first.sendall(msg(1, 0, 255, {"name": "Player1", "group": "pong_game"}))
+    frame_type, dest, sender, raw = read(first)
     assert (frame_type, dest, sender) == (4, 255, 0)
     assert payload(raw) == [{"name": "Player1", "addr": 1}]
 
-    second.sendall(frame(1, 0, 255, {"name": "Player2", "group": "pong_game"}))
+    second.sendall(msg(1, 0, 255, {"name": "Player2", "group": "pong_game"}))
     for sock in (first, second):            # everyone gets the new list
-        frame_type, _, _, raw = read_frame(sock)
+        frame_type, _, _, raw = read(sock)
         assert frame_type == 4
         assert payload(raw) == [{"name": "Player1", "addr": 1}, {"name": "Player2", "addr": 2}]
 
-    first.sendall(frame(3, 0, 1, None))     # an original heartbeat: JSON null
-    data = frame(2, 255, 1, [{"title": "bar_pos", "content": [20, 250], "queue": False}])
+    first.sendall(msg(3, 0, 1, None))     # an original heartbeat: JSON null
+    data = msg(2, 255, 1, [{"title": "bar_pos", "content": [20, 250], "queue": False}])
     first.sendall(data)
-    assert read_frame(second)[3] == data    # forwarded byte for byte
+    assert read(second)[3] == data    # forwarded byte for byte
 
-    direct = frame(2, 1, 2, [{"title": "ball_pos", "content": {"center": [1, 2]}, "queue": True}])
+    direct = msg(2, 1, 2, [{"title": "ball_pos", "content": {"center": [1, 2]}, "queue": True}])
     second.sendall(direct)
-    assert read_frame(first)[3] == direct
+    assert read(first)[3] == direct
 
-    second.sendall(frame(5, 0, 2, {"type": 0, "data": None}))     # "I am leaving"
-    frame_type, _, _, raw = read_frame(first)
+    second.sendall(msg(5, 0, 2, {"type": 0, "data": None}))     # "I am leaving"
+    frame_type, _, _, raw = read(first)
     assert frame_type == 4 and payload(raw) == [{"name": "Player1", "addr": 1}]
     second.settimeout(3)
     assert second.recv(100) == b""
@@ -74,12 +64,12 @@ def test_an_original_nodes_conversation_with_this_relay(relay):
 
 def test_relay_names_a_node_that_asks_and_tells_it_first(relay):
     sock = raw_connect(relay.port)
-    sock.sendall(frame(1, 0, 255, {"name": "", "group": "chat"}))
-    frame_type, _, sender, raw = read_frame(sock)
+    sock.sendall(msg(1, 0, 255, {"name": "", "group": "chat"}))
+    frame_type, _, sender, raw = read(sock)
     assert (frame_type, sender) == (6, 0)
     sysm = payload(raw)
     assert sysm["type"] == 0 and sysm["msg"] is None and isinstance(sysm["data"], str)
-    frame_type, _, _, raw = read_frame(sock)
+    frame_type, _, _, raw = read(sock)
     assert frame_type == 4 and payload(raw) == [{"name": sysm["data"], "addr": 1}]
     sock.close()
 
@@ -88,15 +78,15 @@ def test_addresses_are_the_lowest_free_ones(relay):
     socks = []
     for name in ("A", "B", "C"):
         sock = raw_connect(relay.port)
-        sock.sendall(frame(1, 0, 255, {"name": name, "group": "chat"}))
+        sock.sendall(msg(1, 0, 255, {"name": name, "group": "chat"}))
         socks.append(sock)
         wait_for(lambda: name in relay.members("chat"))
     socks[1].close()                                    # B (address 2) leaves
     wait_for(lambda: relay.members("chat") == ["A", "C"])
     late = raw_connect(relay.port)
-    late.sendall(frame(1, 0, 255, {"name": "D", "group": "chat"}))
+    late.sendall(msg(1, 0, 255, {"name": "D", "group": "chat"}))
     while True:
-        frame_type, _, _, raw = read_frame(late)
+        frame_type, _, _, raw = read(late)
         if frame_type == 4:
             break
     assert {"name": "D", "addr": 2} in payload(raw)
@@ -122,15 +112,15 @@ class ScriptedRelay:
         conn, _ = self.server.accept()
         conn.settimeout(5)
         with conn:
-            frame_type, dest, sender, raw = read_frame(conn)
+            frame_type, dest, sender, raw = read(conn)
             self.received.append((frame_type, dest, sender, raw))
             if payload(raw)["name"] != self.accept_name:
                 return                                   # refuse: just close
-            conn.sendall(frame(4, 255, 0, [{"name": "Host", "addr": 1},
+            conn.sendall(msg(4, 255, 0, [{"name": "Host", "addr": 1},
                                             {"name": self.accept_name, "addr": 2}]))
             try:
                 while len(self.received) < 3:
-                    self.received.append(read_frame(conn))
+                    self.received.append(read(conn))
             except (AssertionError, OSError):
                 pass
 

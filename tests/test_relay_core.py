@@ -1,0 +1,299 @@
+"""The relay's rules, tested without sockets.
+
+RelayCore is fed events (a connection opened, bytes arrived, time passed, a
+connection closed) and answers with actions (send these bytes, close that
+connection, log this line). These tests feed it events by hand and read its
+actions: no sockets, no threads, no sleeping. Time is whatever ``now`` the
+test passes.
+"""
+import json
+import logging
+
+import pytest
+
+import nethelper
+from conftest import auth, data, decode, frame, js
+from nethelper import (AUTH, CLOSE_CONN, CLOSED, CLOSING, DATA, HEART, JOINING, LOG_LINE, MEMBER,
+                       PEERS, REFUSED, REQ, SEND_BYTES, SYSM, RelayCore)
+
+
+class Core:
+    """A RelayCore with a clock, and a way to read what it asked for."""
+
+    def __init__(self, groups=("pong_game", "chat"), **options):
+        self.core = RelayCore(list(groups), **options)
+        self.now = 100.0
+        self._port = 40000
+        self.log = []           # (level, text) of every LOG_LINE so far
+
+    def open(self, host="10.0.0.7"):
+        self._port += 1
+        return self.core.open((host, self._port), self.now)
+
+    def feed(self, conn, raw):
+        self.core.receive(conn, raw, self.now)
+
+    def join(self, name, group="pong_game", host="10.0.0.7"):
+        """A connection that sent AUTH, after the end of that turn."""
+        conn = self.open(host)
+        self.feed(conn, auth(name, group))
+        self.core.end_turn(self.now)
+        assert conn.state is MEMBER, (conn.state, self.take())
+        return conn
+
+    def advance(self, seconds):
+        """Let time pass, calling tick() as often as a driver would."""
+        end = self.now + seconds
+        while self.now < end:
+            self.now = min(end, self.now + self.core.tick_interval)
+            self.core.tick(self.now)
+
+    def take(self):
+        """Every action since the last take(), and forget them."""
+        actions = list(self.core.actions)
+        del self.core.actions[:]
+        self.log += [(level, text) for kind, level, text in actions if kind == LOG_LINE]
+        return actions
+
+    def sent(self, actions=None):
+        """{connection: [Msg, ...]} of the SEND_BYTES among ``actions``."""
+        out = {}
+        for kind, conn, value in self.take() if actions is None else actions:
+            if kind == SEND_BYTES:
+                out.setdefault(conn, []).extend(frames_in(value))
+        return out
+
+    def closed(self, actions):
+        """{connection: flush_first} of the CLOSE_CONN among ``actions``."""
+        return {conn: value for kind, conn, value in actions if kind == CLOSE_CONN}
+
+    def log_text(self):
+        self.take()
+        return "\n".join(text for _, text in self.log)
+
+
+def frames_in(raw):
+    reader = nethelper.FrameReader()
+    reader.feed(raw)
+    return [decode(f.raw) for f in reader]
+
+
+def names_in(msg):
+    return [p["name"] for p in msg.body]
+
+
+@pytest.fixture
+def relay():
+    return Core()
+
+
+# ---------------------------------------------------------------------------
+# The states table
+# ---------------------------------------------------------------------------
+
+def test_every_state_is_in_the_table_and_closed_is_the_end():
+    table = nethelper._NEXT_STATES
+    assert set(table) == {JOINING, MEMBER, REFUSED, CLOSING, CLOSED}
+    assert all(nxt in table for nexts in table.values() for nxt in nexts)
+    assert table[CLOSED] == ()
+    assert all(CLOSED in nexts for state, nexts in table.items() if state is not CLOSED)
+
+
+def test_a_move_the_table_does_not_allow_is_a_bug_not_a_state(relay):
+    conn = relay.open()
+    with pytest.raises(RuntimeError):
+        relay.core._move(conn, CLOSING)          # only members are closed with a goodbye
+    assert conn.state is JOINING
+
+
+def test_life_of_a_member_joining_to_closed(relay):
+    conn = relay.open()
+    assert conn.state is JOINING
+    relay.feed(conn, auth("Alice"))
+    assert conn.state is MEMBER
+    relay.core.connection_lost(conn, None, relay.now)
+    assert conn.state is CLOSED
+    assert relay.closed(relay.take()) == {conn: False}
+    assert relay.core.members("pong_game") == []
+    assert conn not in relay.core.connections
+
+
+def test_life_of_a_refused_node_refused_then_closed_after_the_linger(relay):
+    relay.join("Alice")
+    conn = relay.open()
+    relay.feed(conn, auth("Alice"))
+    assert conn.state is REFUSED
+    actions = relay.take()
+    assert relay.closed(actions) == {conn: True}            # once the refusal is out
+    assert relay.sent(actions)[conn][0].body["msg"] == "name_taken"
+    relay.feed(conn, auth("Bob"))                           # it is not listened to any more
+    assert relay.sent() == {} and conn.state is REFUSED
+    relay.advance(nethelper.CLOSING_LINGER + 0.5)           # it never hangs up
+    assert conn.state is CLOSED
+    assert relay.closed(relay.take()) == {conn: False}
+
+
+# ---------------------------------------------------------------------------
+# Joining and forwarding
+# ---------------------------------------------------------------------------
+
+def test_join_sends_peers_at_the_end_of_the_turn(relay):
+    alice = relay.open()
+    relay.feed(alice, auth("Alice"))
+    assert relay.sent() == {}                               # not yet: coalesced
+    relay.core.end_turn(relay.now)
+    got = relay.sent()
+    assert [m.type for m in got[alice]] == [PEERS]
+    assert got[alice][0].body == [{"name": "Alice", "addr": 1}]
+    assert got[alice][0].dest == 255 and got[alice][0].sender == 0
+
+
+def test_a_node_asking_for_a_name_hears_it_before_the_peers_list(relay):
+    conn = relay.open()
+    relay.feed(conn, auth(""))
+    relay.core.end_turn(relay.now)
+    got = relay.sent()[conn]
+    assert [m.type for m in got] == [SYSM, PEERS]
+    assert got[0].body["type"] == 0 and got[0].body["data"] == conn.name
+    assert names_in(got[1]) == [conn.name]
+
+
+def test_data_runs_are_forwarded_byte_for_byte_in_one_piece(relay):
+    alice, bob, carol = relay.join("Alice"), relay.join("Bob"), relay.join("Carol")
+    relay.take()
+    frames = [data(255, 1, ("n", i)) for i in range(5)]
+    relay.feed(alice, b"".join(frames))
+    actions = relay.take()
+    assert actions == [(SEND_BYTES, bob, b"".join(frames)), (SEND_BYTES, carol, b"".join(frames))]
+    relay.feed(bob, data(1, 2, ("to", "alice")))
+    assert relay.take() == [(SEND_BYTES, alice, data(1, 2, ("to", "alice")))]
+
+
+def test_frames_split_anywhere_still_arrive_whole(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    stream = data(2, 1, ("a", 1)) + data(2, 1, ("b", 2))
+    for byte in stream:
+        relay.feed(alice, bytes([byte]))
+    got = b"".join(value for kind, conn, value in relay.take() if kind == SEND_BYTES)
+    assert got == stream
+
+
+def test_data_before_auth_forged_senders_and_other_groups_go_nowhere(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    chat = relay.join("Carol", "chat")
+    stranger = relay.open()
+    relay.take()
+    relay.feed(stranger, data(255, 255, ("early", 1)) + data(1, 3, ("early", 2)))
+    relay.feed(bob, data(255, 1, ("forged", 1)) + data(255, 200, ("forged", 2)))
+    relay.feed(chat, data(255, 1, ("chat", 1)))             # nobody else in chat
+    assert relay.sent() == {}
+    assert bob.state is MEMBER and stranger.state is JOINING
+
+
+def test_req_peers_answers_the_asker_alone_and_req_leave_closes_at_once(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.feed(bob, frame(REQ, 0, 2, js({"type": 1, "data": None})))
+    got = relay.sent()
+    assert list(got) == [bob] and got[bob][0].dest == 2 and names_in(got[bob][0]) == ["Alice", "Bob"]
+    relay.feed(bob, frame(REQ, 0, 2, js({"type": 0, "data": None})))
+    assert bob.state is CLOSED
+    assert relay.closed(relay.take()) == {bob: False}
+    relay.core.end_turn(relay.now)
+    assert names_in(relay.sent()[alice][0]) == ["Alice"]
+
+
+def test_a_lost_member_leaves_and_the_group_is_told(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.core.connection_lost(bob, "connection lost (Broken pipe)", relay.now)
+    relay.core.end_turn(relay.now)
+    got = relay.sent()
+    assert names_in(got[alice][0]) == ["Alice"] and bob not in got
+    assert "left     pong_game: Bob (connection lost (Broken pipe))" in relay.log_text()
+
+
+def test_bad_framing_from_a_member_gets_a_goodbye_then_close(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.feed(bob, frame(DATA, 255, 2, b"[]", version=b"021"))
+    assert bob.state is CLOSING
+    actions = relay.take()
+    goodbye = relay.sent(actions)[bob][-1]
+    assert goodbye.type == SYSM and goodbye.dest == 2
+    assert goodbye.body["type"] == nethelper.SYSM_GOODBYE and goodbye.body["msg"] == "bad_frame"
+    assert relay.closed(actions) == {bob: True}
+    relay.core.connection_lost(bob, None, relay.now)        # it hangs up after reading it
+    assert bob.state is CLOSED
+
+
+def test_wrong_version_before_joining_is_refused_with_version(relay):
+    conn = relay.open()
+    relay.feed(conn, frame(AUTH, 0, 255, js({"name": "Old", "group": "pong_game"}), version=b"019"))
+    assert conn.state is REFUSED
+    assert relay.sent()[conn][0].body["msg"] == "version"
+
+
+def test_more_connections_than_the_cap_are_refused_server_full():
+    relay = Core(max_connections=2)
+    relay.open(), relay.open()
+    third = relay.open()
+    assert third.state is REFUSED
+    assert relay.sent()[third][0].body["msg"] == "server_full"
+
+
+def test_a_node_that_never_joins_is_closed_after_the_auth_timeout():
+    relay = Core(auth_timeout=3.0)
+    conn = relay.open()
+    relay.advance(2.9)
+    assert conn.state is JOINING
+    relay.advance(0.2)
+    assert conn.state is CLOSED
+    assert relay.closed(relay.take()) == {conn: False}
+
+
+def test_a_silent_member_gets_a_timeout_goodbye_and_one_that_talks_stays():
+    relay = Core(liveness_timeout=5.0)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    for _ in range(4):
+        relay.advance(1.0)
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))
+    assert alice.state is MEMBER and bob.state is MEMBER
+    for _ in range(2):
+        relay.advance(1.0)
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))
+    assert alice.state is MEMBER
+    assert bob.state is CLOSING
+    goodbyes = [m for m in relay.sent().get(bob, []) if m.type == SYSM]
+    assert goodbyes[-1].body["type"] == 3 and goodbyes[-1].body["msg"] == "timeout"
+    relay.advance(nethelper.CLOSING_LINGER + 0.5)           # it does not hang up
+    assert bob.state is CLOSED
+
+
+def test_stopping_says_goodbye_relay_stopping_to_every_member(relay):
+    alice, bob = relay.join("Alice"), relay.join("Chat", "chat")
+    stranger = relay.open()
+    relay.take()
+    relay.core.stop(relay.now)
+    actions = relay.take()
+    got = relay.sent(actions)
+    for member in (alice, bob):
+        assert got[member][-1].body == {"type": 3, "msg": "relay_stopping",
+                                        "data": "The relay was stopped."}
+    assert stranger not in got
+    assert relay.closed(actions) == {alice: False, bob: False, stranger: False}
+    assert not relay.core.connections
+
+
+def test_a_receiver_that_falls_behind_is_dropped_as_too_slow():
+    relay = Core(max_pending=1000)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.core.backlogged(bob, 1000, relay.now)
+    assert bob.state is MEMBER
+    relay.core.backlogged(bob, 1001, relay.now)
+    assert bob.state is CLOSED
+    relay.core.end_turn(relay.now)
+    assert names_in(relay.sent()[alice][0]) == ["Alice"]
+    assert "Bob (too slow" in relay.log_text()
