@@ -450,3 +450,15 @@ def test_names_with_line_breaks_cannot_forge_log_lines(started):
     for line in lines[:-1]:
         assert re.match(TIME, line), "log output broken across lines:\n" + output
     assert len(lines_matching(output, "unknown_group")) == 1
+
+
+def test_names_file_of_names_at_the_length_limit_still_names_every_node(started, tmp_path):
+    """Numbering a 100-character name must not make it too long to hand out
+    (that once hung the relay at full CPU)."""
+    names = tmp_path / "names.txt"
+    names.write_text("L" * 100 + "\n", encoding="utf-8")
+    process, port, banner = started("-g", "pong_game", "-n", str(names), *LOOPBACK)
+    nodes = [join(port, "") for _ in range(3)]
+    got = [node.get_name() for node in nodes]
+    assert got == ["L" * 100, "L" * 99 + "2", "L" * 99 + "3"]
+    round_trip(nodes[0], nodes[2], "long names")

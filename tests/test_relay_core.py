@@ -297,3 +297,39 @@ def test_a_receiver_that_falls_behind_is_dropped_as_too_slow():
     relay.core.end_turn(relay.now)
     assert names_in(relay.sent()[alice][0]) == ["Alice"]
     assert "Bob (too slow" in relay.log_text()
+
+
+# ---------------------------------------------------------------------------
+# Defect 1: choosing a name ends, even with names at the length limit
+# ---------------------------------------------------------------------------
+
+def test_names_at_the_length_limit_are_numbered_within_the_limit():
+    relay = Core(names=["x" * 100])
+    conns = []
+    for _ in range(5):
+        conn = relay.open()
+        relay.feed(conn, auth(""))
+        conns.append(conn)
+    names = [c.name for c in conns]
+    assert all(c.state is MEMBER for c in conns)
+    assert len(set(names)) == 5
+    assert names[0] == "x" * 100 and names[1] == "x" * 99 + "2"
+    assert all(nethelper.name_problem(n) is None for n in names)
+
+
+def test_when_no_free_name_is_left_the_node_is_refused_in_plain_words():
+    # "1" * 100 numbered runs into itself ("1" * 98 + "11" is "1" * 100):
+    # far fewer than 254 different names can be made from it.
+    relay = Core(names=["1" * 100])
+    for _ in range(nethelper.MAX_NODES_PER_GROUP):
+        conn = relay.open()
+        relay.feed(conn, auth(""))
+        if conn.state is not MEMBER:
+            break
+    assert conn.state is REFUSED
+    refusal = relay.sent()[conn][0]
+    assert refusal.body["msg"] == "server_full"
+    assert "no free name left" in refusal.body["data"] and "Choose a name" in refusal.body["data"]
+    assert len(relay.core.members("pong_game")) < nethelper.MAX_NODES_PER_GROUP
+    named = relay.join("Named")                  # a node with its own name still gets in
+    assert named.state is MEMBER
