@@ -333,3 +333,48 @@ def test_when_no_free_name_is_left_the_node_is_refused_in_plain_words():
     assert len(relay.core.members("pong_game")) < nethelper.MAX_NODES_PER_GROUP
     named = relay.join("Named")                  # a node with its own name still gets in
     assert named.state is MEMBER
+
+
+# ---------------------------------------------------------------------------
+# Defect 2: frames from strangers, and control frames, are small
+# ---------------------------------------------------------------------------
+
+def test_a_stranger_announcing_a_big_frame_is_closed_before_it_is_sent(relay):
+    conn = relay.open()
+    header = frame(AUTH, 0, 255, b"", length=nethelper.MAX_JOIN_FRAME_SIZE + 1)
+    relay.feed(conn, header + b'{"name": [[[')        # only the start: nothing to parse yet
+    assert conn.state is CLOSED
+    actions = relay.take()
+    assert relay.closed(actions) == {conn: False}
+    assert "over the 4096 byte limit" in relay.log_text()
+
+
+def test_an_auth_of_exactly_the_join_limit_is_read(relay):
+    padding = nethelper.MAX_JOIN_FRAME_SIZE - len(auth("Pad")) - len(', "pad": ""')
+    payload = js({"name": "Pad", "group": "pong_game", "pad": "p" * padding})
+    assert 11 + len(payload) == nethelper.MAX_JOIN_FRAME_SIZE
+    conn = relay.open()
+    relay.feed(conn, frame(AUTH, 0, 255, payload))
+    assert conn.state is MEMBER
+
+
+@pytest.mark.parametrize("frame_type", [REQ, HEART, AUTH, 7])
+def test_a_member_sending_a_big_control_frame_is_dropped_unread(relay, frame_type):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    big = frame(frame_type, 0, 2, b"[" * nethelper.MAX_CONTROL_FRAME_SIZE)
+    relay.feed(bob, big[:100])                              # the header is enough to know
+    assert bob.state is CLOSING
+    goodbye = relay.sent()[bob][-1]
+    assert goodbye.body["type"] == 3 and goodbye.body["msg"] == "bad_frame"
+    assert "frames other than DATA" in goodbye.body["data"]
+
+
+def test_a_member_may_still_send_data_up_to_the_frame_size_limit():
+    relay = Core(max_frame_size=300000)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    big = frame(DATA, 1, 2, b'"' + b"x" * (300000 - 13) + b'"')
+    assert len(big) == 300000
+    relay.feed(bob, big)
+    assert relay.take() == [(SEND_BYTES, alice, big)]

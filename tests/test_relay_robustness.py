@@ -260,6 +260,27 @@ def test_smaller_max_frame_size_is_enforced_exactly(cleanup):
         pair.round_trip()
 
 
+def test_a_big_frame_before_joining_is_closed_unread(relay, pair, cleanup):
+    """Strangers may send small frames only: a real AUTH is under 300 bytes."""
+    sock = connect(relay.port, cleanup)
+    padded = js({"name": "Big", "group": "pong_game", "pad": "[" * 5000})
+    sock.sendall(frame(AUTH, 0, 255, padded))
+    assert expect_closed(sock, timeout=2) == []
+    assert relay.members("pong_game") == ["Alice", "Bob"]
+    pair.round_trip()
+
+
+def test_a_member_sending_a_big_control_frame_gets_a_goodbye(relay, pair, cleanup):
+    sock, addr, _ = raw_join(relay.port, "Mallory")
+    cleanup(sock)
+    sock.sendall(frame(REQ, 0, addr, js({"type": 1, "data": [[[]]] * 2000})))
+    frames = expect_closed(sock, timeout=2)
+    assert frames[-1].type == SYSM and frames[-1].body["type"] == 3, frames
+    assert frames[-1].body["msg"] == "bad_frame"
+    assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"])
+    pair.round_trip()
+
+
 # ---------------------------------------------------------------------------
 # AUTH that cannot be accepted
 # ---------------------------------------------------------------------------
