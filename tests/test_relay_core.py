@@ -378,3 +378,71 @@ def test_a_member_may_still_send_data_up_to_the_frame_size_limit():
     assert len(big) == 300000
     relay.feed(bob, big)
     assert relay.take() == [(SEND_BYTES, alice, big)]
+
+
+# ---------------------------------------------------------------------------
+# Defect 3: unfinished frames are bounded in time and in memory
+# ---------------------------------------------------------------------------
+
+def big_frame_start(sender, size=nethelper.DEFAULT_MAX_FRAME_SIZE, missing=100):
+    """The first ``size - missing`` bytes of a DATA frame of ``size`` bytes."""
+    return frame(DATA, 255, sender, b"x" * (size - 11))[:size - missing]
+
+
+def test_a_member_dripping_a_frame_is_dropped_at_the_deadline_though_never_silent():
+    relay = Core(partial_frame_timeout=5.0, liveness_timeout=5.0)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.feed(bob, big_frame_start(2))
+    for _ in range(2):                                      # a byte every 2 s: never silent
+        relay.advance(2.0)
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))
+        relay.feed(bob, b"x")
+    assert bob.state is MEMBER
+    relay.advance(2.0)
+    assert bob.state is CLOSING
+    goodbye = relay.sent()[bob][-1]
+    assert goodbye.body["type"] == 3 and goodbye.body["msg"] == "timeout"
+    assert "did not arrive within 5 s" in goodbye.body["data"]
+    assert relay.core._partial_total == 0
+    assert alice.state is MEMBER
+
+
+def test_a_steady_stream_that_always_ends_mid_frame_is_not_dropped():
+    relay = Core(partial_frame_timeout=1.0)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    stream = b"".join(data(1, 2, ("n", i)) for i in range(400))
+    piece = 97                                              # cuts frames anywhere
+    for start in range(0, len(stream), piece):
+        relay.feed(bob, stream[start:start + piece])
+        relay.advance(0.02)
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))
+    assert bob.state is MEMBER
+    got = b"".join(v for kind, conn, v in relay.take() if kind == SEND_BYTES and conn is alice
+                   and v[9] == DATA)
+    assert got == stream
+
+
+def test_unfinished_frames_of_all_members_together_stay_under_the_budget():
+    relay = Core(groups=["g{}".format(i) for i in range(10)])
+    budget = relay.core.max_partial_total
+    members = [relay.join("M{}".format(i), "g{}".format(i % 10)) for i in range(60)]
+    for conn in members:
+        relay.feed(conn, big_frame_start(conn.addr))
+        assert relay.core._partial_total <= budget
+    dropped = [c for c in members if c.state is not MEMBER]
+    kept = [c for c in members if c.state is MEMBER]
+    assert len(kept) == budget // (nethelper.DEFAULT_MAX_FRAME_SIZE - 100)
+    assert dropped, "60 MiB of unfinished frames were all kept"
+    goodbye = relay.sent()[dropped[0]][-1]
+    assert goodbye.body["msg"] == "over_quota"
+    for conn in kept:                                       # finishing frees the budget
+        relay.feed(conn, b"x" * 100)
+    assert relay.core._partial_total == 0
+
+
+def test_strangers_hold_at_most_a_join_frame_each(relay):
+    strangers = [relay.open() for _ in range(400)]
+    for conn in strangers:
+        relay.feed(conn, frame(AUTH, 0, 255, b"{" * 4000)[:4000])
+    assert all(c.state is JOINING for c in strangers)
+    assert relay.core._partial_total <= 400 * nethelper.MAX_JOIN_FRAME_SIZE

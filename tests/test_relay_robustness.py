@@ -662,6 +662,36 @@ def test_member_sending_heartbeats_is_not_dropped(cleanup):
         pair.round_trip()
 
 
+def test_a_member_dripping_a_frame_is_dropped_at_the_partial_frame_deadline(cleanup):
+    with running_relay(partial_frame_timeout=0.5) as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        sock, addr, _ = raw_join(relay.port, "Drip")
+        cleanup(sock)
+        big = frame(DATA, 255, addr, b"x" * 100000)
+        sock.sendall(big[:50000])
+        deadline = time.monotonic() + 5
+        closed = False
+        sock.settimeout(0.1)
+        received = bytearray()
+        while time.monotonic() < deadline and not closed:
+            sock.send(b"x")                        # never silent, never finished
+            pair.pump()
+            try:
+                chunk = sock.recv(65536)
+                closed = not chunk
+                received += chunk
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+        assert closed, "a frame that never ends kept its sender connected"
+        goodbye = frames_of(received)[-1]
+        assert goodbye.type == SYSM and goodbye.body["msg"] == "timeout", goodbye
+        assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob"])
+        pair.round_trip()
+
+
 def test_default_liveness_timeout_is_five_seconds(relay, pair, cleanup):
     silent, _, _ = raw_join(relay.port, "Silent")
     cleanup(silent)
