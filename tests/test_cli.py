@@ -462,3 +462,17 @@ def test_names_file_of_names_at_the_length_limit_still_names_every_node(started,
     got = [node.get_name() for node in nodes]
     assert got == ["L" * 100, "L" * 99 + "2", "L" * 99 + "3"]
     round_trip(nodes[0], nodes[2], "long names")
+
+
+def test_private_relay_names_no_groups_to_strangers(started):
+    process, port, banner = started("-g", "secret_game", "other", "--private", *LOOPBACK)
+    lost = NetNode()
+    assert not lost.connect(HOST, "Zed", "pong_game", port=port, timeout=5)
+    assert lost.error_code == "unknown_group"
+    assert "pong_game" in lost.error
+    assert "secret_game" not in lost.error and "other" not in lost.error
+    a, b = join(port, "Alice", "secret_game"), join(port, "Bob", "secret_game")
+    round_trip(a, b, "private")
+    output = stop_process(process)
+    refusals = lines_matching(output, "unknown_group")
+    assert len(refusals) == 1 and "secret_game" not in refusals[0], refusals

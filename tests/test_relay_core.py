@@ -446,3 +446,67 @@ def test_strangers_hold_at_most_a_join_frame_each(relay):
         relay.feed(conn, frame(AUTH, 0, 255, b"{" * 4000)[:4000])
     assert all(c.state is JOINING for c in strangers)
     assert relay.core._partial_total <= 400 * nethelper.MAX_JOIN_FRAME_SIZE
+
+
+# ---------------------------------------------------------------------------
+# Defect 4: refusals are short, and so are their log lines
+# ---------------------------------------------------------------------------
+
+THOUSAND_GROUPS = ["group{:04d}".format(i) for i in range(1000)]
+
+
+def refuse_one(relay, name, group, host="10.0.0.7"):
+    conn = relay.open(host)
+    relay.feed(conn, auth(name, group))
+    actions = relay.take()
+    refusal = relay.sent(actions)[conn][0]
+    return refusal, actions
+
+
+def test_an_unknown_group_refusal_names_ten_groups_and_counts_the_rest():
+    relay = Core(groups=THOUSAND_GROUPS)
+    refusal, _ = refuse_one(relay, "Eve", "nope")
+    assert refusal.body["msg"] == "unknown_group"
+    sentence = refusal.body["data"]
+    assert "group0000" in sentence and "group0009" in sentence and "group0010" not in sentence
+    assert "... and 990 more" in sentence
+    assert len(refusal.raw) < 400
+
+
+def test_a_huge_name_or_group_is_echoed_as_a_short_prefix():
+    relay = Core(groups=THOUSAND_GROUPS)
+    huge = "G" * 3000                                       # as big as a join frame allows
+    refusal, actions = refuse_one(relay, "Eve", huge)
+    assert len(refusal.raw) < 500
+    assert "'" + "G" * nethelper.SHORT_ECHO + "'... (3000 characters)" in refusal.body["data"]
+    relay.join("Alice", "group0001")
+    refusal, actions = refuse_one(relay, "Alice", "group0001" + "\n" * 5)   # also unknown
+    lines = [text for kind, level, text in actions if kind == LOG_LINE]
+    assert lines and all(len(line) < 500 and "\n" not in line for line in lines)
+
+
+def test_a_private_relay_names_no_group_to_strangers():
+    relay = Core(groups=["secret_game", "other"], private=True)
+    refusal, actions = refuse_one(relay, "Eve", "nope")
+    assert refusal.body["msg"] == "unknown_group"
+    text = json.dumps([refusal.body] + [a[2] for a in actions if a[0] == LOG_LINE])
+    assert "secret_game" not in text and "other" not in text
+    assert "'nope'" in refusal.body["data"]
+
+
+def test_refusal_log_lines_are_rate_limited_per_address_with_a_summary():
+    relay = Core()
+    relay.join("Alice")
+    for _ in range(20):
+        refuse_one(relay, "Alice", "pong_game", host="10.0.0.66")
+    refuse_one(relay, "Alice", "pong_game", host="10.0.0.99")    # another address: its own count
+    text = relay.log_text()
+    assert text.count("refused  10.0.0.66") == nethelper.REFUSAL_LOG_LINES
+    assert text.count("refused  10.0.0.99") == 1
+    assert "more refusals" not in text
+    relay.advance(nethelper.REFUSAL_LOG_WINDOW + 1)
+    text = relay.log_text()
+    assert "15 more refusals from 10.0.0.66" in text
+    assert "from 10.0.0.99" not in text.split("15 more refusals")[1]
+    refuse_one(relay, "Eve", "nope", host="10.0.0.66")           # a new window: logged again
+    assert relay.log_text().count("refused  10.0.0.66") == nethelper.REFUSAL_LOG_LINES + 1

@@ -324,6 +324,16 @@ def test_auth_for_unknown_group_is_refused(relay, pair, cleanup):
     pair.round_trip()
 
 
+def test_a_refusal_from_a_relay_with_a_thousand_groups_stays_short(cleanup):
+    groups = ["group{:04d}".format(i) for i in range(1000)]
+    with nethelper.Relay(groups, host=HOST, port=0) as relay:
+        sock = connect(relay.port, cleanup)
+        sock.sendall(auth("Eve", "no_such_group"))
+        refusal = expect_refused(sock, "unknown_group")
+        assert len(refusal.raw) < 500, len(refusal.raw)
+        assert refusal.body["data"].endswith("... and 990 more.")
+
+
 def test_auth_with_a_taken_name_is_refused_but_the_name_is_free_in_another_group(
         relay, pair, cleanup):
     sock = connect(relay.port, cleanup)
