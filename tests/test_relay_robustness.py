@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import random
+import select
 import socket
 import struct
 import time
@@ -791,6 +792,35 @@ def test_connections_beyond_max_connections_get_server_full(cleanup):
         assert wait_for(joins, timeout=10, step=0.2), node.error
         assert pair.pump_until(lambda: pair.a.get_peers() == ["Alice", "Bob", "Late"])
         pair.round_trip("after")
+
+
+def test_a_class_connecting_at_once_is_not_turned_away_by_the_listen_backlog(cleanup):
+    """Before the relay accepts anything, 300 connections wait in the kernel's
+    queue: a backlog of 128 would drop SYNs, and those nodes would retry only
+    a second later."""
+    count = 300
+    relay = nethelper.Relay(["pong_game"], host=HOST, port=0).start()   # bound, not serving yet
+    try:
+        socks = []
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            cleanup(sock)
+            sock.setblocking(False)
+            sock.connect_ex((HOST, relay.port))
+            socks.append(sock)
+        deadline = time.monotonic() + 0.7               # well below the 1 s SYN retry
+        waiting = set(socks)
+        while waiting and time.monotonic() < deadline:
+            _, writable, _ = select.select([], list(waiting), [], 0.05)
+            waiting -= set(writable)
+        assert not waiting, "{} of {} connections were not queued".format(len(waiting), count)
+        relay.run_in_background()
+        for i, sock in enumerate(socks):
+            sock.setblocking(True)
+            sock.sendall(auth("N{}".format(i)))
+        assert wait_for(lambda: len(relay.members("pong_game")) == 254, timeout=10)
+    finally:
+        relay.stop()
 
 
 def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
