@@ -510,3 +510,38 @@ def test_refusal_log_lines_are_rate_limited_per_address_with_a_summary():
     assert "from 10.0.0.99" not in text.split("15 more refusals")[1]
     refuse_one(relay, "Eve", "nope", host="10.0.0.66")           # a new window: logged again
     assert relay.log_text().count("refused  10.0.0.66") == nethelper.REFUSAL_LOG_LINES + 1
+
+
+# ---------------------------------------------------------------------------
+# Defect 6: peer lists coalesced, one per member per loop turn
+# ---------------------------------------------------------------------------
+
+def test_fifty_joins_in_one_turn_send_each_member_one_peers_list(relay):
+    alice = relay.join("Alice")
+    relay.take()
+    newcomers = []
+    for i in range(50):
+        conn = relay.open()
+        relay.feed(conn, auth("N{:02d}".format(i)))
+        newcomers.append(conn)
+    relay.core.connection_lost(newcomers[7], None, relay.now)      # one leaves in the same turn
+    relay.core.end_turn(relay.now)
+    got = relay.sent()
+    assert set(got) == {alice} | set(newcomers) - {newcomers[7]}
+    for conn, frames in got.items():
+        assert [m.type for m in frames] == [PEERS], conn
+        assert len(frames[0].body) == 50
+    relay.core.end_turn(relay.now)                          # nothing new: nothing sent
+    assert relay.sent() == {}
+
+
+def test_data_from_a_newcomer_in_the_same_turn_comes_after_the_peers_list(relay):
+    alice = relay.join("Alice")
+    relay.take()
+    carol = relay.open()
+    relay.feed(carol, auth("Carol") + data(255, 2, ("hi", "all")))
+    got = relay.sent()
+    assert [m.type for m in got[alice]] == [PEERS, DATA]
+    assert names_in(got[alice][0]) == ["Alice", "Carol"]
+    relay.core.end_turn(relay.now)
+    assert relay.sent() == {}                               # the list went out once

@@ -823,6 +823,24 @@ def test_a_class_connecting_at_once_is_not_turned_away_by_the_listen_backlog(cle
         relay.stop()
 
 
+def test_joins_arriving_together_send_each_member_one_peers_list(cleanup):
+    count = 40
+    relay = nethelper.Relay(["pong_game"], host=HOST, port=0).start()   # bound, not serving yet
+    try:
+        first = connect(relay.port, cleanup)
+        others = [connect(relay.port, cleanup) for _ in range(count - 1)]
+        for i, sock in enumerate([first] + others):
+            sock.sendall(auth("N{:02d}".format(i)))     # all waiting when the relay starts
+        relay.run_in_background()
+        lists = []
+        while not lists or len(lists[-1].body) < count:
+            lists.append(read_until(first, lambda m: m.type == PEERS))
+        assert len(lists) <= 3, "{} PEERS lists for {} joins".format(len(lists), count)
+        assert len(lists[-1].body) == count
+    finally:
+        relay.stop()
+
+
 def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
     with running_relay(max_connections=20) as relay:
         pair = Pair(relay.port)
