@@ -1401,6 +1401,10 @@ class RelayCore:
         self._refill(conn, now)
         if conn.byte_tokens >= 0 and conn.frame_tokens >= 0:
             return True
+        # What is not forwarded is not charged: a sender that slows down to
+        # its quota is within it again at once.
+        conn.byte_tokens = max(conn.byte_tokens, 0)
+        conn.frame_tokens = max(conn.frame_tokens, 0)
         why = "over its quota of {} bytes and {} frames a second".format(
             self.quota_bytes, self.quota_frames)
         if conn.state is JOINING:

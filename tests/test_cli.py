@@ -476,3 +476,25 @@ def test_private_relay_names_no_groups_to_strangers(started):
     output = stop_process(process)
     refusals = lines_matching(output, "unknown_group")
     assert len(refusals) == 1 and "secret_game" not in refusals[0], refusals
+
+
+def test_quota_options_set_what_a_node_may_send(started):
+    process, port, banner = started("-g", "pong_game", "--quota-frames", "20", *LOOPBACK)
+    a, b = join(port, "Alice"), join(port, "Bob")
+    sent = 0
+
+    def flooding():
+        nonlocal sent
+        sent += 1
+        a.send_msg("Bob", "n", sent, queue=True)    # one frame per call: 200 a second
+        return not a.connected or "Alice" not in b.get_peers()
+    assert pump_until([a, b], flooding, timeout=5)
+    assert b.connected
+    output = stop_process(process)
+    assert lines_matching(output, r"warned +pong_game: Alice .*over its quota of 262144 bytes "
+                                  r"and 20 frames a second")
+    assert lines_matching(output, r"left +pong_game: Alice \(over its quota")
+
+
+def test_quota_options_must_be_positive():
+    assert_clean_error(run_cli("-g", "pong_game", "--quota-bytes", "0", *LOOPBACK), "quota")

@@ -545,3 +545,83 @@ def test_data_from_a_newcomer_in_the_same_turn_comes_after_the_peers_list(relay)
     assert names_in(got[alice][0]) == ["Alice", "Carol"]
     relay.core.end_turn(relay.now)
     assert relay.sent() == {}                               # the list went out once
+
+
+# ---------------------------------------------------------------------------
+# Defect 7: per-sender quotas, so one member cannot get another dropped
+# ---------------------------------------------------------------------------
+
+def flood(relay, sender, dest, count, size=1000):
+    """``count`` DATA frames of ``size`` bytes from ``sender`` to address ``dest``."""
+    one = frame(DATA, dest, sender.addr, b'"' + b"f" * (size - 13) + b'"')
+    for _ in range(count):
+        relay.feed(sender, one)
+    return one
+
+
+def sysms(msgs, sysm_type):
+    return [m for m in msgs if m.type == SYSM and m.body["type"] == sysm_type]
+
+
+def test_a_sender_over_its_byte_quota_is_warned_then_dropped_and_its_excess_never_sent():
+    relay = Core(quota_bytes=10000, max_frame_size=4096)     # bursts of 20,000 bytes
+    victim, attacker = relay.join("Victim"), relay.join("Attacker")
+    relay.take()
+    flood(relay, attacker, victim.addr, 40)
+    got = relay.sent()
+    delivered = sum(len(m.raw) for m in got.get(victim, []))
+    assert 19000 <= delivered <= 20000                        # the burst, not the flood
+    warnings = sysms(got[attacker], 2)
+    assert len(warnings) == 1 and warnings[0].body["msg"] == "over_quota"
+    assert warnings[0].dest == attacker.addr
+    relay.now += 0.5
+    flood(relay, attacker, victim.addr, 40)                  # still over, within the grace
+    got = relay.sent()
+    assert attacker.state is MEMBER and not sysms(got.get(attacker, []), 2)
+    assert sum(len(m.raw) for m in got.get(victim, [])) <= 5000 + 1000  # only the refill
+    relay.now += 0.6
+    flood(relay, attacker, victim.addr, 40)                  # over a second after the warning
+    assert attacker.state is CLOSING
+    got = relay.sent()
+    goodbye = sysms(got[attacker], 3)[-1]
+    assert goodbye.body["msg"] == "over_quota"
+    assert victim.state is MEMBER
+    text = relay.log_text()
+    assert "warned   pong_game: Attacker (10.0.0.7:" in text
+    assert "left     pong_game: Attacker (over its quota of 10000 bytes" in text
+
+
+def test_a_sender_over_its_frame_quota_is_warned():
+    relay = Core(quota_frames=10)                            # bursts of 20 frames
+    victim, attacker = relay.join("Victim"), relay.join("Attacker")
+    relay.take()
+    flood(relay, attacker, victim.addr, 30, size=20)
+    got = relay.sent()
+    assert len(got[victim]) <= 21
+    assert sysms(got[attacker], 2)[0].body["msg"] == "over_quota"
+
+
+def test_a_warned_sender_that_slows_down_stays_and_is_heard_again():
+    relay = Core(quota_bytes=10000, max_frame_size=4096)
+    victim, attacker = relay.join("Victim"), relay.join("Attacker")
+    flood(relay, attacker, victim.addr, 40)
+    assert sysms(relay.sent()[attacker], 2)
+    for _ in range(30):                                      # 5,000 bytes a second from now on
+        relay.advance(0.1)
+        flood(relay, attacker, victim.addr, 1, size=500)
+        relay.feed(victim, frame(HEART, 0, victim.addr, b"null"))
+    assert attacker.state is MEMBER
+    got = relay.sent()
+    assert len([m for m in got[victim] if m.type == DATA]) >= 20
+
+
+def test_a_game_at_60_frames_a_second_is_far_within_the_default_quota(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    for _ in range(60 * 20):
+        relay.now += 1 / 60
+        relay.core.tick(relay.now)
+        relay.feed(alice, data(2, 1, ("bar_pos", [20, 250]), ("ball_pos", [400, 300])))
+        relay.feed(bob, data(1, 2, ("bar_pos", [780, 250])))
+    got = relay.sent()
+    assert not sysms(got[alice], 2) and not sysms(got[bob], 2)
+    assert len([m for m in got[bob] if m.type == DATA]) == 60 * 20

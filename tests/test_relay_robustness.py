@@ -899,6 +899,51 @@ def test_a_member_whose_socket_breaks_during_a_broadcast_is_dropped_and_the_rest
         pair.round_trip("after the broken member left")
 
 
+def test_a_member_flooding_another_is_warned_and_dropped_and_its_victim_stays(cleanup, caplog):
+    """With the default quotas: the flood is cut off at the sender, so the
+    receiver (a game reading every frame) never falls behind."""
+    caplog.set_level(logging.INFO, logger="nethelper")
+    with running_relay() as relay:
+        pair = Pair(relay.port)             # Bob is the victim, Alice a bystander
+        cleanup(pair)
+        attacker, addr, _ = raw_join(relay.port, "Flood")
+        cleanup(attacker)
+        assert pair.pump_until(lambda: "Flood" in pair.b.get_peers())
+        burst = frame(DATA, 2, addr, js([{"title": "f", "content": "x" * 1000, "queue": True}])) * 64
+        received = bytearray()
+        deadline = time.monotonic() + 6
+        attacker.setblocking(False)
+        closed = False
+        outgoing = bytearray()
+        while not closed and time.monotonic() < deadline:
+            if len(outgoing) < len(burst):
+                outgoing += burst
+            try:
+                del outgoing[:attacker.send(outgoing)]
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            try:
+                chunk = attacker.recv(65536)
+                closed = closed or not chunk
+                received += chunk
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = True
+            pair.pump()
+        assert closed, "the flooding member was never dropped"
+        said = [(m.body["type"], m.body["msg"]) for m in frames_of(received) if m.type == SYSM]
+        assert said[0] == (2, "over_quota") and said[-1] == (3, "over_quota"), said
+        assert "Flood" not in relay.members("pong_game")
+        assert relay.members("pong_game") == ["Alice", "Bob"]
+        assert pair.b.connected, pair.b.error
+        assert "left     pong_game: Flood" in caplog.text and "over its quota" in caplog.text
+        assert "too slow" not in caplog.text
+        pair.round_trip("after the flood")
+
+
 def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
     caplog.set_level(logging.INFO, logger="nethelper")
     max_pending = 64 * 1024
