@@ -498,3 +498,30 @@ def test_quota_options_set_what_a_node_may_send(started):
 
 def test_quota_options_must_be_positive():
     assert_clean_error(run_cli("-g", "pong_game", "--quota-bytes", "0", *LOOPBACK), "quota")
+
+
+# ---------------------------------------------------------------------------
+# Limits that must agree with NetNode's, and files from Windows Notepad
+# ---------------------------------------------------------------------------
+
+def test_max_frame_size_can_only_lower_the_limit():
+    line = assert_clean_error(run_cli("-g", "pong_game", "--max-frame-size", "2000000", *LOOPBACK),
+                              "max_frame_size", "1048576", "only lower")
+    assert line.startswith("Error:")
+
+
+def test_a_lower_max_frame_size_is_accepted(started):
+    process, port, banner = started("-g", "pong_game", "--max-frame-size", "4096", *LOOPBACK)
+    round_trip(join(port, "Alice"), join(port, "Bob"), "small frames")
+
+
+def test_groups_and_names_files_with_a_byte_order_mark(started, tmp_path):
+    """Windows Notepad may save UTF-8 with a byte-order mark at the start."""
+    groups, names = tmp_path / "groups.txt", tmp_path / "names.txt"
+    groups.write_bytes("\ufeffpong_game\nchat\n".encode("utf-8"))
+    names.write_bytes("\ufeffRed\n".encode("utf-8"))
+    process, port, banner = started("-f", str(groups), "-n", str(names), *LOOPBACK)
+    assert "  Groups:    pong_game, chat" in banner
+    named = join(port, "")
+    assert named.get_name() == "Red"
+    round_trip(named, join(port, "Blue"), "bom")

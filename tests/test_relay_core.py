@@ -625,3 +625,45 @@ def test_a_game_at_60_frames_a_second_is_far_within_the_default_quota(relay):
     got = relay.sent()
     assert not sysms(got[alice], 2) and not sysms(got[bob], 2)
     assert len([m for m in got[bob] if m.type == DATA]) == 60 * 20
+
+
+# ---------------------------------------------------------------------------
+# Defect 10: one frame size limit, the one NetNode reads
+# ---------------------------------------------------------------------------
+
+def test_max_frame_size_cannot_go_above_what_a_netnode_reads():
+    with pytest.raises(ValueError, match="only lower"):
+        RelayCore(["g"], max_frame_size=nethelper.DEFAULT_MAX_FRAME_SIZE + 1)
+    assert RelayCore(["g"], max_frame_size=4096).max_frame_size == 4096
+
+
+# ---------------------------------------------------------------------------
+# Defect 12: the relay's heartbeats
+# ---------------------------------------------------------------------------
+
+def test_a_member_that_got_nothing_for_a_heartbeat_interval_gets_heart(relay):
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.advance(relay.core.heartbeat_interval * 0.9)
+    assert relay.sent() == {}
+    for _ in range(3):
+        relay.feed(bob, data(1, 2, ("ball_pos", [1, 2])))  # Alice hears Bob: no HEART for her
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))      # Bob hears nothing
+        relay.advance(relay.core.heartbeat_interval * 0.5)
+    got = relay.sent()
+    assert [m.type for m in got[alice]] == [DATA] * 3
+    hearts = got[bob]
+    assert hearts and all(m.type == HEART for m in hearts)
+    assert hearts[0].dest == bob.addr and hearts[0].sender == 0 and hearts[0].raw[11:] == b"null"
+    assert len(hearts) == 2                                 # once per interval: 2.4 of them passed
+
+
+def test_strangers_and_refused_nodes_get_no_heartbeats(relay):
+    stranger = relay.open()
+    relay.join("Alice")
+    refused = relay.open()
+    relay.feed(refused, auth("Alice"))
+    relay.take()
+    relay.advance(1.9)
+    got = relay.sent()
+    assert stranger not in got and refused not in got

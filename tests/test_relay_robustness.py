@@ -703,6 +703,18 @@ def test_a_member_dripping_a_frame_is_dropped_at_the_partial_frame_deadline(clea
         pair.round_trip()
 
 
+def test_the_relay_sends_heartbeats_to_a_member_it_has_nothing_else_for(relay, cleanup):
+    """Once a second by default (PROTOCOL.md), so that a node can tell a quiet
+    relay from a dead one."""
+    sock, addr, _ = raw_join(relay.port, "Quiet")
+    cleanup(sock)
+    joined = time.monotonic()
+    heart = read_until(sock, lambda m: m.type == HEART, timeout=3)
+    assert 0.8 <= time.monotonic() - joined
+    assert (heart.dest, heart.sender, heart.raw[11:]) == (addr, 0, b"null")
+    heart = read_until(sock, lambda m: m.type == HEART, timeout=3)
+
+
 def test_default_liveness_timeout_is_five_seconds(relay, pair, cleanup):
     silent, _, _ = raw_join(relay.port, "Silent")
     cleanup(silent)
