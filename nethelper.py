@@ -939,19 +939,20 @@ class Relay:
 
     def _execute(self):
         """Carry out what the core asked for. A send that finds its socket
-        broken tells the core, whose answer joins the end of this same list."""
-        actions = self.core.actions
-        if not actions:
-            return
-        for kind, target, value in actions:
-            if kind is SEND_BYTES:
-                if target.sock is not None:
-                    self._send(target, value)
-            elif kind is CLOSE_CONN:
-                self._close(target, value)
-            else:
-                log.log(target, "%s", value)
-        del actions[:]
+        broken tells the core, whose answer is carried out next."""
+        core = self.core
+        while core.actions:
+            # Taken off the core first: an interruption (Ctrl+C) halfway
+            # must not make the shutdown carry out the same actions again.
+            actions, core.actions = core.actions, []
+            for kind, target, value in actions:
+                if kind is SEND_BYTES:
+                    if target.sock is not None:
+                        self._send(target, value)
+                elif kind is CLOSE_CONN:
+                    self._close(target, value)
+                else:
+                    log.log(target, "%s", value)
 
     def _send(self, conn, data):
         """Send ``data`` now if nothing is waiting for ``conn``, else queue it
