@@ -271,6 +271,18 @@ def test_a_silent_member_gets_a_timeout_goodbye_and_one_that_talks_stays():
     assert bob.state is CLOSED
 
 
+def test_the_default_liveness_timeout_is_five_seconds(relay):
+    alice, silent = relay.join("Alice"), relay.join("Silent")
+    for _ in range(49):
+        relay.advance(0.1)
+        relay.feed(alice, frame(HEART, 0, 1, b"null"))
+    assert silent.state is MEMBER                           # 4.9 s
+    relay.advance(0.2)
+    relay.core.end_turn(relay.now)
+    assert silent.state is CLOSING                          # 5.1 s
+    assert names_in([m for m in relay.sent()[alice] if m.type == PEERS][-1]) == ["Alice"]
+
+
 def test_stopping_says_goodbye_relay_stopping_to_every_member(relay):
     alice, bob = relay.join("Alice"), relay.join("Chat", "chat")
     stranger = relay.open()
