@@ -105,7 +105,8 @@ LOST = "lost"                    # the connection broke (or went silent) after j
 PROTOCOL = "protocol"            # the relay sent bytes this node cannot read
 
 MAX_NAME_LENGTH = 100
-HEARTBEAT_INTERVAL = 1.0      # a node with nothing to say sends HEART this often
+HEARTBEAT_INTERVAL = 1.0      # a node with nothing to say sends HEART this often, and so
+                              # does this relay to a member it has sent nothing else
 LIVENESS_TIMEOUT = 5.0        # the relay drops a node silent for this long
 
 # Layout of the 11-byte header: length, version, dest, sender, type, meta.
@@ -1036,18 +1037,19 @@ class Relay:
             pass
 
     def _shut_down(self):
-        self.core.stop(time.monotonic())
+        self.core.stop(time.monotonic())        # goodbyes, sent while they fit
         self._execute()
-        for key in list(self._selector.get_map().values()) if self._selector else ():
-            if key.data is not None:
-                self._close(key.data, False)
+        if self._selector is not None:
+            # Should an interruption have cut the closing short, close the rest.
+            for key in list(self._selector.get_map().values()):
+                if key.data is not None:
+                    self._close(key.data, False)
+            self._selector.close()
+            self._selector = None
         for sock in (self._listener, self._wake_recv, self._wake_send):
             if sock is not None:
                 sock.close()
         self._listener = self._wake_recv = self._wake_send = None
-        if self._selector is not None:
-            self._selector.close()
-            self._selector = None
 
 
 # Actions: what RelayCore asks its driver to do, as (kind, target, value).
