@@ -906,6 +906,8 @@ class Relay:
         self._execute()
 
     def _service(self, conn, events):
+        if conn.sock is None:
+            return                  # closed by an earlier event of this same turn
         try:
             if events & selectors.EVENT_WRITE:
                 self._send_pending(conn)
@@ -1436,8 +1438,8 @@ class RelayCore:
 
     def _note_partial(self, conn, frames_taken, now):
         """Keep count of the bytes of an unfinished frame, in total too."""
-        if conn.state is CLOSED:
-            return
+        if conn.state is not MEMBER and conn.state is not JOINING:
+            return                  # no longer read: what it holds is not counted
         left = conn.reader.buffered()
         self._partial_total += left - conn.partial_size
         conn.partial_size = left

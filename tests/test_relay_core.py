@@ -7,7 +7,6 @@ actions: no sockets, no threads, no sleeping. Time is whatever ``now`` the
 test passes.
 """
 import json
-import logging
 
 import pytest
 

@@ -7,14 +7,12 @@ both halves: what happens to the offender, and that a well-behaved pair of
 NetNodes in the same group still exchanges messages afterwards.
 """
 import contextlib
-import json
 import logging
 import random
 import select
 import socket
 import struct
 import time
-from collections import namedtuple
 
 import pytest
 
