@@ -231,7 +231,8 @@ class FrameReader:
         start = end = self._start
         run_dest = None
         count = 0
-        while True:
+        size = len(self._buffer)
+        while size - end >= HEADER_SIZE:       # (the usual run ends exactly at the end)
             try:
                 header = self._peek_header(end)
             except ProtocolError:
@@ -942,20 +943,19 @@ class Relay:
 
     def _execute(self):
         """Carry out what the core asked for. A send that finds its socket
-        broken tells the core, whose answer is carried out next."""
-        core = self.core
-        while core.actions:
-            # Taken off the core first: an interruption (Ctrl+C) halfway
-            # must not make the shutdown carry out the same actions again.
-            actions, core.actions = core.actions, []
-            for kind, target, value in actions:
-                if kind is SEND_BYTES:
-                    if target.sock is not None:
-                        self._send(target, value)
-                elif kind is CLOSE_CONN:
-                    self._close(target, value)
-                else:
-                    log.log(target, "%s", value)
+        broken tells the core, whose answer joins the end of this same list."""
+        actions = self.core.actions
+        if not actions:
+            return
+        for kind, target, value in actions:
+            if kind is SEND_BYTES:
+                if target.sock is not None:
+                    self._send(target, value)
+            elif kind is CLOSE_CONN:
+                self._close(target, value)
+            else:
+                log.log(target, "%s", value)
+        del actions[:]
 
     def _send(self, conn, data):
         """Send ``data`` now if nothing is waiting for ``conn``, else queue it
@@ -1039,6 +1039,8 @@ class Relay:
             pass
 
     def _shut_down(self):
+        # Actions an interruption (Ctrl+C) cut short are dropped, not repeated.
+        del self.core.actions[:]
         self.core.stop(time.monotonic())        # goodbyes, sent while they fit
         self._execute()
         if self._selector is not None:
@@ -1196,8 +1198,9 @@ class RelayCore:
         reader = conn.reader
         taken_before = reader.frames_taken
         reader.feed(data)
+        unfinished = False
         try:
-            while True:
+            while reader.buffered():
                 state = conn.state
                 if state is MEMBER:
                     # The hot path: runs of DATA frames go out as they came,
@@ -1211,13 +1214,14 @@ class RelayCore:
                     break
                 frame = reader.next_frame()
                 if frame is None:
+                    unfinished = True
                     break
                 self._handle(conn, frame)
         except ProtocolError as exc:
             self._bad_input(conn, exc)
         taken = reader.frames_taken - taken_before
         conn.frame_tokens -= taken
-        if conn.partial_size or reader.buffered():
+        if unfinished or conn.partial_size:
             self._note_partial(conn, taken, now)
 
     def connection_lost(self, conn, why, now):
