@@ -1233,7 +1233,8 @@ class RelayCore:
         if conn.state is MEMBER:
             self._leave(conn, why or "left")
         elif conn.state is JOINING:
-            self._log(logging.INFO, "closed   {} ({})".format(conn.where, why or "closed before joining"))
+            self._log(logging.INFO, "closed   {} ({})".format(
+                conn.where, why or "closed before joining"))
         self._finish(conn)
 
     def backlogged(self, conn, unsent, now):
@@ -1268,17 +1269,18 @@ class RelayCore:
                 self._refill(conn, now)
             elif state is JOINING:
                 if now - conn.opened_at > self.auth_timeout:
-                    self._log(logging.INFO, "closed   {} (did not ask to join within {:g} s)".format(
-                        conn.where, self.auth_timeout))
+                    self._log(logging.INFO, "closed   {} (did not ask to join within {:g} "
+                              "s)".format(conn.where, self.auth_timeout))
                     self._finish(conn)
                     continue
                 self._refill(conn, now)
             elif now - conn.closing_since > CLOSING_LINGER:
                 self._finish(conn)              # it never hung up after its last words
                 continue
-            if conn.partial_since is not None and now - conn.partial_since > self.partial_frame_timeout:
-                self._drop_for_partial(conn, "a frame it started did not arrive within {:g} s".format(
-                    self.partial_frame_timeout), SILENT)
+            started = conn.partial_since
+            if started is not None and now - started > self.partial_frame_timeout:
+                self._drop_for_partial(conn, "a frame it started did not arrive within {:g} "
+                                       "s".format(self.partial_frame_timeout), SILENT)
         if self._refusal_window_end is not None and now >= self._refusal_window_end:
             for host, count in self._refusals_quiet.items():
                 self._log(logging.WARNING, "{} more refusals from {}".format(count, host))
@@ -1303,7 +1305,8 @@ class RelayCore:
                 self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, RELAY_STOPPING,
                                             "The relay was stopped."))
                 del self.groups[conn.group][conn.addr]
-                self._log(logging.INFO, "left     {}: {} (relay stopped)".format(conn.group, conn.name))
+                self._log(logging.INFO, "left     {}: {} (relay stopped)".format(
+                    conn.group, conn.name))
             self._finish(conn)
         self._dirty_groups.clear()
 

@@ -11,9 +11,9 @@ import sys
 
 import pytest
 
-from conftest import (HOST, ROOT, free_port, join, raw_connect, start_relay_process, stop_process,
-                      wait_for)
-from nethelper import NetNode, encode_frame, DATA
+from conftest import (HOST, ROOT, expect_closed, free_port, join, raw_connect, raw_join,
+                      start_relay_process, stop_process, wait_for)
+from nethelper import DATA, SYSM, NetNode, encode_frame
 
 LOOPBACK = ("-i", HOST, "-p", "0")
 TIME = r"\d\d:\d\d:\d\d "          # every log line starts with the time
@@ -398,15 +398,21 @@ def test_signal_stops_cleanly(started, signum):
     process, port, banner = started("-g", "pong_game", *LOOPBACK)
     a, b = join(port, "Alice"), join(port, "Bob")
     round_trip(a, b, "before stop")
+    raw, raw_addr, _ = raw_join(port, "Raw")
     process.send_signal(signum)
+    goodbye = expect_closed(raw)[-1]
+    assert goodbye.type == SYSM and goodbye.dest == raw_addr, goodbye
+    assert goodbye.body == {"type": 3, "msg": "relay_stopping", "data": "The relay was stopped."}
     output, _ = process.communicate(timeout=10)
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert "KeyboardInterrupt" not in output
     assert output.rstrip().splitlines()[-1] == "Server stopped. Goodbye!"
-    # The nodes find out that the relay is gone.
+    # The nodes find out that the relay is gone: it said goodbye (SYSM 3
+    # relay_stopping) before closing, which a node may report as such.
     assert pump_until([a, b], lambda: not a.connected and not b.connected)
-    assert a.error_code == "lost" and b.error_code == "lost"
+    assert a.error_code in ("lost", "relay_stopping"), a.error_code
+    assert b.error_code in ("lost", "relay_stopping"), b.error_code
 
 
 # ---------------------------------------------------------------------------
