@@ -1216,7 +1216,8 @@ class RelayCore:
                 if frame is None:
                     unfinished = True
                     break
-                self._handle(conn, frame)
+                if forward:             # over its quota, it is not answered either
+                    self._handle(conn, frame)
         except ProtocolError as exc:
             self._bad_input(conn, exc)
         taken = reader.frames_taken - taken_before
@@ -1409,7 +1410,8 @@ class RelayCore:
         """Called when a bucket ran dry: refill it; True if the sender is
         still within its quota. A sender over it is warned once; one still
         over it QUOTA_GRACE seconds after the warning is dropped. Meanwhile
-        its DATA is not forwarded, so receivers only get in-quota traffic."""
+        its DATA is not forwarded, so receivers only get in-quota traffic,
+        and its requests are not answered (nor parsed)."""
         self._refill(conn, now)
         if conn.byte_tokens >= 0 and conn.frame_tokens >= 0:
             return True

@@ -678,3 +678,14 @@ def test_strangers_and_refused_nodes_get_no_heartbeats(relay):
     relay.advance(1.9)
     got = relay.sent()
     assert stranger not in got and refused not in got
+
+
+def test_a_sender_over_its_quota_gets_no_answers_either():
+    relay = Core(quota_frames=10)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    ask = frame(REQ, 0, 2, js({"type": 1, "data": None}))
+    for _ in range(25):
+        relay.feed(bob, ask)
+    answers = [m for m in relay.sent()[bob] if m.type == PEERS]
+    assert 19 <= len(answers) <= 21                         # the burst of 20 frames, no more
