@@ -1300,7 +1300,7 @@ class RelayCore:
     def stop(self, now):
         """The relay is shutting down: a goodbye to each member, then close all."""
         self._now = now
-        self._dirty_groups.clear()
+        self._dirty_groups.clear()          # no PEERS lists: everyone is leaving
         for conn in list(self.connections):
             if conn.state is MEMBER:
                 self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, RELAY_STOPPING,
@@ -1309,7 +1309,6 @@ class RelayCore:
                 self._log(logging.INFO, "left     {}: {} (relay stopped)".format(
                     conn.group, conn.name))
             self._finish(conn)
-        self._dirty_groups.clear()
 
     # -- what frames do ------------------------------------------------------------
 
