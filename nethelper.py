@@ -26,7 +26,8 @@ spoken by the original public nethelper module, so this relay serves the
 original's nodes and this NetNode joins the original's relay.
 
 The file reads top to bottom: protocol constants, the frame codec (pure
-functions and a frame reader that never touch a socket), NetNode, Relay, and
+functions and a frame reader that never touch a socket), NetNode, the relay
+(Relay, the network loop, driving RelayCore, its rules without sockets), and
 the command line.
 """
 
