@@ -661,7 +661,7 @@ def test_silent_member_peers_update_seen_by_a_raw_member(cleanup):
 
 
 def test_member_sending_heartbeats_is_not_dropped(cleanup):
-    with running_relay(liveness_timeout=0.4) as relay:
+    with running_relay(liveness_timeout=0.6) as relay:
         pair = Pair(relay.port)
         pair.keepalive = True
         cleanup(pair)
@@ -669,7 +669,7 @@ def test_member_sending_heartbeats_is_not_dropped(cleanup):
         cleanup(beating)
         silent, _, _ = raw_join(relay.port, "Silent")          # the control
         cleanup(silent)
-        end = time.monotonic() + 1.2                              # three timeouts' worth
+        end = time.monotonic() + 1.5                              # 2.5 timeouts' worth
         while time.monotonic() < end:
             beating.sendall(frame(HEART, 0, beat_addr, b"null"))
             pair.pump_for(0.1)
