@@ -20,10 +20,14 @@ def msg(frame_type, dest, sender, value):
 
 
 def read(sock):
-    """The next whole frame: (type, dest, sender, raw bytes)."""
-    got = read_frame(sock)
-    assert got is not None, "connection closed"
-    return got.type, got.dest, got.sender, got.raw
+    """The next whole frame: (type, dest, sender, raw bytes). Heartbeats from
+    this relay (HEART with sender 0) are skipped, as an original node ignores
+    them; a node's own heartbeats are not."""
+    while True:
+        got = read_frame(sock)
+        assert got is not None, "connection closed"
+        if not (got.type == 3 and got.sender == 0):
+            return got.type, got.dest, got.sender, got.raw
 
 
 def payload(raw):
