@@ -36,7 +36,9 @@ import errno
 import inspect
 import json
 import logging
+import os
 import random
+import select
 import selectors
 import signal
 import socket
@@ -388,6 +390,19 @@ def parse_typed(payload):
 # NetNode: the game's side
 # ---------------------------------------------------------------------------
 
+# A NetNode's states. connect() starts a TCP connection (CONNECTING); once it
+# is made, the node sends AUTH and waits for the relay's answer (JOINING); it
+# is JOINED when its own name shows up in a PEERS list. Any failure, and
+# disconnect(), bring it back to IDLE.
+_IDLE, _CONNECTING, _JOINING, _JOINED = "idle", "connecting", "joining", "joined"
+
+# What connect_ex() answers while a non-blocking connection is under way
+# (Windows says "would block" where Linux and macOS say "in progress").
+_CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
+                      getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
+_CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
+
+
 class NetNode:
     """A game's connection to a relay.
 
@@ -404,7 +419,7 @@ class NetNode:
         self.error = None
         self.error_code = None
         self._sock = None
-        self._joined = False
+        self._state = _IDLE
         self._recv_buffer = _receive_buffer()
         self._reset_session()
 
@@ -418,8 +433,17 @@ class NetNode:
         the relay has accepted us, and False straight away when it refuses
         (name taken, unknown group, group full), when nothing listens at that
         address, or after ``timeout`` seconds without an answer; ``error``
-        then says why. With ``wait=False`` it returns True as soon as the
-        request is sent, and the answer arrives through ``process_recv()``.
+        then says why.
+
+        With ``wait=False`` it returns at once, without waiting for the
+        network: True if the attempt is under way (``connecting`` is True),
+        False if it failed already (a bad name, an address that cannot be
+        found). The attempt goes on during ``process_send()`` and
+        ``process_recv()``, and ends with ``connected`` True, or with
+        ``error`` saying why not (after ``timeout`` seconds at most).
+        A host name other than a written-out IP address or "localhost" is
+        looked up at once, which may take a moment if the network is slow.
+
         Calling it again, even after a False, starts afresh.
         """
         if not isinstance(name, str) or not isinstance(group, str):
@@ -430,42 +454,38 @@ class NetNode:
         self.error = self.error_code = None
         port = DEFAULT_PORT if port is None else int(port)
         self._where = "{}:{}".format(host, port)
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
         if name and name_problem(name):
             return self._fail(BAD_REQUEST, name_problem(name))
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
-            self._sock.setblocking(False)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except socket.gaierror:
+            self._addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
             return self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
                               "Check SERVER_IP.".format(host))
-        except ConnectionRefusedError:
-            return self._fail(NO_RELAY, "No relay is running at {}. Start one with: "
-                              "python nethelper.py -g {}".format(self._where, group or "<group>"))
-        except socket.timeout:
-            return self._fail(TIMEOUT, "No answer from {} within {} s. Check SERVER_IP, and "
-                              "that the relay's firewall lets TCP port {} in.".format(
-                                  self._where, timeout, port))
-        except OSError as exc:
-            return self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, exc.strerror or exc))
-        self._outgoing += auth_frame(name, group)
-        self._flush()
+        self._state = _CONNECTING
+        self._connect_next_address()
         if not wait:
-            return self._sock is not None
-        return self._wait_until_joined(timeout)
+            return self.connecting
+        return self._wait_until_joined()
 
     @property
     def connected(self):
         """True while we are a member of the group."""
-        return self._joined
+        return self._state == _JOINED
+
+    @property
+    def connecting(self):
+        """True while a ``connect()`` attempt is still under way."""
+        return self._state in (_CONNECTING, _JOINING)
 
     def is_connected(self):
         """Same as the ``connected`` attribute."""
-        return self._joined
+        return self.connected
 
     def disconnect(self):
-        """Leave the group and close the connection."""
-        if self._sock is not None:
+        """Leave the group (or give up joining) and close the connection."""
+        if self._state == _JOINED:
             self._outgoing += req_frame(self._my_addr, REQ_LEAVE)
             self._flush()
         self._close()
@@ -479,7 +499,10 @@ class NetNode:
         When there is nothing to send it sends a heartbeat now and then, so
         that the relay knows we are still here.
         """
-        if self._sock is None:
+        if self._state == _CONNECTING:
+            self._go_on_connecting()
+        if self._state != _JOINED:
+            self._flush()           # the AUTH, if it did not all go at once
             return
         for dest, messages in self._outbox.items():
             self._outgoing += data_frame(dest, self._my_addr, messages)
@@ -490,7 +513,9 @@ class NetNode:
 
     def process_recv(self):
         """Read everything that has arrived and file the messages. Call it every frame."""
-        if self._sock is None:
+        if self._state == _CONNECTING:
+            self._go_on_connecting()
+        if self._state not in (_JOINING, _JOINED):
             return
         ended = None            # why the stream ended, if it did
         try:
@@ -513,6 +538,9 @@ class NetNode:
         self._handle_frames()
         if ended and self._sock is not None:
             self._on_connection_ended(ended)
+        elif self._state == _JOINING and time.monotonic() >= self._deadline:
+            self._lose(TIMEOUT, "The relay at {} did not answer the request to join "
+                       "within {} s.".format(self._where, self._timeout))
 
     def send_msg(self, name, title, content, queue=False):
         """Queue a message for the node called ``name`` (or "ALL" for everyone else).
@@ -533,7 +561,7 @@ class NetNode:
             raise type(exc)("send_msg(): cannot send {!r}: {}. Send numbers, strings, "
                             "True/False/None, lists and dicts.".format(title, exc)) from None
         dest = ALL_ADDR if name == "ALL" else self._peers.get(name)
-        if dest is None or not self._joined:
+        if dest is None or self._state != _JOINED:
             return False
         self._outbox.setdefault(dest, []).append(encoded)
         return True
@@ -606,6 +634,7 @@ class NetNode:
 
     # -- private helpers ------------------------------------------------------
 
+
     def _reset_session(self):
         self._reader = FrameReader()
         self._outgoing = bytearray()
@@ -614,30 +643,82 @@ class NetNode:
         self._peers = {}                                    # name -> addr, in the relay's order
         self._names = {}                                    # addr -> name
         self._my_addr = UNKNOWN_ADDR
-        self._joined = False
+        self._addresses = []        # where the relay may be, still to try
         self._last_sent = time.monotonic()
         self._where = ""
+        self._timeout = 0
+        self._deadline = 0.0
 
-    def _wait_until_joined(self, timeout):
-        deadline = time.monotonic() + timeout
-        while self._sock is not None and not self._joined:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._close()
-                return self._fail(TIMEOUT, "The relay at {} did not answer the request to join "
-                                  "within {} s.".format(self._where, timeout))
-            self._wait_readable(min(remaining, 0.5))
-            self.process_recv()
+    def _connect_next_address(self):
+        """Start a non-blocking TCP connection to the next address to try.
+
+        connect_ex() on a non-blocking socket only starts the connection;
+        _go_on_connecting() looks later whether it has been made."""
+        problem = None
+        while self._addresses:
+            family, kind, proto, _, address = self._addresses.pop(0)
+            try:
+                self._sock = socket.socket(family, kind, proto)
+                self._sock.setblocking(False)
+                problem = self._sock.connect_ex(address)
+            except OSError as exc:
+                problem = exc.errno
+            if problem in _CONNECT_UNDER_WAY:
+                return
+            self._close_socket()
+        self._give_up_connecting(problem)
+
+    def _go_on_connecting(self):
+        """See, without waiting, whether the TCP connection has been made."""
+        try:
+            # A socket becomes writable once connected. Windows reports a
+            # failed connection as an "exceptional condition", other systems
+            # as writable with an error waiting in SO_ERROR.
+            _, writable, failed = select.select([], [self._sock], [self._sock], 0)
+            problem = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except (OSError, ValueError) as exc:
+            writable, failed, problem = [], [self._sock], getattr(exc, "errno", None)
+        if problem or failed:
+            self._close_socket()
+            if self._addresses:
+                self._connect_next_address()        # e.g. "localhost" as ::1, then 127.0.0.1
+            else:
+                self._give_up_connecting(problem)
+        elif writable:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._state = _JOINING
+            self._outgoing += auth_frame(self.name, self.group)
             self._flush()
-        return self._joined
+        elif time.monotonic() >= self._deadline:
+            self._close()
+            self._fail(TIMEOUT, "No answer from {} within {} s. Check SERVER_IP, and that "
+                       "the relay's firewall lets TCP port {} in.".format(
+                           self._where, self._timeout, self._where.rsplit(":", 1)[1]))
 
-    def _wait_readable(self, seconds):
+    def _give_up_connecting(self, problem):
+        self._close()
+        if problem in _CONNECT_REFUSED:
+            self._fail(NO_RELAY, "No relay is running at {}. Start one with: python "
+                       "nethelper.py -g {}".format(self._where, self.group or "<group>"))
+        else:
+            why = os.strerror(problem) if problem else "unknown error"
+            self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, why))
+
+    def _wait_until_joined(self):
+        """connect(wait=True): go on until the attempt ends, sleeping in
+        select() until the socket has news (or the timeout nears)."""
         with selectors.DefaultSelector() as selector:
-            selector.register(self._sock, selectors.EVENT_READ)
-            selector.select(seconds)
+            while self.connecting:
+                events = selectors.EVENT_WRITE if self._state == _CONNECTING else selectors.EVENT_READ
+                selector.register(self._sock, events)
+                selector.select(max(0.0, min(self._deadline - time.monotonic(), 0.5)))
+                selector.unregister(self._sock)
+                self.process_recv()
+                self._flush()
+        return self.connected
 
     def _flush(self):
-        if self._sock is None or not self._outgoing:
+        if self._state not in (_JOINING, _JOINED) or not self._outgoing:
             return
         try:
             sent = self._sock.send(self._outgoing)
@@ -690,7 +771,7 @@ class NetNode:
         self._names = {addr: name for name, addr in peers}
         if self.name in self._peers:
             self._my_addr = self._peers[self.name]
-            self._joined = True
+            self._state = _JOINED
 
     def _on_sysm(self, frame):
         try:
@@ -704,10 +785,10 @@ class NetNode:
             self._lose(str(message.get("msg")), str(reason))
 
     def _on_connection_ended(self, how):
-        if self._joined and how == "closed":
+        if self._state == _JOINED and how == "closed":
             self._lose(LOST, "The relay at {} closed the connection (it stopped, or "
                        "dropped this node).".format(self._where))
-        elif self._joined:
+        elif self._state == _JOINED:
             self._lose(LOST, "The connection to the relay at {} was lost ({}).".format(
                 self._where, how))
         else:
@@ -729,13 +810,16 @@ class NetNode:
         return False
 
     def _close(self):
+        self._close_socket()
+        self._state = _IDLE
+
+    def _close_socket(self):
         if self._sock is not None:
             try:
                 self._sock.close()
             except OSError:
                 pass
         self._sock = None
-        self._joined = False
 
 
 # ---------------------------------------------------------------------------

@@ -75,13 +75,9 @@ def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
 
 
 def test_connect_says_why_when_no_relay_listens():
-    probe = nethelper.socket.socket()
-    probe.bind((HOST, 0))
-    free_port = probe.getsockname()[1]
-    probe.close()
     net = NetNode()
     started = time.monotonic()
-    assert net.connect(HOST, "Player1", "pong_game", port=free_port) is False
+    assert net.connect(HOST, "Player1", "pong_game", port=free_port()) is False
     assert time.monotonic() - started < 2
     assert net.error_code == "no_relay"
     assert "No relay is running" in net.error and "nethelper.py -g pong_game" in net.error
@@ -124,6 +120,98 @@ def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(re
     assert other.connect(HOST, "Player2", "pong_game", port=relay.port, wait=False) is True
     assert wait_for(lambda: other.process_recv() or other.connected, 3)
     assert host.connected
+
+
+def free_port():
+    probe = nethelper.socket.socket()
+    probe.bind((HOST, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.fixture
+def unanswering_port():
+    """A port on loopback where nothing answers a new connection, like a
+    computer whose firewall drops it: the listener's one-place accept queue
+    is already taken, so the kernel ignores further connection requests."""
+    listener = nethelper.socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(0)
+    filler = nethelper.socket.create_connection(listener.getsockname(), timeout=2)
+    yield listener.getsockname()[1]
+    filler.close()
+    listener.close()
+
+
+def keep_turning(net):
+    net.process_send()
+    net.process_recv()
+
+
+def test_connect_without_wait_returns_at_once_when_nothing_answers(unanswering_port):
+    net = NetNode()
+    started = time.monotonic()
+    assert net.connect(HOST, "Player1", "pong_game", port=unanswering_port,
+                       wait=False, timeout=0.5) is True
+    assert time.monotonic() - started < 0.25        # the game's frame goes on
+    assert net.connecting and not net.connected and net.error is None
+    assert wait_for(lambda: keep_turning(net) or net.error_code, 3) == "timeout"
+    assert "No answer from" in net.error and "firewall" in net.error
+    assert not net.connecting and not net.connected
+
+
+def test_connect_with_wait_gives_up_after_the_timeout_when_nothing_answers(unanswering_port):
+    net = NetNode()
+    started = time.monotonic()
+    assert net.connect(HOST, "Player1", "pong_game", port=unanswering_port, timeout=0.3) is False
+    assert 0.3 <= time.monotonic() - started < 2
+    assert net.error_code == "timeout" and not net.connecting
+
+
+def test_connect_without_wait_reports_no_relay_through_process_recv():
+    net = NetNode()
+    assert net.connect(HOST, "Player1", "pong_game", port=free_port(), wait=False) is True
+    assert wait_for(lambda: net.process_recv() or net.error_code, 3) == "no_relay"
+    assert "No relay is running" in net.error and not net.connecting
+
+
+def test_connecting_is_true_until_the_relay_has_answered(relay):
+    net = NetNode()
+    assert net.connect("localhost", "Player1", "pong_game", port=relay.port, wait=False)
+    assert net.connecting and not net.connected
+    assert net.send_msg("ALL", "early", 1) is False         # not a member yet
+    assert wait_for(lambda: keep_turning(net) or net.connected, 3)
+    assert not net.connecting and net.get_peers() == ["Player1"]
+
+
+def test_a_relay_that_accepts_but_never_answers_the_join_times_out():
+    listener = nethelper.socket.create_server((HOST, 0))    # the kernel accepts; nobody answers
+    try:
+        net = NetNode()
+        assert net.connect(HOST, "Player1", "pong_game", port=listener.getsockname()[1],
+                           timeout=0.3) is False
+        assert net.error_code == "timeout"
+        assert "did not answer the request to join" in net.error
+    finally:
+        listener.close()
+
+
+def test_disconnect_gives_up_an_attempt_under_way(unanswering_port):
+    net = NetNode()
+    assert net.connect(HOST, "Player1", "pong_game", port=unanswering_port, wait=False)
+    net.disconnect()
+    assert not net.connecting and not net.connected and net.error is None
+    keep_turning(net)
+    assert net.error is None
+
+
+def test_a_host_name_that_cannot_exist_is_a_bad_address():
+    net = NetNode()
+    # Longer than DNS allows, so it fails without asking any name server.
+    assert net.connect("x" * 300, "Player1", "pong_game", wait=False) is False
+    assert net.error_code == "bad_address" and "Check SERVER_IP" in net.error
+    assert not net.connecting
 
 
 def test_the_same_node_can_connect_again_after_leaving(relay):
