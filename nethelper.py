@@ -519,6 +519,7 @@ class NetNode:
     max_inbox_bytes = 4 * 1024 * 1024         # unread messages kept, in bytes as they came
     max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: the relay is stuck
     relay_silence_timeout = LIVENESS_TIMEOUT  # for a relay that sends heartbeats
+    heartbeat_interval = HEARTBEAT_INTERVAL   # we send HEART when idle this long
 
     def __init__(self):
         self.name = ""
@@ -621,7 +622,7 @@ class NetNode:
             for dest, messages in self._outbox.items():
                 self._add_data_frames(dest, messages)
             self._outbox.clear()
-            if not self._outgoing and time.monotonic() - self._last_sent >= HEARTBEAT_INTERVAL:
+            if not self._outgoing and time.monotonic() - self._last_sent >= self.heartbeat_interval:
                 self._outgoing += heart_frame(self._my_addr)
         self._flush()
         if len(self._outgoing) > self.max_unsent_bytes:
@@ -743,7 +744,6 @@ class NetNode:
 
     # -- private helpers ------------------------------------------------------
 
-
     def _reset_session(self):
         self._reader = FrameReader(self.max_frame_size)
         self._outgoing = bytearray()
@@ -816,7 +816,7 @@ class NetNode:
             self._fail(NO_RELAY, "No relay is running at {}. Start one with: python "
                        "nethelper.py -g {}".format(self._where, self.group or "<group>"))
         else:
-            why = os.strerror(problem) if problem else "unknown error"
+            why = "{} (error {})".format(os.strerror(problem), problem) if problem else "unknown error"
             self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, why))
 
     def _wait_until_joined(self):
