@@ -426,11 +426,14 @@ class _Inbox:
         # message last is at the end, so the first is the most neglected one:
         # room is made there first.
         self._boxes = {}
-        self._bytes_from = collections.Counter()        # sender -> bytes held
+        self._bytes_from = {}                           # sender -> bytes held
 
     def add(self, sender, title, content, size, queue):
         """File one message. Without ``queue`` it replaces the unread ones (latest wins)."""
-        boxes = self._boxes.setdefault(sender, collections.OrderedDict())
+        boxes = self._boxes.get(sender)
+        if boxes is None:
+            boxes = self._boxes[sender] = collections.OrderedDict()
+            self._bytes_from[sender] = 0
         box = boxes.get(title)
         if box is None:
             if len(boxes) >= self.max_titles:
@@ -438,7 +441,7 @@ class _Inbox:
             box = boxes[title] = collections.deque()
         else:
             boxes.move_to_end(title)
-            if not queue:
+            if box and not queue:
                 self._empty(sender, box)        # replaced by a newer one: not a loss
             elif len(box) >= self.max_queued:
                 self._take(sender, box)
