@@ -390,17 +390,49 @@ def parse_typed(payload):
 # NetNode: the game's side
 # ---------------------------------------------------------------------------
 
-# A NetNode's states. connect() starts a TCP connection (CONNECTING); once it
-# is made, the node sends AUTH and waits for the relay's answer (JOINING); it
-# is JOINED when its own name shows up in a PEERS list. Any failure, and
-# disconnect(), bring it back to IDLE.
-_IDLE, _CONNECTING, _JOINING, _JOINED = "idle", "connecting", "joining", "joined"
+# A NetNode's states. connect() looks the relay's address up (LOOKING_UP),
+# starts a TCP connection (CONNECTING), and once it is made sends AUTH and
+# waits for the relay's answer (JOINING); the node is JOINED when its own
+# name shows up in a PEERS list. Any failure, and disconnect(), bring it
+# back to IDLE.
+_IDLE, _LOOKING_UP, _CONNECTING, _JOINING, _JOINED = (
+    "idle", "looking up", "connecting", "joining", "joined")
 
 # What connect_ex() answers while a non-blocking connection is under way
 # (Windows says "would block" where Linux and macOS say "in progress").
 _CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
                       getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
 _CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
+
+
+class _HostLookup:
+    """Finds the addresses of ``host``. ``addresses`` is None until done, then
+    a list of getaddrinfo() entries (empty if there is no such host).
+
+    A written-out IP address, and "localhost", are found at once. Another
+    name may need a name server, which can take seconds to answer (or not
+    answer), so with ``in_background`` it is looked up in a helper thread
+    and the game does not freeze meanwhile.
+    """
+
+    def __init__(self, host, port, in_background):
+        self.addresses = None
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                flags=socket.AI_NUMERICHOST)
+            return
+        except (OSError, UnicodeError):
+            pass                # not an IP address: a name to look up
+        if in_background and host != "localhost":
+            threading.Thread(target=self._look_up, args=(host, port), daemon=True).start()
+        else:
+            self._look_up(host, port)
+
+    def _look_up(self, host, port):
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            self.addresses = []
 
 
 class _Inbox:
@@ -547,14 +579,11 @@ class NetNode:
         address, or after ``timeout`` seconds without an answer; ``error``
         then says why.
 
-        With ``wait=False`` it returns at once, without waiting for the
-        network: True if the attempt is under way (``connecting`` is True),
-        False if it failed already (a bad name, an address that cannot be
-        found). The attempt goes on during ``process_send()`` and
-        ``process_recv()``, and ends with ``connected`` True, or with
-        ``error`` saying why not (after ``timeout`` seconds at most).
-        A host name other than a written-out IP address or "localhost" is
-        looked up at once, which may take a moment if the network is slow.
+        With ``wait=False`` it returns True at once, without waiting for the
+        network (False only for a name no relay accepts), and ``connecting``
+        is True while the attempt goes on during ``process_send()`` and
+        ``process_recv()``. It ends with ``connected`` True, or with
+        ``error`` saying why not, within ``timeout`` seconds.
 
         Calling it again, even after a False, starts afresh.
         """
@@ -570,15 +599,11 @@ class NetNode:
         self._deadline = time.monotonic() + timeout
         if name and name_problem(name):
             return self._fail(BAD_REQUEST, name_problem(name))
-        try:
-            self._addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
-                              "Check SERVER_IP.".format(host))
-        self._state = _CONNECTING
-        self._connect_next_address()
+        self._host = host
+        self._lookup = _HostLookup(host, port, in_background=not wait)
+        self._state = _LOOKING_UP
         if not wait:
-            return self.connecting
+            return True         # process_send() and process_recv() carry it on
         return self._wait_until_joined()
 
     @property
@@ -589,7 +614,7 @@ class NetNode:
     @property
     def connecting(self):
         """True while a ``connect()`` attempt is still under way."""
-        return self._state in (_CONNECTING, _JOINING)
+        return self._state in (_LOOKING_UP, _CONNECTING, _JOINING)
 
     @property
     def dropped_messages(self):
@@ -619,7 +644,7 @@ class NetNode:
         what we send, the connection counts as lost once more than
         ``max_unsent_bytes`` wait, rather than filling the game's memory.
         """
-        if self._state == _CONNECTING:
+        if self._state in (_LOOKING_UP, _CONNECTING):
             self._go_on_connecting()
         if self._state == _JOINED and not self._send_failed:
             for dest, messages in self._outbox.items():
@@ -641,7 +666,7 @@ class NetNode:
         messages for about ``recv_budget_seconds``; the rest waits for the
         next call.
         """
-        if self._state == _CONNECTING:
+        if self._state in (_LOOKING_UP, _CONNECTING):
             self._go_on_connecting()
         if self._state not in (_JOINING, _JOINED):
             return
@@ -755,6 +780,8 @@ class NetNode:
         self._peers = {}                                    # name -> addr, in the relay's order
         self._names = {}                                    # addr -> name
         self._my_addr = UNKNOWN_ADDR
+        self._host = ""
+        self._lookup = None         # a _HostLookup
         self._addresses = []        # where the relay may be, still to try
         self._last_sent = time.monotonic()
         self._last_heard = time.monotonic()
@@ -766,11 +793,33 @@ class NetNode:
         self._timeout = 0
         self._deadline = 0.0
 
+    def _go_on_connecting(self):
+        """Move a connect() attempt on as far as it can go without waiting."""
+        if self._state == _LOOKING_UP:
+            self._see_lookup()
+        if self._state == _CONNECTING:
+            self._see_tcp_connect()
+
+    def _see_lookup(self):
+        if self._lookup.addresses is None:
+            if time.monotonic() >= self._deadline:
+                self._close()
+                self._fail(TIMEOUT, 'Looking up the computer called "{}" took more than {} s. '
+                           "Check SERVER_IP.".format(self._host, self._timeout))
+        elif not self._lookup.addresses:
+            self._close()
+            self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
+                       "Check SERVER_IP.".format(self._host))
+        else:
+            self._addresses = list(self._lookup.addresses)
+            self._state = _CONNECTING
+            self._connect_next_address()
+
     def _connect_next_address(self):
         """Start a non-blocking TCP connection to the next address to try.
 
         connect_ex() on a non-blocking socket only starts the connection;
-        _go_on_connecting() looks later whether it has been made."""
+        _see_tcp_connect() looks later whether it has been made."""
         problem = None
         while self._addresses:
             family, kind, proto, _, address = self._addresses.pop(0)
@@ -785,7 +834,7 @@ class NetNode:
             self._close_socket()
         self._give_up_connecting(problem)
 
-    def _go_on_connecting(self):
+    def _see_tcp_connect(self):
         """See, without waiting, whether the TCP connection has been made."""
         try:
             # A socket becomes writable once connected. Windows reports a
@@ -825,6 +874,7 @@ class NetNode:
     def _wait_until_joined(self):
         """connect(wait=True): go on until the attempt ends, sleeping in
         select() until the socket has news (or the timeout nears)."""
+        self._go_on_connecting()        # the address was looked up at once
         with selectors.DefaultSelector() as selector:
             while self.connecting:
                 events = selectors.EVENT_WRITE if self._state == _CONNECTING else selectors.EVENT_READ

@@ -1,4 +1,5 @@
 """NetNode against a real relay over loopback: joining, messaging, leaving."""
+import threading
 import time
 
 import pytest
@@ -214,11 +215,37 @@ def test_disconnect_gives_up_an_attempt_under_way(unanswering_port):
 
 
 def test_a_host_name_that_cannot_exist_is_a_bad_address():
-    net = NetNode()
     # Longer than DNS allows, so it fails without asking any name server.
-    assert net.connect("x" * 300, "Player1", "pong_game", wait=False) is False
+    net = NetNode()
+    assert net.connect("x" * 300, "Player1", "pong_game") is False
     assert net.error_code == "bad_address" and "Check SERVER_IP" in net.error
-    assert not net.connecting
+    other = NetNode()
+    assert other.connect("x" * 300, "Player1", "pong_game", wait=False) is True
+    assert wait_for(lambda: keep_turning(other) or other.error_code, 3) == "bad_address"
+    assert not other.connecting
+
+
+def test_a_slow_name_lookup_does_not_hold_up_connect_without_wait(relay, monkeypatch):
+    """Name servers can take seconds. This test cannot ask a real one, so a
+    name server that answers only when told stands in for it."""
+    real_getaddrinfo = nethelper.socket.getaddrinfo
+    answer = threading.Event()
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host != "relay-pc" or kwargs.get("flags"):
+            return real_getaddrinfo(host, *args, **kwargs)
+        answer.wait(5)
+        return real_getaddrinfo(HOST, *args, **kwargs)
+    monkeypatch.setattr(nethelper.socket, "getaddrinfo", slow_getaddrinfo)
+    net = NetNode()
+    started = time.monotonic()
+    assert net.connect("relay-pc", "Player1", "pong_game", port=relay.port, wait=False)
+    assert time.monotonic() - started < 0.25
+    for _ in range(3):
+        keep_turning(net)
+        assert net.connecting and not net.connected
+    answer.set()
+    assert wait_for(lambda: keep_turning(net) or net.connected, 3)
 
 
 def test_the_same_node_can_connect_again_after_leaving(relay):
