@@ -837,13 +837,20 @@ class NetNode:
     def _see_tcp_connect(self):
         """See, without waiting, whether the TCP connection has been made."""
         try:
-            # A socket becomes writable once connected. Windows reports a
-            # failed connection as an "exceptional condition", other systems
-            # as writable with an error waiting in SO_ERROR.
-            _, writable, failed = select.select([], [self._sock], [self._sock], 0)
+            # A socket becomes writable when its connection attempt ends; if
+            # it failed, SO_ERROR says why. poll() is used where it exists,
+            # since select() cannot watch a socket numbered 1024 or more on
+            # Linux; Windows has no poll(), and its select() reports a failed
+            # attempt as an "exceptional condition".
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self._sock, select.POLLOUT)
+                writable, failed = poller.poll(0), False
+            else:
+                _, writable, failed = select.select([], [self._sock], [self._sock], 0)
             problem = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except (OSError, ValueError) as exc:
-            writable, failed, problem = [], [self._sock], getattr(exc, "errno", None)
+        except OSError as exc:
+            writable, failed, problem = False, True, exc.errno
         if problem or failed:
             self._close_socket()
             if self._addresses:
