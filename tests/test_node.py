@@ -56,6 +56,33 @@ def deliver_backlog(host, peer, title, count, limit=30):
     return received
 
 
+def free_port():
+    probe = nethelper.socket.socket()
+    probe.bind((HOST, 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+@pytest.fixture
+def unanswering_port():
+    """A port on loopback where nothing answers a new connection, like a
+    computer whose firewall drops it: the listener's one-place accept queue
+    is already taken, so the kernel ignores further connection requests."""
+    listener = nethelper.socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(0)
+    filler = nethelper.socket.create_connection(listener.getsockname(), timeout=2)
+    yield listener.getsockname()[1]
+    filler.close()
+    listener.close()
+
+
+def keep_turning(net):
+    net.process_send()
+    net.process_recv()
+
+
 # -- joining ----------------------------------------------------------------
 
 def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
@@ -128,33 +155,6 @@ def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(re
     assert other.connect(HOST, "Player2", "pong_game", port=relay.port, wait=False) is True
     assert wait_for(lambda: other.process_recv() or other.connected, 3)
     assert host.connected
-
-
-def free_port():
-    probe = nethelper.socket.socket()
-    probe.bind((HOST, 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
-
-
-@pytest.fixture
-def unanswering_port():
-    """A port on loopback where nothing answers a new connection, like a
-    computer whose firewall drops it: the listener's one-place accept queue
-    is already taken, so the kernel ignores further connection requests."""
-    listener = nethelper.socket.socket()
-    listener.bind((HOST, 0))
-    listener.listen(0)
-    filler = nethelper.socket.create_connection(listener.getsockname(), timeout=2)
-    yield listener.getsockname()[1]
-    filler.close()
-    listener.close()
-
-
-def keep_turning(net):
-    net.process_send()
-    net.process_recv()
 
 
 def test_connect_without_wait_returns_at_once_when_nothing_answers(unanswering_port):
