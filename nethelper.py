@@ -594,11 +594,12 @@ class NetNode:
         address, or after ``timeout`` seconds without an answer; ``error``
         then says why.
 
-        With ``wait=False`` it returns True at once, without waiting for the
-        network (False only for a name no relay accepts), and ``connecting``
-        is True while the attempt goes on during ``process_send()`` and
-        ``process_recv()``. It ends with ``connected`` True, or with
-        ``error`` saying why not, within ``timeout`` seconds.
+        With ``wait=False`` it returns at once, without waiting for the
+        network: True while the attempt goes on (``connecting`` is True),
+        False if it could not even start (``error`` says why). The attempt
+        goes on during ``process_send()`` and ``process_recv()`` and ends
+        with ``connected`` True, or with ``error`` saying why not, within
+        ``timeout`` seconds.
 
         Calling it again, even after a False, starts afresh.
         """
@@ -617,8 +618,10 @@ class NetNode:
         self._host = host
         self._lookup = _HostLookup(host, port, in_background=not wait)
         self._state = _LOOKING_UP
+        if self._lookup.addresses:
+            self._see_lookup()  # found at once: start the TCP connection now
         if not wait:
-            return True         # process_send() and process_recv() carry it on
+            return self.connecting      # process_send() and process_recv() carry it on
         return self._wait_until_joined()
 
     @property
@@ -896,7 +899,7 @@ class NetNode:
     def _wait_until_joined(self):
         """connect(wait=True): go on until the attempt ends, sleeping in
         select() until the socket has news (or the timeout nears)."""
-        self._go_on_connecting()        # the address was looked up at once
+        self._go_on_connecting()
         with selectors.DefaultSelector() as selector:
             while self.connecting:
                 events = selectors.EVENT_WRITE if self._state == _CONNECTING else selectors.EVENT_READ
