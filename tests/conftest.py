@@ -227,6 +227,13 @@ def join(port, name, group="pong_game", host=HOST):
     return node
 
 
+def join_pair(relay):
+    """Player1 and Player2 in pong_game on ``relay``, once each knows the other is there."""
+    host, peer = join(relay.port, "Player1"), join(relay.port, "Player2")
+    assert wait_for(lambda: host.process_recv() or "Player2" in host.get_peers())
+    return host, peer
+
+
 def free_port():
     """A port nothing listens on (bound for a moment, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

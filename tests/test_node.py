@@ -5,21 +5,8 @@ import time
 import pytest
 
 import nethelper
-from nethelper import NetNode, Relay
-from conftest import HOST, wait_for
-
-
-def join(relay, name, group="pong_game"):
-    node = NetNode()
-    assert node.connect(HOST, name, group, port=relay.port), node.error
-    return node
-
-
-def join_pair(relay):
-    """Player1 and Player2 in pong_game, once each knows the other is there."""
-    host, peer = join(relay, "Player1"), join(relay, "Player2")
-    assert wait_for(lambda: host.process_recv() or "Player2" in host.get_peers())
-    return host, peer
+from nethelper import RELAY_STOPPING, SILENT, NetNode, Relay
+from conftest import HOST, free_port, join, join_pair, wait_for
 
 
 def pump(*nodes):
@@ -56,12 +43,6 @@ def deliver_backlog(host, peer, title, count, limit=30):
     return received
 
 
-def free_port():
-    probe = nethelper.socket.socket()
-    probe.bind((HOST, 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 @pytest.fixture
@@ -145,7 +126,7 @@ def test_name_all_is_refused(relay):
 
 
 def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(relay):
-    host = join(relay, "Player1")
+    host = join(relay.port, "Player1")
     net = NetNode()
     assert net.connect(HOST, "Player1", "pong_game", port=relay.port, wait=False) is True
     assert not net.connected
@@ -249,7 +230,7 @@ def test_a_slow_name_lookup_does_not_hold_up_connect_without_wait(relay, monkeyp
 
 
 def test_the_same_node_can_connect_again_after_leaving(relay):
-    net = join(relay, "Player1")
+    net = join(relay.port, "Player1")
     net.disconnect()
     assert not net.connected and net.get_peers() == []
     assert net.connect(HOST, "Player1", "pong_game", port=relay.port)
@@ -286,7 +267,7 @@ def test_clear_false_leaves_messages_unread(relay):
 
 
 def test_all_reaches_everyone_but_the_sender(relay):
-    nodes = [join(relay, "N%d" % i, "chat") for i in range(4)]
+    nodes = [join(relay.port, "N%d" % i, "chat") for i in range(4)]
     pump(*nodes)
     assert nodes[0].send_msg("ALL", "hello", "from N0")
     nodes[0].process_send()
@@ -297,13 +278,13 @@ def test_all_reaches_everyone_but_the_sender(relay):
 
 
 def test_send_msg_to_an_unknown_name_returns_false(relay):
-    host = join(relay, "Player1")
+    host = join(relay.port, "Player1")
     assert host.send_msg("Nobody", "x", 1) is False
 
 
 def test_groups_are_separate(relay):
-    game, chat = join(relay, "Player1"), join(relay, "Player2", "chat")
-    other = join(relay, "Player2")
+    game, chat = join(relay.port, "Player1"), join(relay.port, "Player2", "chat")
+    other = join(relay.port, "Player2")
     game.process_recv()
     game.send_msg("ALL", "secret", 42)
     game.process_send()
@@ -372,8 +353,8 @@ def test_a_lost_relay_marks_the_node_disconnected_without_raising():
     assert wait_for(lambda: peer.process_recv() or peer.available("Player1", "kept"))
     relay.stop()
     assert wait_for(lambda: peer.process_recv() or peer.process_send() or not peer.connected)
-    assert peer.error_code == "lost"
-    assert "closed the connection" in peer.error
+    assert peer.error_code == RELAY_STOPPING        # the relay said goodbye before closing
+    assert "stopped" in peer.error
     assert peer.get_peers() == []
     assert peer.send_msg("Player1", "x", 1) is False
     assert peer.get_msg("Player1", "kept") == "unread"             # nothing already received is lost
@@ -384,9 +365,9 @@ def test_a_lost_relay_marks_the_node_disconnected_without_raising():
 
 def test_heartbeats_keep_an_idle_node_in_its_group():
     with Relay(["pong_game"], host=HOST, port=0, liveness_timeout=0.5) as relay:
-        host, idle = join(relay, "Player1"), join(relay, "Player2")
+        host, idle = join(relay.port, "Player1"), join(relay.port, "Player2")
         host.heartbeat_interval = idle.heartbeat_interval = 0.1
-        silent = join(relay, "Silent")         # joined last, never calls process_send
+        silent = join(relay.port, "Silent")         # joined last, never calls process_send
 
         def turn():
             for node in (idle, host):          # idle sends nothing but heartbeats
@@ -397,7 +378,7 @@ def test_heartbeats_keep_an_idle_node_in_its_group():
         assert idle.connected                   # ...while the older, idle one stayed
         assert relay.members("pong_game") == ["Player1", "Player2"]
         assert wait_for(lambda: silent.process_recv() or not silent.connected, 2)
-        assert silent.error_code == "lost"
+        assert silent.error_code == SILENT          # the relay's goodbye said why
 
 
 def test_a_relay_stops_when_asked_right_after_starting():

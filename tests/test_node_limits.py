@@ -12,8 +12,8 @@ import time
 import pytest
 
 import nethelper
-from nethelper import NetNode, Relay
-from conftest import HOST, wait_for
+from nethelper import NetNode
+from conftest import HOST, join_pair, wait_for
 
 FLOODER_ADDR, FRIEND_ADDR = 2, 3
 
@@ -257,20 +257,6 @@ def test_a_relay_that_stops_reading_is_reported_lost_not_buffered_forever(script
 
 
 # -- defects 9 and 10: frames within the one limit, both ways ---------------------
-
-@pytest.fixture
-def relay():
-    with Relay(["pong_game"], host=HOST, port=0) as running:
-        yield running
-
-
-def join_pair(relay):
-    host, peer = NetNode(), NetNode()
-    assert host.connect(HOST, "Player1", "pong_game", port=relay.port)
-    assert peer.connect(HOST, "Player2", "pong_game", port=relay.port)
-    assert wait_for(lambda: host.process_recv() or "Player2" in host.get_peers())
-    return host, peer
-
 
 def collect(host, peer, title, count, limit=10):
     received = []
