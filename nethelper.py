@@ -43,6 +43,7 @@ import select
 import selectors
 import signal
 import socket
+import statistics
 import struct
 import sys
 import threading
@@ -53,6 +54,7 @@ __version__ = "1.0.0"
 __all__ = [
     "NetNode", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
     "encode_frame", "encode_json", "decode_json", "DEFAULT_PORT", "main",
+    "find_relays", "check_relay", "CheckResult",
 ]
 
 log = logging.getLogger("nethelper")
@@ -76,11 +78,12 @@ RELAY_ADDR = 0
 UNKNOWN_ADDR = 255
 ALL_ADDR = 255
 MAX_NODES_PER_GROUP = 254
+MAX_OBSERVERS = 4             # observers (watchers) per group; they are not players
 
-# REQ types (node -> relay) and SYSM types (relay -> node). SYSM 1-3 are this
-# project's additions; an original node ignores them.
-REQ_LEAVE, REQ_PEERS = 0, 1
-SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE = 0, 1, 2, 3
+# REQ types (node -> relay) and SYSM types (relay -> node). REQ 2 and SYSM
+# 1-5 are this project's additions; an original node ignores them.
+REQ_LEAVE, REQ_PEERS, REQ_STATUS = 0, 1, 2
+SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS = range(6)
 
 # Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
 # values of NetNode.error_code after such a refusal.
@@ -107,10 +110,25 @@ CLOSED = "closed"                # closed while joining, without a reason (an or
 LOST = "lost"                    # the connection broke (or went silent) after joining
 PROTOCOL = "protocol"            # the relay sent bytes this node cannot read
 
+# CheckResult.code values beyond NO_RELAY, TIMEOUT and BAD_ADDRESS above.
+RELAY_OK = "ok"                  # this project's relay answered its status
+OLD_RELAY = "old_relay"          # a relay that does not answer status requests
+NOT_A_RELAY = "not_relay"        # something else listens there
+UNREACHABLE = "unreachable"      # the network itself said no (no route, ...)
+
 MAX_NAME_LENGTH = 100
 HEARTBEAT_INTERVAL = 1.0      # a node with nothing to say sends HEART this often, and so
                               # does this relay to a member it has sent nothing else
 LIVENESS_TIMEOUT = 5.0        # the relay drops a node silent for this long
+
+# Discovery (UDP, same port number as the relay's TCP port): a query is the
+# prefix, a version number and a line break, padded with zero bytes to
+# DISCOVERY_QUERY_SIZE; the answer is never longer than the query, so a forged
+# sender address cannot turn a relay into an amplifier.
+DISCOVERY_QUERY_PREFIX = b"nethelper-find/"
+DISCOVERY_ANSWER_PREFIX = b"nethelper-here/1\n"
+DISCOVERY_VERSION = 1
+DISCOVERY_QUERY_SIZE = 1200
 
 # Layout of the 11-byte header: length, version, dest, sender, type, meta.
 _HEADER = struct.Struct(">I3sBBBB")
@@ -320,6 +338,11 @@ def encode_message(title, content, queue):
     return encode_json({"title": title, "content": content, "queue": bool(queue)})
 
 
+def heart_frame_to(dest):
+    """The relay's HEART to a member (see PROTOCOL.md, additions)."""
+    return encode_frame(HEART, dest, RELAY_ADDR, b"null")
+
+
 def heart_frame(sender):
     # Original nodes send the JSON null here; relays ignore the payload.
     return encode_frame(HEART, RELAY_ADDR, sender, b"null")
@@ -344,13 +367,19 @@ def sysm_frame(dest, sysm_type, msg, data):
 
 def parse_auth(payload):
     """Return (name, group) from an AUTH payload."""
+    return parse_join(payload)[:2]
+
+
+def parse_join(payload):
+    """Return (name, group, observer) from an AUTH payload; ``observer`` is
+    True only for this project's extension ``"observer": true``."""
     auth = decode_json(payload)
     if not isinstance(auth, dict):
         raise ProtocolError("AUTH payload is not a JSON object", "bad_payload")
     name, group = auth.get("name"), auth.get("group")
     if not isinstance(name, str) or not isinstance(group, str):
         raise ProtocolError("AUTH needs a string name and a string group", "bad_payload")
-    return name, group
+    return name, group, auth.get("observer") is True
 
 
 def name_problem(name):
@@ -399,6 +428,66 @@ def parse_typed(payload):
     if not isinstance(value, dict) or not isinstance(value.get("type"), int):
         raise ProtocolError("payload is not an object with an integer type", "bad_payload")
     return value
+
+
+def observer_auth_frame(name, group):
+    """AUTH asking to watch ``group`` (this project's relay only)."""
+    return encode_frame(AUTH, RELAY_ADDR, UNKNOWN_ADDR,
+                        encode_json({"name": name, "group": group, "observer": True}))
+
+
+# Discovery datagrams (UDP). See DISCOVERY_QUERY_PREFIX above.
+
+def discovery_query(version=DISCOVERY_VERSION):
+    """The bytes of one discovery query."""
+    head = DISCOVERY_QUERY_PREFIX + str(version).encode("ascii") + b"\n"
+    return head + bytes(DISCOVERY_QUERY_SIZE - len(head))
+
+
+def parse_discovery_query(data):
+    """The version of a well-formed discovery query, else None. Well formed:
+    the prefix, a version number, a line break, zero padding, and at least
+    DISCOVERY_QUERY_SIZE bytes in all (so that the answer fits in as many)."""
+    if len(data) < DISCOVERY_QUERY_SIZE or not data.startswith(DISCOVERY_QUERY_PREFIX):
+        return None
+    head, newline, padding = bytes(data[len(DISCOVERY_QUERY_PREFIX):]).partition(b"\n")
+    if not newline or not head.isdigit() or len(head) > 3 or padding.strip(b"\0"):
+        return None
+    version = int(head)
+    return version if version >= 1 else None
+
+
+def discovery_answer(info, limit):
+    """The answer to a query: DISCOVERY_ANSWER_PREFIX and ``info`` as JSON, at
+    most ``limit`` bytes. Groups that do not fit are left out and counted in
+    ``"more_groups"``."""
+    info = dict(info)
+    groups = list(info["groups"].items()) if info.get("groups") else []
+    while True:
+        answer = DISCOVERY_ANSWER_PREFIX + encode_json(info)
+        if len(answer) <= limit or not groups:
+            return answer if len(answer) <= limit else None
+        cut = max(1, len(groups) // 4)
+        del groups[-cut:]
+        info["groups"] = dict(groups)
+        info["more_groups"] = info.get("more_groups", 0) + cut
+
+
+def parse_discovery_answer(data):
+    """The relay's info dict from an answer, or None if it is not one."""
+    if not data.startswith(DISCOVERY_ANSWER_PREFIX):
+        return None
+    try:
+        info = decode_json(data[len(DISCOVERY_ANSWER_PREFIX):])
+    except ProtocolError:
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("port"), int):
+        return None
+    groups = info.get("groups")
+    if groups is not None and not (isinstance(groups, dict) and all(
+            isinstance(n, int) for n in groups.values())):
+        return None
+    return info
 
 
 # ---------------------------------------------------------------------------
@@ -1115,18 +1204,21 @@ class Relay:
                  max_connections=1000, max_pending=1024 * 1024,
                  liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0, summary_interval=5.0,
                  heartbeat_interval=HEARTBEAT_INTERVAL, partial_frame_timeout=5.0,
-                 quota_bytes=256 * 1024, quota_frames=1000, private=False):
+                 quota_bytes=256 * 1024, quota_frames=1000, private=False,
+                 max_observers=MAX_OBSERVERS, discovery=True):
         self.core = RelayCore(
             groups, names=names, max_peers=max_peers, max_frame_size=max_frame_size,
             max_connections=max_connections, max_pending=max_pending,
             liveness_timeout=liveness_timeout, auth_timeout=auth_timeout,
             summary_interval=summary_interval, heartbeat_interval=heartbeat_interval,
             partial_frame_timeout=partial_frame_timeout, quota_bytes=quota_bytes,
-            quota_frames=quota_frames, private=private)
+            quota_frames=quota_frames, private=private, max_observers=max_observers)
         self.core.max_connections = _fit_to_open_file_limit(self.core.max_connections)
         self.host = host
         self.port = port
         self._listener = None
+        self._discovery = discovery     # answer discovery queries on UDP (same port)
+        self._udp = None
         self._selector = None
         self._want_flush = set()     # connections with bytes waiting to be sent
         self._stopping = False
@@ -1153,9 +1245,13 @@ class Relay:
         """Bind the listening socket. After this, ``port`` is the real port."""
         self._listener = _listen(self.host, self.port)
         self._listener.setblocking(False)
-        self.port = self._listener.getsockname()[1]
+        self.port = self.core.port = self._listener.getsockname()[1]
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ, None)
+        if self._discovery:
+            self._udp = _open_discovery_socket(self.host, self.port)
+            if self._udp is not None:
+                self._selector.register(self._udp, selectors.EVENT_READ, None)
         self._wake_recv, self._wake_send = socket.socketpair()
         self._wake_recv.setblocking(False)
         self._selector.register(self._wake_recv, selectors.EVENT_READ, None)
@@ -1175,6 +1271,8 @@ class Relay:
                         self._service(key.data, events)
                     elif key.fileobj is self._listener:
                         self._accept_all()
+                    elif key.fileobj is self._udp:
+                        self._read_datagrams()
                     else:
                         self._drain_wake_socket()
                 now = time.monotonic()
@@ -1263,6 +1361,17 @@ class Relay:
         else:
             self.core.connection_lost(conn, None, time.monotonic())
 
+    def _read_datagrams(self):
+        for _ in range(64):         # a bounded batch: TCP connections come first
+            try:
+                data, address = self._udp.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:         # e.g. Windows reports an earlier ICMP error here
+                continue
+            self.core.datagram(data, address, time.monotonic())
+        self._execute()
+
     def _drain_wake_socket(self):
         try:
             self._wake_recv.recv(512)
@@ -1283,6 +1392,11 @@ class Relay:
                     self._send(target, value)
             elif kind is CLOSE_CONN:
                 self._close(target, value)
+            elif kind is SEND_DATAGRAM:
+                try:
+                    self._udp.sendto(value, target)
+                except OSError:
+                    pass                # a datagram may be lost; the asker asks again
             else:
                 log.log(target, "%s", value)
         del actions[:]
@@ -1380,10 +1494,10 @@ class Relay:
                     self._close(key.data, False)
             self._selector.close()
             self._selector = None
-        for sock in (self._listener, self._wake_recv, self._wake_send):
+        for sock in (self._listener, self._udp, self._wake_recv, self._wake_send):
             if sock is not None:
                 sock.close()
-        self._listener = self._wake_recv = self._wake_send = None
+        self._listener = self._udp = self._wake_recv = self._wake_send = None
 
 
 # Actions: what RelayCore asks its driver to do, as (kind, target, value).
@@ -1391,18 +1505,21 @@ SEND_BYTES = "send"     # (SEND_BYTES, connection, bytes): send them, in order
 CLOSE_CONN = "close"    # (CLOSE_CONN, connection, flush_first): close it; with flush_first,
                         #   only once what is queued for it has gone out
 LOG_LINE = "log"        # (LOG_LINE, logging level, text): write a log line
+SEND_DATAGRAM = "datagram"   # (SEND_DATAGRAM, address, bytes): send a UDP datagram there
 
 # A connection's states. Every change goes through RelayCore._move(), which
 # checks it against this table.
 JOINING = "joining"     # connected; reads only small frames, and only AUTH counts
 MEMBER = "member"       # in a group: its DATA is forwarded, its REQs answered
+OBSERVER = "observer"   # watches a group: gets a copy of its DATA, sends none, is in no PEERS
 REFUSED = "refused"     # its AUTH was turned down: the refusal goes out, then it closes
 CLOSING = "closing"     # dropped with a goodbye (SYSM 3): that goes out, then it closes
 CLOSED = "closed"       # gone; nothing more happens to it
 
 _NEXT_STATES = {
-    JOINING: (MEMBER, REFUSED, CLOSED),
+    JOINING: (MEMBER, OBSERVER, REFUSED, CLOSED),
     MEMBER: (CLOSING, CLOSED),
+    OBSERVER: (CLOSING, CLOSED),
     REFUSED: (CLOSED,),
     CLOSING: (CLOSED,),
     CLOSED: (),
@@ -1417,6 +1534,11 @@ REFUSAL_LOG_LINES = 5           # refusal lines logged per address per window...
 REFUSAL_LOG_WINDOW = 10.0       # ...of this many seconds; the rest are counted
 SHORT_ECHO = 40                 # characters of a client's string echoed back or logged
 GROUPS_LISTED = 10              # groups named in an "unknown group" refusal
+STATUS_ANSWERS = 32             # status requests answered per connection before joining
+STATUS_GROUPS = 100             # groups listed in a status answer ("more_groups": the rest)
+DISCOVERY_RATE = 2.0            # discovery answers a second per address, ...
+DISCOVERY_BURST = 5             # ... with bursts of this many
+DISCOVERY_TOTAL_RATE = 200.0    # answers a second to everyone together
 
 
 class RelayCore:
@@ -1440,6 +1562,11 @@ class RelayCore:
     a frame once started; ``heartbeat_interval`` of quiet before the relay
     sends a member HEART; ``summary_interval`` between summary log lines.
     ``private`` keeps group names from anyone who has not joined.
+    ``max_observers`` watchers per group (see OBSERVER); they are not players.
+
+    Two more events come from outside the TCP connections: ``datagram(data,
+    address, now)`` for a UDP datagram (a discovery query is answered with
+    SEND_DATAGRAM), and ``port``, set by the driver, is the port it serves.
     """
 
     def __init__(self, groups, names=None, max_peers=MAX_NODES_PER_GROUP,
@@ -1447,7 +1574,7 @@ class RelayCore:
                  max_pending=1024 * 1024, liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0,
                  summary_interval=5.0, heartbeat_interval=HEARTBEAT_INTERVAL,
                  partial_frame_timeout=5.0, quota_bytes=256 * 1024, quota_frames=1000,
-                 private=False):
+                 private=False, max_observers=MAX_OBSERVERS):
         groups = list(groups)
         if not groups or not all(isinstance(g, str) and g for g in groups):
             raise ValueError("a relay needs at least one group, and group names cannot be empty")
@@ -1467,6 +1594,9 @@ class RelayCore:
                 raise ValueError("cannot hand out the name {!r}: {}".format(name, name_problem(name)))
         random.shuffle(self.names)
         self.groups = {name: {} for name in groups}      # group -> {addr: connection}
+        self.watchers = {name: [] for name in groups}    # group -> [observer connection]
+        self.max_observers = max_observers
+        self.port = None
         self.max_peers = max_peers
         self.max_frame_size = max_frame_size
         self.max_connections = max_connections
@@ -1493,6 +1623,9 @@ class RelayCore:
         self._refusals_quiet = {}        # host -> refusals not logged this window
         self._refusal_window_end = None
         self._next_summary = None
+        self._last_summary = None
+        self._discovery_buckets = {}     # host -> (answers left, when counted)
+        self._discovery_total = (DISCOVERY_TOTAL_RATE, 0.0)
         self._now = 0.0
 
     def members(self, group):
@@ -1515,7 +1648,7 @@ class RelayCore:
     def receive(self, conn, data, now):
         """Bytes arrived from ``conn``."""
         state = conn.state
-        if state is not MEMBER and state is not JOINING:
+        if state is not MEMBER and state is not JOINING and state is not OBSERVER:
             return              # refused or closing: what it says no longer counts
         self._now = conn.last_heard = now
         conn.byte_tokens -= len(data)
@@ -1540,7 +1673,7 @@ class RelayCore:
                         if forward:
                             self._forward(conn, run[0], run[1])
                         continue
-                elif state is not JOINING:
+                elif state is not JOINING and state is not OBSERVER:
                     break
                 frame = reader.next_frame()
                 if frame is None:
@@ -1561,19 +1694,21 @@ class RelayCore:
         self._now = now
         if conn.state is CLOSED:
             return
-        if conn.state is MEMBER:
+        if conn.state is MEMBER or conn.state is OBSERVER:
             self._leave(conn, why or "left")
         elif conn.state is JOINING:
-            self._log(logging.INFO, "closed   {} ({})".format(
-                conn.where, why or "closed before joining"))
+            # A --check probe asked for the status and hung up: routine.
+            self._log(logging.DEBUG if conn.status_answers else logging.INFO,
+                      "closed   {} ({})".format(conn.where, why or "closed before joining"))
         self._finish(conn)
 
     def backlogged(self, conn, unsent, now):
         """``unsent`` bytes wait for ``conn``: the socket takes no more for now."""
         if unsent > self.max_pending and conn.state is not CLOSED:
             self._now = now
-            why = "too slow: over {} bytes waiting for it".format(self.max_pending)
-            if conn.state is MEMBER:
+            why = "too slow: its game did not read what was sent to it, over {} bytes " \
+                  "waited".format(self.max_pending)
+            if conn.state is MEMBER or conn.state is OBSERVER:
                 self._leave(conn, why, logging.WARNING)   # no goodbye: it would not get through
             self._finish(conn)
 
@@ -1589,14 +1724,14 @@ class RelayCore:
         self._now = now
         for conn in list(self.connections):
             state = conn.state
-            if state is MEMBER:
+            if state is MEMBER or state is OBSERVER:
                 if now - conn.last_heard > self.liveness_timeout:
                     self._goodbye(conn, SILENT, "silent for {:g} s".format(self.liveness_timeout),
                                   "Nothing arrived from this node for {:g} s.".format(
                                       self.liveness_timeout))
                     continue
                 if now - conn.last_sent >= self.heartbeat_interval:
-                    self._send(conn, encode_frame(HEART, conn.addr, RELAY_ADDR, b"null"))
+                    self._send(conn, heart_frame_to(conn.addr))
                 self._refill(conn, now)
             elif state is JOINING:
                 if now - conn.opened_at > self.auth_timeout:
@@ -1620,25 +1755,37 @@ class RelayCore:
             self._refusal_window_end = None
         if self._next_summary is None:
             self._next_summary = now + self.summary_interval
+            self._last_summary = now
         elif now >= self._next_summary:
             self._next_summary = now + self.summary_interval
-            for group, members in self.groups.items():
-                if members:
-                    self._log(logging.INFO, "group {}: {} connected: {}".format(
-                        group, len(members), ", ".join(c.name for c in members.values())))
+            self._summarize(now)
 
     def stop(self, now):
         """The relay is shutting down: a goodbye to each member, then close all."""
         self._now = now
         self._dirty_groups.clear()          # no PEERS lists: everyone is leaving
         for conn in list(self.connections):
-            if conn.state is MEMBER:
+            if conn.state is MEMBER or conn.state is OBSERVER:
                 self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, RELAY_STOPPING,
                                             "The relay was stopped."))
-                del self.groups[conn.group][conn.addr]
-                self._log(logging.INFO, "left     {}: {} (relay stopped)".format(
-                    conn.group, conn.name))
+                self._leave(conn, "relay stopped")
             self._finish(conn)
+        self._dirty_groups.clear()
+
+    def datagram(self, data, address, now):
+        """A UDP datagram arrived from ``address``. A well-formed discovery
+        query is answered (SEND_DATAGRAM), at most DISCOVERY_RATE times a
+        second per address; anything else is ignored without a word."""
+        self._now = now
+        if parse_discovery_query(data) is None or not self._may_answer(address[0], now):
+            return
+        info = {"relay": "nethelper", "version": __version__, "protocol": "020",
+                "port": self.port, "players": sum(len(m) for m in self.groups.values())}
+        if not self.private:
+            info["groups"] = {g: len(m) for g, m in self.groups.items()}
+        answer = discovery_answer(info, len(data))
+        if answer is not None:
+            self.actions.append((SEND_DATAGRAM, address, answer))
 
     # -- what frames do ------------------------------------------------------------
 
@@ -1649,12 +1796,16 @@ class RelayCore:
                 self._authenticate(conn, frame)
             return
         if conn.state is JOINING:
+            if frame.type == REQ:
+                self._request(conn, frame)      # only a status request counts
             return                  # nothing else counts before AUTH is accepted
         if frame.sender != conn.addr:
             self._log(logging.DEBUG, "ignored a frame from {} with forged sender {}".format(
                 conn, frame.sender))
         elif frame.type == REQ:
             self._request(conn, frame)
+        elif frame.type == DATA:
+            self._log(logging.DEBUG, "ignored DATA from {}, who only watches".format(conn))
         # HEART only needs to have arrived; unknown types are ignored.
 
     def _forward(self, conn, dest, data):
@@ -1675,6 +1826,11 @@ class RelayCore:
             if member is not None:
                 member.last_sent = now
                 append((SEND_BYTES, member, data))
+        watchers = conn.watchers
+        if watchers:                    # (an empty list: the usual case costs one test)
+            for watcher in watchers:
+                watcher.last_sent = now
+                append((SEND_BYTES, watcher, data))
 
     def _request(self, conn, frame):
         try:
@@ -1682,15 +1838,56 @@ class RelayCore:
         except ProtocolError as exc:
             self._log(logging.DEBUG, "ignored a REQ from {}: {}".format(conn, exc))
             return
-        if request["type"] == REQ_LEAVE:
+        kind = request["type"]
+        if kind == REQ_STATUS:
+            if conn.status_answers < STATUS_ANSWERS:
+                conn.status_answers += 1
+                self._send(conn, sysm_frame(conn.addr, SYSM_STATUS, "status", self._status()))
+        elif conn.state is JOINING:
+            pass                        # nothing else counts before AUTH is accepted
+        elif kind == REQ_LEAVE:
             self._leave(conn, "left")
             self._finish(conn)
-        elif request["type"] == REQ_PEERS:
-            self._send(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
+        elif kind == REQ_PEERS:
+            if conn.state is OBSERVER:
+                self._send(conn, self._players_frame(conn.group))
+            else:
+                self._send(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
+
+    def _status(self):
+        """What a status request (REQ 2) is told: see PROTOCOL.md."""
+        status = {"relay": "nethelper", "version": __version__, "protocol": "020",
+                  "observers": True, "max_players": self.max_peers,
+                  "players": sum(len(m) for m in self.groups.values())}
+        if not self.private:
+            names = list(self.groups)
+            status["groups"] = {g: len(self.groups[g]) for g in names[:STATUS_GROUPS]}
+            if len(names) > STATUS_GROUPS:
+                status["more_groups"] = len(names) - STATUS_GROUPS
+        return status
+
+    def _may_answer(self, host, now):
+        """Token buckets for discovery: one per address, one for everybody."""
+        left, since = self._discovery_total
+        left = min(DISCOVERY_TOTAL_RATE, left + (now - since) * DISCOVERY_TOTAL_RATE)
+        if left < 1:
+            self._discovery_total = (left, now)
+            return False
+        if len(self._discovery_buckets) > 4096:     # a flood of forged addresses
+            self._discovery_buckets.clear()
+        mine, since = self._discovery_buckets.get(host, (DISCOVERY_BURST, now))
+        mine = min(DISCOVERY_BURST, mine + (now - since) * DISCOVERY_RATE)
+        if mine < 1:
+            self._discovery_buckets[host] = (mine, now)
+            self._discovery_total = (left, now)
+            return False
+        self._discovery_buckets[host] = (mine - 1, now)
+        self._discovery_total = (left - 1, now)
+        return True
 
     def _authenticate(self, conn, frame):
         try:
-            name, group = parse_auth(frame.payload)
+            name, group, observer = parse_join(frame.payload)
         except ProtocolError as exc:
             self._refuse(conn, BAD_REQUEST, "The request to join was malformed ({}).".format(exc))
             return
@@ -1704,12 +1901,19 @@ class RelayCore:
                 _echo(group), known))
         elif name and name_problem(name):
             self._refuse(conn, BAD_REQUEST, name_problem(name))
+        elif observer:
+            if len(self.watchers[group]) >= self.max_observers:
+                self._refuse(conn, GROUP_FULL, "Group {} already has {} watching, the most it "
+                             "may have.".format(_echo(group), self.max_observers))
+            else:
+                self._admit_observer(conn, name or "watcher", group)
+        elif len(members) >= self.max_peers:
+            # Before the name: a full group is "full", whatever name is tried.
+            self._refuse(conn, GROUP_FULL, "Group {} is full ({} of {} players).".format(
+                _echo(group), len(members), self.max_peers))
         elif name and any(m.name == name for m in members.values()):
             self._refuse(conn, NAME_TAKEN, "The name {} is already taken in group {}.".format(
                 _echo(name), _echo(group)))
-        elif len(members) >= self.max_peers:
-            self._refuse(conn, GROUP_FULL, "Group {} is full ({} of {}).".format(
-                _echo(group), len(members), self.max_peers))
         elif not name:
             chosen = self._choose_name(members)
             if chosen is None:
@@ -1725,13 +1929,23 @@ class RelayCore:
         members = self.groups[group]
         self._move(conn, MEMBER)
         conn.name, conn.group, conn.members = name, group, members
+        conn.watchers = self.watchers[group]
         conn.addr = next(a for a in range(1, MAX_NODES_PER_GROUP + 1) if a not in members)
         conn.last_sent = self._now
         conn.reader.max_frame_size = self.max_frame_size
         members[conn.addr] = conn
-        self._log(logging.INFO, "joined   {}: {} (address {}) from {}".format(
-            group, name, conn.addr, conn.where))
+        self._log(logging.INFO, "joined   {}: {} from {}".format(group, name, conn.where))
         self._dirty_groups.add(group)
+
+    def _admit_observer(self, conn, name, group):
+        """An observer: gets the group's players (SYSM 5) and a copy of every
+        DATA frame; is in no PEERS list; keeps its small frame limit."""
+        self._move(conn, OBSERVER)
+        conn.name, conn.group, conn.members = name, group, self.groups[group]
+        conn.watchers = self.watchers[group]
+        conn.watchers.append(conn)
+        self._log(logging.INFO, "watching {}: {} from {}".format(group, name, conn.where))
+        self._send(conn, self._players_frame(group))
 
     # -- quotas and unfinished frames -----------------------------------------------
 
@@ -1776,7 +1990,7 @@ class RelayCore:
 
     def _note_partial(self, conn, frames_taken, now):
         """Keep count of the bytes of an unfinished frame, in total too."""
-        if conn.state is not MEMBER and conn.state is not JOINING:
+        if conn.state is CLOSING or conn.state is REFUSED or conn.state is CLOSED:
             return                  # no longer read: what it holds is not counted
         left = conn.reader.buffered()
         self._partial_total += left - conn.partial_size
@@ -1790,7 +2004,7 @@ class RelayCore:
                                    "limit".format(self.max_partial_total), OVER_QUOTA)
 
     def _drop_for_partial(self, conn, why, reason):
-        if conn.state is MEMBER:
+        if conn.state is MEMBER or conn.state is OBSERVER:
             self._goodbye(conn, reason, why, "Dropped by the relay: {}.".format(why))
         else:
             if conn.state is JOINING:
@@ -1808,13 +2022,16 @@ class RelayCore:
                 self._log(logging.INFO, "closed   {} (dropped for bad input: {})".format(
                     conn.where, exc))
                 self._finish(conn)
-        elif conn.state is MEMBER:
+        elif conn.state is MEMBER or conn.state is OBSERVER:
             self._goodbye(conn, BAD_FRAME, "dropped for bad input: {}".format(exc),
                           "The relay could not read what this node sent ({}).".format(exc))
 
     def _refuse(self, conn, reason, sentence):
         """Tell a node why it cannot join, then close once that is sent."""
-        self._log_refusal(conn, "refused  {}: {} ({})".format(conn.where, reason, sentence))
+        # A taken name is the ordinary join of Player 2 (it tries "Player1"
+        # first): not a problem for whoever runs the relay.
+        self._log_refusal(conn, "refused  {}: {} ({})".format(conn.where, reason, sentence),
+                          logging.INFO if reason == NAME_TAKEN else logging.WARNING)
         self._send(conn, sysm_frame(UNKNOWN_ADDR, SYSM_REFUSED, reason, sentence))
         self._move(conn, REFUSED)
         conn.closing_since = self._now
@@ -1831,9 +2048,16 @@ class RelayCore:
         self.actions.append((CLOSE_CONN, conn, True))
 
     def _leave(self, conn, why, level=logging.INFO):
-        """A member leaves its group; the others get a new PEERS list."""
+        """A member leaves its group; the others get a new PEERS list. An
+        observer just stops watching. Problems name the address too."""
+        where = " from {}".format(conn.where) if level >= logging.WARNING else ""
+        if conn.state is OBSERVER:
+            conn.watchers.remove(conn)
+            self._log(level, "stopped watching {}: {} ({}){}".format(
+                conn.group, conn.name, why, where))
+            return
         del conn.members[conn.addr]
-        self._log(level, "left     {}: {} ({})".format(conn.group, conn.name, why))
+        self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where))
         self._dirty_groups.add(conn.group)
 
     def _finish(self, conn):
@@ -1862,12 +2086,12 @@ class RelayCore:
     def _log(self, level, text):
         self.actions.append((LOG_LINE, level, text))
 
-    def _log_refusal(self, conn, text):
+    def _log_refusal(self, conn, text, level):
         """Refusal lines, at most REFUSAL_LOG_LINES per address per window."""
         logged = self._refusals_logged.get(conn.host, 0)
         if logged < REFUSAL_LOG_LINES:
             self._refusals_logged[conn.host] = logged + 1
-            self._log(logging.WARNING, text)
+            self._log(level, text)
         else:
             self._refusals_quiet[conn.host] = self._refusals_quiet.get(conn.host, 0) + 1
         if self._refusal_window_end is None:
@@ -1880,9 +2104,39 @@ class RelayCore:
             frame = peers_frame(ALL_ADDR, self._peer_list(group))
             for member in members.values():
                 self._send(member, frame)
+        watchers = self.watchers[group]
+        if watchers:
+            frame = self._players_frame(group)
+            for watcher in watchers:
+                self._send(watcher, frame)
 
     def _peer_list(self, group):
         return [(c.name, addr) for addr, c in self.groups[group].items()]
+
+    def _players_frame(self, group):
+        """An observer's PEERS: SYSM 5 with the players, which it is not among."""
+        return sysm_frame(UNKNOWN_ADDR, SYSM_PLAYERS, "players",
+                          [{"name": n, "addr": a} for n, a in self._peer_list(group)])
+
+    def _summarize(self, now):
+        """Per group with players: who, messages a second, the slowest player."""
+        elapsed = max(now - self._last_summary, 1e-9)
+        self._last_summary = now
+        for group, members in self.groups.items():
+            frames = 0
+            for conn in members.values():
+                frames += conn.reader.frames_taken - conn.summary_frames
+                conn.summary_frames = conn.reader.frames_taken
+            if not members:
+                continue
+            slowest = max(members.values(), key=lambda c: (c.pending_size, now - c.last_heard))
+            watching = len(self.watchers[group])
+            self._log(logging.INFO, "group {}: {} player{} ({}), {:.0f} messages/s; slowest: {} "
+                      "(heard {:.1f} s ago, {} bytes waiting for it){}".format(
+                          group, len(members), "" if len(members) == 1 else "s",
+                          ", ".join(c.name for c in members.values()), frames / elapsed,
+                          slowest.name, now - slowest.last_heard, slowest.pending_size,
+                          ", {} watching".format(watching) if watching else ""))
 
     def _choose_name(self, members):
         """A free name from the list, numbered once the list is used up (cut
@@ -1903,10 +2157,10 @@ class _Connection:
     timers, quota buckets), and what the driver needs (its socket and the
     bytes waiting for it)."""
 
-    __slots__ = ("state", "where", "host", "reader", "name", "group", "members", "addr",
-                 "opened_at", "last_heard", "last_sent", "closing_since",
+    __slots__ = ("state", "where", "host", "reader", "name", "group", "members", "watchers",
+                 "addr", "opened_at", "last_heard", "last_sent", "closing_since",
                  "partial_size", "partial_since", "byte_tokens", "frame_tokens",
-                 "refilled_at", "warned_at",
+                 "refilled_at", "warned_at", "status_answers", "summary_frames",
                  "sock", "pending", "pending_size", "waiting_to_write", "shut_when_sent")
 
     def __init__(self, address, reader, now, byte_tokens, frame_tokens):
@@ -1917,6 +2171,9 @@ class _Connection:
         self.name = None
         self.group = None
         self.members = None          # the group's {addr: connection}, once it has joined
+        self.watchers = None         # the group's observers (a list), once it has joined
+        self.status_answers = 0      # status requests answered
+        self.summary_frames = 0      # frames it had sent at the last summary
         self.addr = UNKNOWN_ADDR
         self.opened_at = self.last_heard = self.last_sent = self.refilled_at = now
         self.closing_since = None
@@ -1981,6 +2238,28 @@ def _listen(host, port):
         raise RelayError("cannot listen on port {}: {}".format(port, exc.strerror or exc))
 
 
+def _open_discovery_socket(host, port):
+    """The UDP socket that answers discovery queries, on the relay's port
+    number; None (and a warning) if it cannot be had: the relay works without."""
+    try:
+        if host:
+            family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        else:
+            family, address = socket.AF_INET, ("", port)    # broadcasts are IPv4
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+    except OSError as exc:
+        log.warning("--find will not see this relay: UDP port %s is not free (%s)",
+                    port, exc.strerror or exc)
+        return None
+    sock.setblocking(False)
+    return sock
+
+
 def _fit_to_open_file_limit(wanted):
     """Keep the connection cap below what the OS lets this process open."""
     try:
@@ -2017,6 +2296,384 @@ _ANIMALS = (
 
 
 # ---------------------------------------------------------------------------
+# Tools for a classroom: find a relay, check one, watch a group
+# ---------------------------------------------------------------------------
+
+def find_relays(address=None, port=DEFAULT_PORT, timeout=1.0):
+    """Ask for relays over UDP; return what answered, as a list of dicts.
+
+    Each dict has ``address`` (who answered), ``port`` (its TCP port),
+    ``version``, ``players`` (how many in all) and ``groups`` (``{name:
+    players}``, or None for a relay started with ``--private``). With no
+    ``address`` the question goes to the local network's broadcast addresses
+    and every answer within ``timeout`` seconds counts; with one, the first
+    answer from it is enough. Raises OSError (socket.gaierror for a name
+    that does not resolve) if the question cannot be sent at all.
+    """
+    if address:
+        family, _, _, _, target = _udp_address(address, port)
+        targets = [target]
+    else:
+        family, targets = socket.AF_INET, [(b, port) for b in _broadcast_addresses()]
+    found = {}
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        if not address:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        query = discovery_query()
+        sent = 0
+        for target in targets:
+            try:
+                sock.sendto(query, target)
+                sent += 1
+            except OSError:
+                if len(targets) == 1:
+                    raise
+        deadline = time.monotonic() + timeout
+        while sent and (not address or not found):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            try:
+                data, source = sock.recvfrom(4096)
+            except socket.timeout:
+                break
+            except OSError:         # an ICMP "port unreachable" on some systems
+                continue
+            info = parse_discovery_answer(data)
+            if info is not None:
+                info["address"] = _format_address(source).rsplit(":", 1)[0].strip("[]")
+                info.setdefault("groups", None)
+                found[(info["address"], info["port"])] = info
+    return [found[key] for key in sorted(found)]
+
+
+class CheckResult:
+    """What ``check_relay`` found. ``ok`` is True for a relay games can join.
+
+    ``code`` is one of RELAY_OK ("ok"), OLD_RELAY (a relay that does not
+    answer status requests, such as the original one: games can still join
+    it), BAD_ADDRESS, NO_RELAY (connection refused), TIMEOUT (no answer:
+    likely a firewall), UNREACHABLE or NOT_A_RELAY. ``message`` says it in
+    plain words (several lines for some), ``status`` is the relay's status
+    dict (RELAY_OK only), ``round_trips`` the seconds each status request
+    took, and ``round_trip`` their median (None without any).
+    """
+
+    def __init__(self, code, host, port, message, status=None, round_trips=()):
+        self.code = code
+        self.host = host
+        self.port = port
+        self.message = message
+        self.status = status
+        self.round_trips = list(round_trips)
+        self.round_trip = statistics.median(self.round_trips) if self.round_trips else None
+
+    @property
+    def ok(self):
+        return self.code in (RELAY_OK, OLD_RELAY)
+
+    def __repr__(self):
+        return "<CheckResult {} {}:{}>".format(self.code, self.host, self.port)
+
+
+def check_relay(host, port=DEFAULT_PORT, timeout=3.0, samples=20):
+    """Connect to ``host`` as a probe and find out what is there (CheckResult).
+
+    It asks for the relay's status (REQ 2) ``samples`` times and times each
+    answer. Something that sends bytes that are not protocol 020 is not a
+    relay; one that stays silent is asked to join a group no relay has: an
+    original relay then closes the connection. ``timeout`` bounds each wait.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return CheckResult(BAD_ADDRESS, host, port, _advice(BAD_ADDRESS, host, port, timeout,
+                                                             getattr(exc, "strerror", None) or exc))
+    failure, detail = NO_RELAY, None
+    for family, kind, proto, _, address in addresses:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+            except socket.timeout:
+                failure = TIMEOUT
+                continue
+            except OSError as exc:
+                if exc.errno not in _CONNECT_REFUSED:
+                    failure, detail = UNREACHABLE, exc.strerror or exc
+                continue
+            return _probe(sock, host, port, timeout, samples)
+        finally:
+            sock.close()
+    return CheckResult(failure, host, port, _advice(failure, host, port, timeout, detail))
+
+
+def _probe(sock, host, port, timeout, samples):
+    """Ask a connected socket for the relay's status; see check_relay."""
+    where = _where(host, port)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    reader = FrameReader(DEFAULT_MAX_FRAME_SIZE)
+    request = req_frame(UNKNOWN_ADDR, REQ_STATUS)
+    round_trips, status = [], None
+    for _ in range(max(1, samples)):
+        started = time.monotonic()
+        sock.sendall(request)
+        kind, value = _await_frame(sock, reader, timeout)
+        if kind != "frame":
+            break
+        if value.type != SYSM:
+            kind = "other"
+            break
+        try:
+            answer = parse_typed(value.payload)
+        except ProtocolError:
+            kind, value = "garbage", value.raw
+            break
+        if answer["type"] != SYSM_STATUS or not isinstance(answer.get("data"), dict):
+            kind = "other"
+            break
+        round_trips.append(time.monotonic() - started)
+        status = answer["data"]
+    if status is not None:
+        return CheckResult(RELAY_OK, host, port, _describe_relay(where, status, round_trips),
+                           status, round_trips)
+    if kind == "silent":
+        # An original relay ignores the request; asked to join a group it
+        # does not have, it closes the connection.
+        sock.sendall(auth_frame("check", "nethelper-check-no-such-group"))
+        kind, value = _await_frame(sock, reader, timeout)
+        if kind == "silent":
+            return CheckResult(NOT_A_RELAY, host, port, (
+                "Something at {} accepted the connection but never answered: it is not a "
+                "nethelper relay. Check the port number, or start the relay on another "
+                "port with -p.").format(where))
+        if kind == "frame" or (kind == "closed" and not value):
+            kind = "other"
+    if kind == "other":
+        return CheckResult(OLD_RELAY, host, port, (
+            "A nethelper relay answers at {}, but it does not answer status requests (an "
+            "original nethelper relay?). Games can join it; --watch and the group list need "
+            "this project's relay.").format(where))
+    if kind == "closed" and not value:
+        return CheckResult(NOT_A_RELAY, host, port, (
+            "Something at {} closed the connection without a word: it does not behave like a "
+            "nethelper relay. Check the port number.").format(where))
+    return CheckResult(NOT_A_RELAY, host, port, (
+        "Something at {} answered, but it is not a nethelper relay{}: it sent {}. Check the "
+        "port number, or start the relay on another port with -p.").format(
+            where, " (it looks like a web server)" if value.startswith(b"HTTP/") else "",
+            _shorten(repr(bytes(value[:40])), 60)))
+
+
+def _await_frame(sock, reader, timeout):
+    """Read until a frame comes: ("frame", Frame); ("garbage", bytes seen)
+    for bytes that are not protocol 020; ("closed", bytes seen) or
+    ("silent", bytes seen) when the other side closed or said nothing more
+    within ``timeout``."""
+    seen = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            frame = reader.next_frame()
+        except ProtocolError:
+            return "garbage", bytes(seen)
+        if frame is not None:
+            return "frame", frame
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "silent", bytes(seen)
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return "silent", bytes(seen)
+        except OSError:
+            data = b""
+        if not data:
+            return ("garbage" if seen else "closed"), bytes(seen)
+        seen += data[:64 - len(seen)] if len(seen) < 64 else b""
+        reader.feed(data)
+
+
+def _describe_relay(where, status, round_trips):
+    groups = status.get("groups")
+    lines = ["A nethelper relay (version {}, protocol {}) answers at {}.".format(
+        status.get("version", "?"), status.get("protocol", "020"), where)]
+    if isinstance(groups, dict):
+        listed = ", ".join("{} ({})".format(g, _players(n)) for g, n in groups.items())
+        if status.get("more_groups"):
+            listed += " and {} more".format(status["more_groups"])
+        lines.append("  Groups: " + (listed or "none"))
+    else:
+        lines.append("  Groups: not listed (the relay is private); {} in all".format(
+            _players(status.get("players", 0))))
+    ms = sorted(1000 * t for t in round_trips)
+    lines.append("  Round trip: {:.1f} ms (median of {}; {:.1f} to {:.1f} ms)".format(
+        statistics.median(ms), len(ms), ms[0], ms[-1]))
+    return "\n".join(lines)
+
+
+def _players(count):
+    return "{} player{}".format(count, "" if count == 1 else "s")
+
+
+def _where(host, port):
+    return "{} port {}".format(host, port)
+
+
+def _port_option(port):
+    return "" if port == DEFAULT_PORT else " -p {}".format(port)
+
+
+def _advice(code, host, port, timeout, detail=None):
+    """What to do when no relay answered, in plain words."""
+    where = _where(host, port)
+    if code == BAD_ADDRESS:
+        return ('The name "{}" could not be found ({}). Check its spelling, or type the relay '
+                "computer's IP address instead (the relay prints it when it starts, e.g. "
+                "192.168.0.10).".format(host, detail))
+    if code == NO_RELAY:
+        return ("Nothing is listening at {} (the connection was refused). Start the relay on "
+                "that computer (python nethelper.py -g pong_game{}), or check the address and "
+                "the port.".format(where, _port_option(port)))
+    if code == UNREACHABLE:
+        return ("Cannot reach {} ({}). Check that this computer is on the same network as the "
+                "relay's, and the address.".format(where, detail))
+    return ("{} did not answer within {:g} s. Check the address; if it is right, a firewall on "
+            "the relay's computer most likely blocks port {}.\n{}".format(
+                where, timeout, port, firewall_advice(port)))
+
+
+def firewall_advice(port=DEFAULT_PORT):
+    """The firewall rules to add on the relay's computer, one line per system."""
+    return (
+        "  Allow TCP port {p} (and UDP port {p}, for --find) on the relay's computer:\n"
+        "  Windows (PowerShell as administrator): New-NetFirewallRule -DisplayName nethelper "
+        "-Direction Inbound -Protocol TCP -LocalPort {p} -Action Allow; New-NetFirewallRule "
+        "-DisplayName nethelper-find -Direction Inbound -Protocol UDP -LocalPort {p} -Action "
+        "Allow\n"
+        "  macOS: System Settings > Network > Firewall > Options: allow incoming connections "
+        "for Python\n"
+        "  Linux: sudo ufw allow {p}/tcp && sudo ufw allow {p}/udp   (firewalld: sudo "
+        "firewall-cmd --add-port={p}/tcp --add-port={p}/udp)".format(p=port))
+
+
+def _shorten(text, most):
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def _udp_address(address, port):
+    """getaddrinfo for UDP, IPv4 first (broadcast and most LANs are IPv4)."""
+    try:
+        return socket.getaddrinfo(address, port, socket.AF_INET, socket.SOCK_DGRAM)[0]
+    except socket.gaierror:
+        return socket.getaddrinfo(address, port, type=socket.SOCK_DGRAM)[0]
+
+
+def _broadcast_addresses():
+    """Where a LAN-wide question goes: every interface's broadcast address
+    (Linux) and the all-ones one, which every system sends on its main LAN."""
+    found = ["255.255.255.255"]
+    try:
+        import fcntl
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with probe:
+            for _, name in socket.if_nameindex():
+                try:
+                    request = struct.pack("256s", name.encode()[:15])
+                    reply = fcntl.ioctl(probe.fileno(), 0x8919, request)   # SIOCGIFBRDADDR
+                    address = socket.inet_ntoa(reply[20:24])
+                except OSError:
+                    continue
+                if address not in found and not address.startswith(("127.", "0.")):
+                    found.append(address)
+    except (ImportError, OSError, AttributeError):
+        pass
+    return found
+
+
+class _Watcher:
+    """--watch: an observer's connection, printing what the group sends."""
+
+    def __init__(self, group, out, every, show_all):
+        self.group = group
+        self.out = out
+        self.every = every
+        self.show_all = show_all
+        self.names = {}             # addr -> player name
+        self.counts = collections.Counter()     # title -> messages since the last rates line
+        self.last_shown = {}        # (sender, dest, title) -> when last printed
+
+    def run(self, sock):
+        """Watch until the relay closes or Ctrl+C; returns the exit status."""
+        reader = FrameReader(DEFAULT_MAX_FRAME_SIZE)
+        sock.sendall(observer_auth_frame("watcher", self.group))
+        now = time.monotonic()
+        next_heart, next_rates, rates_since = now + HEARTBEAT_INTERVAL, now + self.every, now
+        try:
+            while True:
+                ready, _, _ = select.select([sock], [], [], 0.2)
+                if ready:
+                    data = sock.recv(_RECV_SIZE)
+                    if not data:
+                        self.out("The relay closed the connection.")
+                        return 1
+                    reader.feed(data)
+                    for frame in reader:
+                        status = self._show(frame)
+                        if status is not None:
+                            return status
+                now = time.monotonic()
+                if now >= next_heart:
+                    sock.sendall(heart_frame(UNKNOWN_ADDR))
+                    next_heart = now + HEARTBEAT_INTERVAL
+                if now >= next_rates:
+                    self._show_rates(now - rates_since)
+                    next_rates, rates_since = now + self.every, now
+        except KeyboardInterrupt:
+            sock.sendall(req_frame(UNKNOWN_ADDR, REQ_LEAVE))
+            return 0
+        except (OSError, ProtocolError) as exc:
+            self.out("The connection to the relay broke ({}).".format(
+                getattr(exc, "strerror", None) or exc))
+            return 1
+
+    def _show(self, frame):
+        """Print one frame; an exit status when watching is over, else None."""
+        if frame.type == SYSM:
+            sysm = parse_typed(frame.payload)
+            if sysm["type"] == SYSM_PLAYERS:
+                self.names = {p["addr"]: p["name"] for p in sysm.get("data") or []}
+                players = ", ".join(self.names.values())
+                self.out("Players in {}: {}".format(self.group, players or "none yet"))
+            elif sysm["type"] in (SYSM_REFUSED, SYSM_GOODBYE):
+                self.out("The relay said: {}".format(sysm.get("data")))
+                return 1
+        elif frame.type == DATA:
+            sender = self.names.get(frame.sender, "address {}".format(frame.sender))
+            dest = "everyone" if frame.dest == ALL_ADDR else self.names.get(
+                frame.dest, "address {}".format(frame.dest))
+            now = time.monotonic()
+            for title, content, _ in parse_messages(frame.payload):
+                self.counts[title] += 1
+                key = (sender, dest, title)
+                if self.show_all or now - self.last_shown.get(key, -1.0) >= 0.5:
+                    self.last_shown[key] = now
+                    self.out("{} {} -> {}: {} {}".format(
+                        time.strftime("%H:%M:%S"), sender, dest, title,
+                        _shorten(json.dumps(content, ensure_ascii=False), 60)))
+        return None
+
+    def _show_rates(self, seconds):
+        if self.counts:
+            self.out("  rates: " + ", ".join("{} {:.1f}/s".format(title, count / seconds)
+                                             for title, count in self.counts.most_common()))
+            self.counts.clear()
+
+
+# ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
@@ -2025,14 +2682,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="nethelper.py",
         description="Run a nethelper relay: games join a group and it passes "
-                    "their messages to the others in that group.",
-        epilog="Example: python nethelper.py -g pong_game")
+                    "their messages to the others in that group. Or find, check or "
+                    "watch a relay (--find, --check, --watch).",
+        epilog="Examples: python nethelper.py -g pong1 pong2 pong3 | "
+               "python nethelper.py --find | python nethelper.py --check 192.168.0.10 | "
+               "python nethelper.py --watch pong1 192.168.0.10")
     parser.add_argument("-g", "--groups", nargs="+", metavar="GROUP", default=[],
                         help="the groups games may join")
     parser.add_argument("-f", "--file", metavar="FILE",
                         help="read groups from FILE, one per line (# starts a comment)")
     parser.add_argument("-p", "--port", type=int, default=DEFAULT_PORT,
-                        help="TCP port to listen on (default %(default)s)")
+                        help="TCP port to listen on, or of the relay to find, check or "
+                             "watch (default %(default)s)")
     parser.add_argument("-i", "--interface", metavar="ADDRESS",
                         help="listen on this address only (default: all interfaces)")
     parser.add_argument("-n", "--names", metavar="FILE",
@@ -2052,6 +2713,22 @@ def main(argv=None):
                              "(default %(default)s)")
     parser.add_argument("--private", action="store_true",
                         help="never tell a node that has not joined which groups there are")
+    tools = parser.add_mutually_exclusive_group()
+    tools.add_argument("--find", nargs="?", const="", metavar="ADDRESS",
+                       help="list the relays that answer on the local network (or at ADDRESS)")
+    tools.add_argument("--check", metavar="HOST",
+                       help="check whether a relay works at HOST, and what is wrong if not")
+    tools.add_argument("--watch", nargs="+", metavar=("GROUP", "HOST"),
+                       help="print what the games in GROUP send (relay at HOST, default "
+                            "localhost)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="how long --find, --check and --watch wait for an answer "
+                             "(default 1 for --find, 3 otherwise)")
+    parser.add_argument("--every", type=float, default=5.0, metavar="SECONDS",
+                        help="--watch prints message rates this often (default %(default)s)")
+    parser.add_argument("--all", action="store_true",
+                        help="--watch prints every message (default: each kind at most "
+                             "twice a second)")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument("-q", "--quiet", action="store_true",
                           help="only report problems, not joins, leaves and summaries")
@@ -2060,6 +2737,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("the port must be a number from 0 to 65535")
+    if args.watch is not None and len(args.watch) > 2:
+        parser.error("--watch takes a group and at most one host")
+    if args.timeout is not None and args.timeout <= 0 or args.every <= 0:
+        parser.error("--timeout and --every must be above zero")
+    _replace_unprintable_output()
+    if args.find is not None:
+        return _find_command(args.find or None, args.port, args.timeout or 1.0)
+    if args.check is not None:
+        return _check_command(args.check, args.port, args.timeout or 3.0)
+    if args.watch is not None:
+        host = args.watch[1] if len(args.watch) > 1 else "localhost"
+        return _watch_command(args.watch[0], host, args.port, args.timeout or 3.0,
+                              args.every, args.all)
 
     try:
         groups = list(args.groups)
@@ -2107,6 +2797,78 @@ def main(argv=None):
         pass
     print("Server stopped. Goodbye!", flush=True)
     return 0
+
+
+def _find_command(address, port, timeout):
+    where = address or "the local network"
+    try:
+        relays = find_relays(address, port, timeout)
+    except socket.gaierror as exc:
+        print(_advice(BAD_ADDRESS, address, port, timeout, exc.strerror or exc))
+        return 1
+    except OSError as exc:
+        print("Could not ask {} for relays: {}.".format(where, exc.strerror or exc))
+        return 1
+    if not relays:
+        print("No relay answered on {} (UDP port {}) within {:g} s. Is the relay running? "
+              "If it is, its computer's firewall may block UDP port {}; try "
+              "python nethelper.py --check ADDRESS{}.".format(
+                  where, port, timeout, port, _port_option(port)))
+        return 1
+    for info in relays:
+        groups = info["groups"]
+        if groups is None:
+            listing = "groups not listed (private)"
+        else:
+            listing = ", ".join("{} ({})".format(g, n) for g, n in groups.items()) or "no groups"
+            if info.get("more_groups"):
+                listing += " and {} more".format(info["more_groups"])
+        print("{} port {}: {}; {} in all (version {})".format(
+            info["address"], info["port"], listing, _players(info.get("players", 0)),
+            info.get("version", "?")))
+    return 0
+
+
+def _check_command(host, port, timeout):
+    result = check_relay(host, port, timeout)
+    print(result.message)
+    return 0 if result.ok else 1
+
+
+def _watch_command(group, host, port, timeout, every, show_all):
+    result = check_relay(host, port, timeout, samples=1)
+    if not result.ok:
+        print(result.message)
+        return 1
+    if result.code != RELAY_OK or not result.status.get("observers"):
+        print("Only this project's relay can be watched; the relay at {} cannot.".format(
+            _where(host, port)))
+        return 1
+    groups = result.status.get("groups")
+    if isinstance(groups, dict) and group not in groups and not result.status.get("more_groups"):
+        print("The relay at {} has no group {}. Its groups: {}.".format(
+            _where(host, port), _echo(group), _listing(sorted(groups), GROUPS_LISTED)))
+        return 1
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        print("Could not connect to {}: {}.".format(_where(host, port), exc.strerror or exc))
+        return 1
+    with sock:
+        print("Watching group {} at {}. Press Ctrl+C to stop.".format(group, _where(host, port)),
+              flush=True)
+        _stop_on_sigterm()
+        return _Watcher(group, lambda line: print(line, flush=True), every, show_all).run(sock)
+
+
+def _replace_unprintable_output():
+    """A console that cannot show a character (cp949 on Windows) gets a ?
+    instead of an error: names and messages may hold anything."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
 
 
 def _read_list(path, what):

@@ -92,7 +92,7 @@ def relay():
 
 def test_every_state_is_in_the_table_and_closed_is_the_end():
     table = nethelper._NEXT_STATES
-    assert set(table) == {JOINING, MEMBER, REFUSED, CLOSING, CLOSED}
+    assert set(table) == {JOINING, MEMBER, nethelper.OBSERVER, REFUSED, CLOSING, CLOSED}
     assert all(nxt in table for nexts in table.values() for nxt in nexts)
     assert table[CLOSED] == ()
     assert all(CLOSED in nexts for state, nexts in table.items() if state is not CLOSED)
