@@ -1727,7 +1727,7 @@ class RelayCore:
             if state is MEMBER or state is OBSERVER:
                 if now - conn.last_heard > self.liveness_timeout:
                     self._goodbye(conn, SILENT, "silent for {:g} s".format(self.liveness_timeout),
-                                  "Nothing arrived from this node for {:g} s.".format(
+                                  "Nothing arrived from this game for {:g} s.".format(
                                       self.liveness_timeout))
                     continue
                 if now - conn.last_sent >= self.heartbeat_interval:
@@ -1972,12 +1972,12 @@ class RelayCore:
             self._log(logging.WARNING, "warned   {}: {}: {} (its messages are dropped while it "
                       "is)".format(conn.group, conn, why))
             self._send(conn, sysm_frame(conn.addr, SYSM_WARNING, OVER_QUOTA,
-                                        "This node sends more than its share ({} bytes and {} "
+                                        "This game sends more than its share ({} bytes and {} "
                                         "messages a second); slow down or it will be "
                                         "disconnected.".format(self.quota_bytes, self.quota_frames)))
         elif now - conn.warned_at >= QUOTA_GRACE:
             self._goodbye(conn, OVER_QUOTA, why + ", after a warning",
-                          "This node went on sending more than its share ({} bytes and {} "
+                          "This game went on sending more than its share ({} bytes and {} "
                           "messages a second) after a warning.".format(
                               self.quota_bytes, self.quota_frames))
         return False
@@ -2017,14 +2017,14 @@ class RelayCore:
         if conn.state is JOINING:
             if exc.code == "version":
                 self._refuse(conn, WRONG_VERSION, "This relay speaks nethelper protocol 020 and "
-                             "cannot understand your node ({}).".format(exc))
+                             "cannot understand your game ({}).".format(exc))
             else:
                 self._log(logging.INFO, "closed   {} (dropped for bad input: {})".format(
                     conn.where, exc))
                 self._finish(conn)
         elif conn.state is MEMBER or conn.state is OBSERVER:
             self._goodbye(conn, BAD_FRAME, "dropped for bad input: {}".format(exc),
-                          "The relay could not read what this node sent ({}).".format(exc))
+                          "The relay could not read what this game sent ({}).".format(exc))
 
     def _refuse(self, conn, reason, sentence):
         """Tell a node why it cannot join, then close once that is sent."""
@@ -2697,22 +2697,22 @@ def main(argv=None):
     parser.add_argument("-i", "--interface", metavar="ADDRESS",
                         help="listen on this address only (default: all interfaces)")
     parser.add_argument("-n", "--names", metavar="FILE",
-                        help="names to give nodes that ask for one, one per line")
+                        help="names to give games that ask for one, one per line")
     parser.add_argument("--max-peers", type=int, default=MAX_NODES_PER_GROUP, metavar="N",
-                        help="most nodes in one group (default %(default)s)")
+                        help="most players in one group (default %(default)s)")
     parser.add_argument("--max-connections", type=int, default=1000, metavar="N",
                         help="most connections at once (default %(default)s)")
     parser.add_argument("--max-frame-size", type=int, default=DEFAULT_MAX_FRAME_SIZE,
                         metavar="BYTES", help="largest frame accepted; can only lower the "
                         "default %(default)s, the most a NetNode reads")
     parser.add_argument("--quota-bytes", type=int, default=256 * 1024, metavar="N",
-                        help="bytes a second each node may send, bursts of 2 s allowed "
+                        help="bytes a second each game may send, bursts of 2 s allowed "
                              "(default %(default)s)")
     parser.add_argument("--quota-frames", type=int, default=1000, metavar="N",
-                        help="frames a second each node may send, bursts of 2 s allowed "
+                        help="frames a second each game may send, bursts of 2 s allowed "
                              "(default %(default)s)")
     parser.add_argument("--private", action="store_true",
-                        help="never tell a node that has not joined which groups there are")
+                        help="never tell a game that has not joined which groups there are (nor --find)")
     tools = parser.add_mutually_exclusive_group()
     tools.add_argument("--find", nargs="?", const="", metavar="ADDRESS",
                        help="list the relays that answer on the local network (or at ADDRESS)")
