@@ -43,7 +43,6 @@ import select
 import selectors
 import signal
 import socket
-import statistics
 import struct
 import sys
 import threading
@@ -2367,7 +2366,7 @@ class CheckResult:
         self.message = message
         self.status = status
         self.round_trips = list(round_trips)
-        self.round_trip = statistics.median(self.round_trips) if self.round_trips else None
+        self.round_trip = _median(self.round_trips) if self.round_trips else None
 
     @property
     def ok(self):
@@ -2511,8 +2510,14 @@ def _describe_relay(where, status, round_trips):
             _players(status.get("players", 0))))
     ms = sorted(1000 * t for t in round_trips)
     lines.append("  Round trip: {:.1f} ms (median of {}; {:.1f} to {:.1f} ms)".format(
-        statistics.median(ms), len(ms), ms[0], ms[-1]))
+        _median(ms), len(ms), ms[0], ms[-1]))
     return "\n".join(lines)
+
+
+def _median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def _players(count):
