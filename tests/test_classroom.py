@@ -7,7 +7,6 @@ to other listeners on 127.0.0.1. Nothing here sends broadcast traffic or
 anything else off the loopback interface.
 """
 import http.server
-import json
 import logging
 import re
 import socket
@@ -20,9 +19,8 @@ import pytest
 import nethelper
 from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, start_relay_process,
                       stop_process, wait_for)
-from nethelper import (CLOSE_CONN, CLOSED, CLOSING, DATA, OBSERVER, PEERS, REQ, SEND_BYTES,
-                       SEND_DATAGRAM, SYSM, RelayCore)
-from test_relay_core import Core, frames_in, names_in
+from nethelper import CLOSED, CLOSING, OBSERVER, PEERS, REQ, SEND_DATAGRAM, SYSM
+from test_relay_core import Core, names_in
 
 LOOPBACK = ("-i", HOST, "-p", "0")
 
@@ -235,7 +233,7 @@ def test_an_observer_cannot_send(relay):
     alice, bob = relay.join("Alice"), relay.join("Bob")
     watcher = watch(relay)
     relay.take()
-    for dest in (255, alice.addr):
+    for dest in (255, alice.addr, bob.addr):
         for sender in (255, alice.addr, 0):
             relay.feed(watcher, data(dest, sender, ("bar_pos", [1, 2])))
     assert relay.sent() == {} and watcher.state is OBSERVER
