@@ -629,3 +629,14 @@ def test_watch_an_unknown_group_names_the_groups(started):
     assert status == 1
     assert output.strip() == "The relay at 127.0.0.1 port {} has no group 'pong9'. Its " \
                              "groups: pong1, pong2.".format(port)
+
+
+def test_a_relay_whose_udp_port_is_taken_still_serves_games_and_says_find_will_miss_it(caplog):
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind((HOST, port))
+        with caplog.at_level(logging.WARNING, logger="nethelper"):
+            with nethelper.Relay(["pong_game"], host=HOST, port=port) as relay:
+                join(relay.port, "Alice").disconnect()
+        assert "--find will not see this relay: UDP port {} is not free".format(port) \
+            in caplog.text
