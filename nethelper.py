@@ -337,11 +337,6 @@ def encode_message(title, content, queue):
     return encode_json({"title": title, "content": content, "queue": bool(queue)})
 
 
-def heart_frame_to(dest):
-    """The relay's HEART to a member (see PROTOCOL.md, additions)."""
-    return encode_frame(HEART, dest, RELAY_ADDR, b"null")
-
-
 def heart_frame(sender):
     # Original nodes send the JSON null here; relays ignore the payload.
     return encode_frame(HEART, RELAY_ADDR, sender, b"null")
@@ -1196,6 +1191,8 @@ class Relay:
     ``start()`` binds the port (``port=0`` picks a free one) and
     ``serve_forever()`` runs the loop until ``stop()`` is called. The limits,
     quotas and timeouts are RelayCore's (see there); ``relay.core`` is it.
+    It also answers discovery queries (``--find``) on UDP at the same port
+    number, unless ``discovery=False``.
     """
 
     def __init__(self, groups, host=None, port=DEFAULT_PORT, names=None,
@@ -1730,7 +1727,7 @@ class RelayCore:
                                       self.liveness_timeout))
                     continue
                 if now - conn.last_sent >= self.heartbeat_interval:
-                    self._send(conn, heart_frame_to(conn.addr))
+                    self._send(conn, encode_frame(HEART, conn.addr, RELAY_ADDR, b"null"))
                 self._refill(conn, now)
             elif state is JOINING:
                 if now - conn.opened_at > self.auth_timeout:
