@@ -160,3 +160,50 @@ class BareHopProcess(RelayProcess):
 
     def command(self):
         return [sys.executable, BAREHOP, str(self.target_port)]
+
+
+class ReferenceRelayProcess(RelayProcess):
+    """A reference relay (``bench/minrelay.py``, asyncio, or
+    ``bench/epollrelay.py``, a bare epoll loop): same framing as nethelper,
+    no rules, any group. Watched and stopped like the relay."""
+
+    SCRIPTS = {"asyncio": "minrelay.py", "epoll": "epollrelay.py"}
+
+    def __init__(self, kind, workdir, tag, backlog=1024, cpus=None):
+        super().__init__([], workdir, "{}.{}".format(tag, kind), cpus=cpus)
+        self.what = "{} reference relay".format(kind)
+        self.script = os.path.join(ROOT, "bench", self.SCRIPTS[kind])
+        self.backlog = backlog
+
+    def command(self):
+        return [sys.executable, self.script, "-p", "0", "-i", HOST, "--backlog", str(self.backlog)]
+
+
+def listen_backlog(port):
+    """The backlog of the socket listening on 127.0.0.1:``port``, as ``ss``
+    shows it (Send-Q of a LISTEN socket), or None if ``ss`` cannot tell."""
+    try:
+        out = subprocess.run(["ss", "-ltnH", "sport = :{}".format(port)], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "LISTEN" and fields[3].endswith(":{}".format(port)):
+            return int(fields[2])
+    return None
+
+
+def listen_overflows():
+    """TcpExt ListenOverflows + ListenDrops so far (this network namespace,
+    every program in it), from /proc/net/netstat; None if unreadable."""
+    try:
+        with open("/proc/net/netstat") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[0::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return {key: int(table[key]) for key in ("ListenOverflows", "ListenDrops") if key in table}
+    return None

@@ -7,12 +7,16 @@
     python bench/run.py --json out.json  # where the figures go (default bench/results.json)
     python bench/run.py --profile DIR    # run each relay under cProfile, DIR/<case>.prof
     python bench/run.py --pin            # generator on CPU 0, relay on CPU 1 (repeatable figures)
+    python bench/run.py --only pairs-400,pairs-800,joinstorm   # the relay against reference relays
 
 A load generator drives every node over loopback against relays started
 as subprocesses with their real command line, and measures the same traffic
 over direct connections with no relay (the floor). The latency cases use two
 generator processes (the two sides of each pair), so that a floor frame also
-crosses a process boundary. See bench/README.md.
+crosses a process boundary. The pairs and joinstorm scenarios compare the
+relay with two reference relays (bench/minrelay.py, bench/epollrelay.py)
+measured in the same run, each figure the median of repeats with the spread.
+See bench/README.md.
 """
 
 import argparse
@@ -29,11 +33,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from loadgen import FLOOD, LATENCY  # noqa: E402
 from nodecost import FRAME_BUDGET_US, run_nodecost  # noqa: E402
+from references import (make_reference_cases, print_reference_table, reference_notes,  # noqa: E402
+                        reference_rows, run_reference_case)
 from scenarios import make_cases, measure  # noqa: E402
 
-SCENARIOS = ("pingpong", "flood", "classroom", "fanout", "nodecost")
+SCENARIOS = ("pingpong", "flood", "classroom", "fanout", "nodecost", "pairs", "joinstorm")
 HOP_SCENARIOS = ("pingpong", "classroom")     # also measured through the bare hop
-TIME_LIMIT_S = 270          # start no new case after this, so a run stays under 5 minutes
+TIME_LIMIT_S = 480          # start no new case after this, so a run stays under about 9 minutes
 GEN_SATURATED_PCT = 90.0
 RATE_KEPT_PCT = 95.0
 RSS_LIMIT_MIB = 40.0
@@ -310,7 +316,7 @@ def selected(name, scenario, only):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Benchmark the nethelper relay against a no-relay floor.")
-    parser.add_argument("--quick", action="store_true", help="short smoke run of every scenario (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run of every scenario (~50 s)")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                        "results.json"),
                         metavar="PATH", help="where to write every figure (default bench/results.json)")
@@ -323,7 +329,12 @@ def main(argv=None):
     parser.add_argument("--pin", action="store_true",
                         help="pin the generator to one CPU and every relay to another, so that "
                              "the scheduler's placement does not change the figures")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="repeats of the pairs and joinstorm cases (default 3 for pairs, "
+                             "5 for joinstorm; 3 each with --quick)")
     args = parser.parse_args(argv)
+    if args.repeats is not None and not 1 <= args.repeats <= 20:
+        parser.error("--repeats must be 1 to 20")
     only = set(filter(None, (args.only or "").split(",")))
     relay_cpus = None
     if args.pin:
@@ -357,9 +368,11 @@ def main(argv=None):
 
     cases = [c for c in make_cases(args.quick) if selected(c.name, c.scenario, only)]
     want_nodecost = selected("nodecost", "nodecost", only)
-    if not cases and not want_nodecost:
+    reference_cases = [c for c in make_reference_cases(args.quick, args.repeats)
+                       if selected(c.name, c.scenario, only)]
+    if not cases and not want_nodecost and not reference_cases:
         parser.error("--only {}: no such scenario or case".format(args.only))
-    entries, nodecost, skipped = [], None, []
+    entries, nodecost, skipped, reference_entries = [], None, [], []
     interrupted = False
     try:
         with tempfile.TemporaryDirectory(prefix="nethelper-bench-") as workdir:
@@ -391,6 +404,17 @@ def main(argv=None):
                                             relay_cpus=relay_cpus)
                     print("  {:<14} {:>5} nodes  done in {:5.1f} s".format(
                         "nodecost", 2, time.monotonic() - t0), flush=True)
+            for case in reference_cases:
+                if time.monotonic() - began > TIME_LIMIT_S:
+                    skipped.append(case.name)
+                    continue
+                t0 = time.monotonic()
+                entry = run_reference_case(case, workdir, relay_cpus=relay_cpus)
+                entry["notes"] = reference_notes(entry)
+                entry["rows"] = reference_rows(entry)
+                reference_entries.append(entry)
+                print("  {:<14} {} x relay, asyncio ref, epoll ref  done in {:5.1f} s".format(
+                    case.name, case.repeats, time.monotonic() - t0), flush=True)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: reporting what was measured so far", flush=True)
@@ -400,15 +424,24 @@ def main(argv=None):
         rows += case_rows(entry)
     if nodecost is not None:
         rows += nodecost_rows(nodecost)
-    print()
-    print_table(rows)
-    failed = ["{} {}".format(r["case"], r["metric"]) for r in rows if r["result"] == "FAIL"]
+    if rows:
+        print()
+        print_table(rows)
+    reference_rows_all = [r for e in reference_entries for r in e["rows"]]
+    if reference_entries:
+        print()
+        print("The relay against reference relays (same framing, no rules) measured in the same run:")
+        print("median [min-max] of the repeats; ratios: median [min-max] of the per-repeat ratios")
+        print()
+        print_reference_table(reference_entries)
+    failed = ["{} {}".format(r["case"], r["metric"]) for r in rows + reference_rows_all
+              if r["result"] == "FAIL"]
     total = time.monotonic() - began
     print()
     if skipped:
         print("skipped (time limit): " + ", ".join(skipped))
     print("targets: {} passed, {} failed{}".format(
-        sum(r["result"] == "PASS" for r in rows), len(failed),
+        sum(r["result"] == "PASS" for r in rows + reference_rows_all), len(failed),
         ": " + "; ".join(failed) if failed else ""))
     out_of_reach = ["{} {} ({:.2f}x)".format(r["case"], r["metric"], r["hop_ratio"])
                     for r in rows if r.get("hop_result") == "FAIL" and r.get("hop_ratio")]
@@ -427,12 +460,14 @@ def main(argv=None):
               "frame_bytes": {"latency": LATENCY.length, "flood": FLOOD.length},
               "cases": entries, "nodecost": nodecost,
               "rows": [{k: v for k, v in r.items() if k != "kind"} for r in rows],
+              "reference_cases": reference_entries,
               "failed_targets": failed, "targets_the_bare_hop_misses": out_of_reach}
     with open(args.json, "w", encoding="utf-8") as file:
         json.dump(report, file, indent=1)
     print("figures written to {}".format(args.json))
     errors = any("error" in e[m] for e in entries for m in ("relay", "floor", "hop") if m in e) or (
-        nodecost is not None and "error" in nodecost)
+        nodecost is not None and "error" in nodecost) or any(
+        "error" in run for e in reference_entries for runs in e["runs"].values() for run in runs)
     return 130 if interrupted else (1 if errors else 0)
 
 
