@@ -7,9 +7,9 @@ a PEERS frame naming it arrives. Groups of two (client i of each process in
 group ``s<i>``), so the relay has 500 groups for 1,000 clients. The figure is
 the time from the shared instant to the last client in; also the median
 client, how many made it within the time limit, the listen backlog of the
-relay's socket (from ``ss``) and the kernel's count of connections it
-dropped because the accept queue was full (TcpExt ListenOverflows +
-ListenDrops from /proc/net/netstat: counted for every program on the
+relay's socket (from ``ss``) and the kernel's count of connection attempts
+dropped because an accept queue was full (TcpExt ListenOverflows from
+/proc/net/netstat, retries included: counted for every program on the
 machine, so another program's overflows would show up here too).
 
 A connection whose SYN the kernel drops (accept queue full) is retried by
@@ -152,8 +152,8 @@ def run_storm_once(kind, clients, workdir, limit_s=10.0, relay_cpus=None):
         result["last_ms"] = times[-1] / 1e6 if joined == 2 * per_side else None
         result["median_ms"] = times[len(times) // 2] / 1e6 if times else None
         result["joined_by_0_2_s"] = sum(1 for t in times if t <= 200_000_000)
-        if overflows0 and overflows1:
-            result["listen_overflows"] = sum(overflows1.values()) - sum(overflows0.values())
+        if overflows0 is not None and overflows1 is not None:
+            result["listen_overflows"] = overflows1 - overflows0
         if result["last_ms"] is None:
             result["error"] = "only {} of {} clients joined within {:g} s".format(
                 joined, 2 * per_side, limit_s)

@@ -195,8 +195,10 @@ def listen_backlog(port):
 
 
 def listen_overflows():
-    """TcpExt ListenOverflows + ListenDrops so far (this network namespace,
-    every program in it), from /proc/net/netstat; None if unreadable."""
+    """TcpExt ListenOverflows so far: connection attempts (SYNs and
+    handshake ACKs, retries included) that listening sockets dropped because
+    their accept queue was full. For this network namespace, every program in
+    it; from /proc/net/netstat; None if unreadable."""
     try:
         with open("/proc/net/netstat") as file:
             lines = file.read().splitlines()
@@ -205,5 +207,5 @@ def listen_overflows():
     for names, values in zip(lines[0::2], lines[1::2]):
         if names.startswith("TcpExt:"):
             table = dict(zip(names.split()[1:], values.split()[1:]))
-            return {key: int(table[key]) for key in ("ListenOverflows", "ListenDrops") if key in table}
+            return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
     return None

@@ -448,6 +448,12 @@ def main(argv=None):
     if out_of_reach:
         print("the bare hop alone misses these targets (no relay could meet them here): "
               + "; ".join(out_of_reach))
+    refs_miss = ["{} {} (asyncio ref {}, epoll ref {})".format(
+        r["case"], r["metric"], r["reference_results"]["asyncio"], r["reference_results"]["epoll"])
+        for r in reference_rows_all if "FAIL" in r.get("reference_results", {}).values()]
+    if refs_miss:
+        print("reference relays that miss the same absolute target (hard or out of reach on this "
+              "machine in this run): " + "; ".join(refs_miss))
     print("total run time: {:.1f} s".format(total))
 
     facts["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
