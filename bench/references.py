@@ -19,6 +19,7 @@ REFERENCES = ("asyncio", "epoll")
 GEN_LATE_MS = 2.0           # generator lateness p99 over this: latency tails are suspect
 RATE_KEPT_PCT = 95.0
 GEN_SATURATED_PCT = 90.0
+RELAY_WAIT_PCT = 10.0       # the relay waited for its CPU this long: other programs held it up
 
 
 class ReferenceCase:
@@ -41,6 +42,7 @@ def make_reference_cases(quick, repeats=None):
 METRICS = {
     "pairs": [("cpu_us_per_frame", "relay CPU per forwarded frame (us)", "f2", True),
               ("relay_cpu_pct", "relay CPU (% of its core)", "f1", True),
+              ("relay_cpu_wait_pct", "relay waiting for its core (%)", "f1", False),
               ("p50_ms", "one-way latency p50 (ms)", "f2", True),
               ("p99_ms", "one-way latency p99 (ms)", "f2", True),
               ("max_ms", "one-way latency max (ms)", "f1", True),
@@ -183,6 +185,11 @@ def reference_notes(entry):
         if rate < RATE_KEPT_PCT:
             notes.append("{}: the generator sent only {:.1f}% of the scheduled frames in a run".format(
                 kind, rate))
+        waited = max((r.get("relay_cpu_wait_pct", 0) for r in ok), default=0)
+        if waited > RELAY_WAIT_PCT:
+            notes.append("{}: other programs kept the relay from its core {:.0f}% of a window "
+                         "(its CPU per frame falls when it is held up: it then reads many frames "
+                         "per wake-up)".format(kind, waited))
         busy = max((r.get("generator_cpu_pct", 0) for r in ok), default=0)
         if busy > GEN_SATURATED_PCT:
             notes.append("{}: a generator process used {:.0f}% of a core".format(kind, busy))

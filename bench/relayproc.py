@@ -115,6 +115,16 @@ class RelayProcess:
         fields = text[text.rindex(")") + 2:].split()     # fields[0] is field 3 (state)
         return (int(fields[11]) + int(fields[12])) / _TICKS
 
+    def cpu_wait_seconds(self):
+        """Time the relay's main thread has spent ready to run but waiting for
+        a CPU (run_delay, /proc/PID/schedstat): how much other programs held
+        it up. None where the kernel does not keep it."""
+        try:
+            with open("/proc/{}/schedstat".format(self.pid)) as file:
+                return int(file.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
     def memory_kib(self):
         """{"VmHWM": peak RSS, "VmRSS": current RSS} in KiB."""
         found = {}
