@@ -7,19 +7,20 @@ time over the measured window (``utime + stime`` from /proc/PID/stat)
 divided by the frames it forwarded in that window is the figure the issue
 judges, next to one-way latency p50/p99 and frames lost.
 
-The same traffic runs, in the same run and interleaved with it (relay,
-asyncio reference, epoll reference, relay, ...), through the two reference
-relays (minrelay.py, epollrelay.py): same framing, no rules.
+The same traffic runs in the same benchmark run, interleaved with it,
+through the two reference relays (minrelay.py, epollrelay.py): same framing,
+no rules (references.py does the repeats).
 
 Generator: two processes forked for each run (``multiprocessing``, start
 method ``fork``), node "a" of every pair in one and node "b" in the other,
-so every frame crosses from one process to another through the relay. Each
-is one thread with one ``select.epoll`` loop over its non-blocking sockets
-(no ``selectors`` layer, frames cut with one ``struct`` unpack, numbers read
-at fixed offsets), sending on a fixed schedule: node i of n is due at
-``start + phase_i + k / rate``, with random phases. A sender more than a
-period behind skips the slot (counted) rather than bursting; how late each
-send went out is recorded, so a busy generator shows in the figures.
+so every frame crosses from one process to another through the relay; they
+run on the CPUs the relay does not. Each is one thread with one
+``select.epoll`` loop over its non-blocking sockets (no ``selectors`` layer,
+frames cut with one ``struct`` unpack, numbers read at fixed offsets),
+sending on a fixed schedule: node i of n is due at ``start + phase_i + k /
+rate``, the phases spread evenly over the period in a random order. A sender
+more than a period behind skips the slot (counted) rather than bursting; how
+late each send went out is recorded, so a busy generator shows in the figures.
 """
 
 import json
