@@ -77,8 +77,11 @@ class Children:
         try:
             for side in (0, 1):
                 mine, theirs = ctx.Pipe()
-                proc = ctx.Process(target=target, args=(theirs, side) + args, daemon=True,
-                                   name="bench-gen-{}".format(side))
+                # A forked child inherits the parent's ends of its own pipe and of
+                # the ones made before; it closes them, so that it sees its pipe
+                # close when the parent closes it (or dies).
+                proc = ctx.Process(target=target, args=(theirs, side, self.conns + [mine]) + args,
+                                   daemon=True, name="bench-gen-{}".format(side))
                 proc.start()
                 theirs.close()
                 self.conns.append(mine)
@@ -125,8 +128,10 @@ class Children:
 
 def child_main(body):
     """Run ``body(conn, side, *args)`` in a child; report an exception as ("error", why)."""
-    def main(conn, side, *args):
+    def main(conn, side, inherited, *args):
         die_with_parent()
+        for other in inherited:
+            other.close()
         try:
             body(conn, side, *args)
         except BaseException as exc:        # also SIGTERM / Ctrl-C: tell the parent, then go
