@@ -67,9 +67,11 @@ def start_relay(kind, workdir, tag, group_names, connections, cpus):
 # ---------------------------------------------------------------------------
 
 class Children:
-    """Two forked generator processes running ``target(conn, side, *args)``
-    (side 0 and 1), and a pipe to each. ``ask`` waits for a message of a kind
-    from both. Stopped in ``close()`` whatever happened (SIGTERM, then SIGKILL)."""
+    """Two forked generator processes, side 0 and 1, running ``target`` (a
+    ``child_main(body)``: ``body(conn, side, *args)``), and a pipe to each.
+    ``wait`` waits for a message of a kind from both. ``close()`` closes the
+    pipes, which ends the children; any still there after 3 s get SIGTERM,
+    then SIGKILL."""
 
     def __init__(self, target, *args):
         ctx = multiprocessing.get_context("fork")
