@@ -144,8 +144,22 @@ def spread(values):
 # The table
 # ---------------------------------------------------------------------------
 
+def contention(entry):
+    """The highest median share of the window that the relay under test or
+    the asyncio reference spent waiting for its core (None if not measured)."""
+    waits = [entry["summary"].get("relay_cpu_wait_pct", {}).get(kind) for kind in ("relay", "asyncio")]
+    waits = [w["median"] for w in waits if w]
+    return max(waits) if waits else None
+
+
 def reference_rows(entry):
+    """Rows of the table. Targets are judged on the medians; in a case where
+    the relay or the asyncio reference waited for its core more than
+    RELAY_WAIT_PCT of the window (median), the verdict says "(noisy)": the
+    machine was too busy for the figure to mean much (see README)."""
     name, scenario = entry["name"], entry["scenario"]
+    waited = contention(entry)
+    noisy = waited is not None and waited > RELAY_WAIT_PCT
     rows = []
     for key, label, kind, _with_ratio in METRICS[scenario]:
         figures = entry["summary"][key]
@@ -164,13 +178,20 @@ def reference_rows(entry):
         rows.append({"case": name, "metric": label, "key": key, "kind": kind,
                      "relay": relay, "asyncio": figures["asyncio"], "epoll": figures["epoll"],
                      "ratio_asyncio": ratios.get("asyncio"), "ratio_epoll": ratios.get("epoll"),
-                     "target": target, "result": verdict, "reference_results": reference_verdicts})
+                     "target": target, "result": verdict, "reference_results": reference_verdicts,
+                     "noisy": bool(verdict and noisy)})
     return rows
 
 
 def reference_notes(entry):
     """Warnings for the case: errors, a generator that fell behind, frames lost..."""
     notes = []
+    waited = contention(entry)
+    if waited is not None and waited > RELAY_WAIT_PCT:
+        notes.append("verdicts marked (noisy): the relay or the asyncio reference waited for its "
+                     "core {:.0f}% of the window (median of the repeats; other programs had it), "
+                     "so its CPU per frame and latencies are skewed; rerun when the machine is "
+                     "quieter".format(waited))
     for kind, runs in entry["runs"].items():
         errors = [r["error"] for r in runs if "error" in r]
         if errors:
@@ -229,7 +250,8 @@ def print_reference_table(entries):
         for row in entry["rows"]:
             cells.append((row["case"], row["metric"], _cell(row["relay"], row["kind"]),
                           _cell(row["asyncio"], row["kind"]), _ratio_cell(row["ratio_asyncio"]),
-                          row["target"] or "", row["result"] or "",
+                          row["target"] or "",
+                          (row["result"] or "") + (" (noisy)" if row.get("noisy") else ""),
                           _cell(row["epoll"], row["kind"]), _ratio_cell(row["ratio_epoll"])))
             case_of_line.append(entry)
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]

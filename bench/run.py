@@ -534,14 +534,16 @@ def main(argv=None):
         print("median [min-max] of the repeats; ratios: median [min-max] of the per-repeat ratios")
         print()
         print_reference_table(reference_entries)
-    failed = ["{} {}".format(r["case"], r["metric"]) for r in rows + reference_rows_all
-              if r["result"] == "FAIL"]
+    failed = ["{} {}{}".format(r["case"], r["metric"], " (noisy)" if r.get("noisy") else "")
+              for r in rows + reference_rows_all if r["result"] == "FAIL"]
     total = time.monotonic() - began
     print()
     if skipped:
         print("skipped (time limit): " + ", ".join(skipped))
-    print("targets: {} passed, {} failed{}".format(
+    noisy = sum(1 for r in reference_rows_all if r.get("noisy"))
+    print("targets: {} passed, {} failed{}{}".format(
         sum(r["result"] == "PASS" for r in rows + reference_rows_all), len(failed),
+        " ({} verdict(s) on noisy runs, marked (noisy))".format(noisy) if noisy else "",
         ": " + "; ".join(failed) if failed else ""))
     out_of_reach = ["{} {} ({:.2f}x)".format(r["case"], r["metric"], r["hop_ratio"])
                     for r in rows if r.get("hop_result") == "FAIL" and r.get("hop_ratio")]
