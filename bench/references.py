@@ -214,6 +214,12 @@ def reference_notes(entry):
         busy = max((r.get("generator_cpu_pct", 0) for r in ok), default=0)
         if busy > GEN_SATURATED_PCT:
             notes.append("{}: a generator process used {:.0f}% of a core".format(kind, busy))
+        out = [r for r in ok if r.get("not_joined")]
+        if out:
+            notes.append("{}: in {} of {} storms, up to {} client(s) were still not in after the "
+                         "{:g} s limit (counted as in at the limit)".format(
+                             kind, len(out), len(ok), max(r["not_joined"] for r in out),
+                             out[0]["limit_s"]))
         lost = sum(r.get("lost", 0) for r in ok)
         if lost:
             notes.append("{}: {} frame(s) lost over {} runs".format(kind, lost, len(ok)))
