@@ -187,7 +187,8 @@ def reference_notes(entry):
     """Warnings for the case: errors, a generator that fell behind, frames lost..."""
     notes = []
     waited = contention(entry)
-    if waited is not None and waited > RELAY_WAIT_PCT:
+    judged = any(name == entry["name"] for name, _key in TARGETS)
+    if judged and waited is not None and waited > RELAY_WAIT_PCT:
         notes.append("verdicts marked (noisy): the relay or the asyncio reference waited for its "
                      "core {:.0f}% of the window (median of the repeats; other programs had it), "
                      "so its CPU per frame and latencies are skewed; rerun when the machine is "
