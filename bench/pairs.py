@@ -465,9 +465,11 @@ def run_pairs_once(kind, pairs, workdir, rate_hz=60, warmup_s=1.0, window_s=3.0,
         end_ns = win1 + 200_000_000
         children.send("go", (epoch, start_ns, win0, win1, end_ns))
         _sleep_until(win0)
-        cpu0, wait0, at0 = relay.cpu_seconds(), relay.cpu_wait_seconds(), clock()
+        cpu0, wait0, sleeps0, at0 = (relay.cpu_seconds(), relay.cpu_wait_seconds(),
+                                     relay.sleeps(), clock())
         _sleep_until(win1)
-        cpu1, wait1, at1 = relay.cpu_seconds(), relay.cpu_wait_seconds(), clock()
+        cpu1, wait1, sleeps1, at1 = (relay.cpu_seconds(), relay.cpu_wait_seconds(),
+                                     relay.sleeps(), clock())
         sent = children.wait("sent", window_s + 30)
         children.conns[0].send(("expect", sent[1]))
         children.conns[1].send(("expect", sent[0]))
@@ -476,6 +478,8 @@ def run_pairs_once(kind, pairs, workdir, rate_hz=60, warmup_s=1.0, window_s=3.0,
         result.update(_pairs_figures(sides, (cpu1 - cpu0), (at1 - at0) / 1e9, window_s, rate_hz, pairs))
         if wait0 is not None and wait1 is not None:
             result["relay_cpu_wait_pct"] = 100.0 * (wait1 - wait0) / result["window_s"]
+        if sleeps0 is not None and sleeps1 is not None and sleeps1 > sleeps0:
+            result["frames_per_wakeup"] = result["frames_forwarded"] / (sleeps1 - sleeps0)
         if not relay.alive():
             raise BenchError("the {} exited during the run".format(relay.what))
         result["peak_rss_mib"] = relay.memory_kib().get("VmHWM", 0) / 1024

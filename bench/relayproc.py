@@ -125,6 +125,20 @@ class RelayProcess:
         except (OSError, ValueError, IndexError):
             return None
 
+    def sleeps(self):
+        """How many times the relay has gone to sleep waiting for something
+        (voluntary context switches, /proc/PID/status, every thread)."""
+        total = 0
+        try:
+            for task in os.listdir("/proc/{}/task".format(self.pid)):
+                with open("/proc/{}/task/{}/status".format(self.pid, task)) as file:
+                    for line in file:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+        except (OSError, ValueError):
+            return None
+        return total
+
     def memory_kib(self):
         """{"VmHWM": peak RSS, "VmRSS": current RSS} in KiB."""
         found = {}
