@@ -43,7 +43,7 @@ METRICS = {
     "pairs": [("cpu_us_per_frame", "relay CPU per forwarded frame (us)", "f2", True),
               ("relay_cpu_pct", "relay CPU (% of its core)", "f1", True),
               ("relay_cpu_wait_pct", "relay waiting for its core (%)", "f1", False),
-              ("frames_per_wakeup", "frames forwarded per relay wake-up", "f1", False),
+              ("frames_per_wakeup", "frames forwarded per relay sleep", "f1", False),
               ("p50_ms", "one-way latency p50 (ms)", "f2", True),
               ("p99_ms", "one-way latency p99 (ms)", "f2", True),
               ("max_ms", "one-way latency max (ms)", "f1", True),
