@@ -36,7 +36,7 @@ def set_cpus(pid, cpus):
 
 
 class RelayProcess:
-    """``python nethelper.py -f GROUPS_FILE -p 0 -i 127.0.0.1 -q --max-connections N``.
+    """``python nethelper.py -f GROUPS_FILE -p 0 -i 127.0.0.1 -q --max-connections N`` (quotas raised).
 
     Port 0 lets the OS choose a free port; it is read from the banner. The
     relay's output goes to a file (never a pipe that could fill and block it).
@@ -69,8 +69,12 @@ class RelayProcess:
         command = [sys.executable]
         if self.profile:
             command += ["-m", "cProfile", "-o", self.profile]
+        # The flood cases send far more than one game's share on purpose, and
+        # the bench measures forwarding: the per-sender quotas are raised out
+        # of the way (their checks still run on every frame).
         return command + [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
-                          "--max-connections", str(self.max_connections)]
+                          "--max-connections", str(self.max_connections),
+                          "--quota-bytes", str(1 << 40), "--quota-frames", str(1 << 30)]
 
     def start(self, timeout=10.0):
         command = self.command()
@@ -114,6 +118,30 @@ class RelayProcess:
             text = file.read()
         fields = text[text.rindex(")") + 2:].split()     # fields[0] is field 3 (state)
         return (int(fields[11]) + int(fields[12])) / _TICKS
+
+    def cpu_wait_seconds(self):
+        """Time the relay's main thread has spent ready to run but waiting for
+        a CPU (run_delay, /proc/PID/schedstat): how much other programs held
+        it up. None where the kernel does not keep it."""
+        try:
+            with open("/proc/{}/schedstat".format(self.pid)) as file:
+                return int(file.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def sleeps(self):
+        """How many times the relay has gone to sleep waiting for something
+        (voluntary context switches, /proc/PID/status, every thread)."""
+        total = 0
+        try:
+            for task in os.listdir("/proc/{}/task".format(self.pid)):
+                with open("/proc/{}/task/{}/status".format(self.pid, task)) as file:
+                    for line in file:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+        except (OSError, ValueError):
+            return None
+        return total
 
     def memory_kib(self):
         """{"VmHWM": peak RSS, "VmRSS": current RSS} in KiB."""
@@ -160,3 +188,52 @@ class BareHopProcess(RelayProcess):
 
     def command(self):
         return [sys.executable, BAREHOP, str(self.target_port)]
+
+
+class ReferenceRelayProcess(RelayProcess):
+    """A reference relay (``bench/minrelay.py``, asyncio, or
+    ``bench/epollrelay.py``, a bare epoll loop): same framing as nethelper,
+    no rules, any group. Watched and stopped like the relay."""
+
+    SCRIPTS = {"asyncio": "minrelay.py", "epoll": "epollrelay.py"}
+
+    def __init__(self, kind, workdir, tag, backlog=1024, cpus=None):
+        super().__init__([], workdir, "{}.{}".format(tag, kind), cpus=cpus)
+        self.what = "{} reference relay".format(kind)
+        self.script = os.path.join(ROOT, "bench", self.SCRIPTS[kind])
+        self.backlog = backlog
+
+    def command(self):
+        return [sys.executable, self.script, "-p", "0", "-i", HOST, "--backlog", str(self.backlog)]
+
+
+def listen_backlog(port):
+    """The backlog of the socket listening on 127.0.0.1:``port``, as ``ss``
+    shows it (Send-Q of a LISTEN socket), or None if ``ss`` cannot tell."""
+    try:
+        out = subprocess.run(["ss", "-ltnH", "sport = :{}".format(port)], capture_output=True,
+                             text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[0] == "LISTEN" and fields[3].endswith(":{}".format(port)):
+            return int(fields[2])
+    return None
+
+
+def listen_overflows():
+    """TcpExt ListenOverflows so far: connection attempts (SYNs and
+    handshake ACKs, retries included) that listening sockets dropped because
+    their accept queue was full. For this network namespace, every program in
+    it; from /proc/net/netstat; None if unreadable."""
+    try:
+        with open("/proc/net/netstat") as file:
+            lines = file.read().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[0::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            table = dict(zip(names.split()[1:], values.split()[1:]))
+            return int(table["ListenOverflows"]) if "ListenOverflows" in table else None
+    return None
