@@ -9,31 +9,38 @@ across a network instead, see README.md.
 """
 import argparse
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from nethelper import DEFAULT_PORT
+from nethelper import DEFAULT_PORT, NO_RELAY, RELAY_OK, check_relay
 
 HERE = Path(__file__).resolve().parent
 GROUP = "pong_game"
 
 
-def relay_is_running(port):
-    try:
-        with socket.create_connection(("localhost", port), timeout=1):
-            return True
-    except OSError:
+def relay_here(port):
+    """Whether a relay the games can use already runs on this computer. Exits
+    with the reason if something else listens on the port (a web server,
+    say): the games would only fail against it, with a misleading message."""
+    result = check_relay("localhost", port, timeout=1.0, samples=1)
+    if result.code == NO_RELAY:
         return False
+    if not result.ok:
+        sys.exit(result.message)
+    groups = (result.status or {}).get("groups") if result.code == RELAY_OK else None
+    if isinstance(groups, dict) and GROUP not in groups:
+        sys.exit("A relay already runs on port {} but has no group {}. Stop it, or choose "
+                 "another port with --port.".format(port, GROUP))
+    return True
 
 
 def start_relay(port):
     relay = subprocess.Popen([sys.executable, str(HERE / "nethelper.py"), "-g", GROUP,
                               "-p", str(port), "-q"], cwd=HERE)
     deadline = time.monotonic() + 10
-    while not relay_is_running(port):
+    while check_relay("localhost", port, timeout=1.0, samples=1).code != RELAY_OK:
         if relay.poll() is not None or time.monotonic() > deadline:
             sys.exit("Could not start the relay (see the message above).")
         time.sleep(0.1)
@@ -60,7 +67,7 @@ def main():
     limit = ["--frames", str(args.frames)] if args.frames else []
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    relay = None if relay_is_running(args.port) else start_relay(args.port)
+    relay = None if relay_here(args.port) else start_relay(args.port)
     games = []
     try:
         games.append(start_game(args.port, limit))

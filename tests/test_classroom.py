@@ -640,3 +640,26 @@ def test_a_relay_whose_udp_port_is_taken_still_serves_games_and_says_find_will_m
                 join(relay.port, "Alice").disconnect()
         assert "--find will not see this relay: UDP port {} is not free".format(port) \
             in caplog.text
+
+
+# ---------------------------------------------------------------------------
+# play.py checks what listens on its port before trusting it
+# ---------------------------------------------------------------------------
+
+def test_play_py_does_not_trust_a_web_server_on_its_port(web_server):
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
+                             str(web_server), "--frames", "5"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout
+    assert "it is not a nethelper relay" in result.stdout, result.stdout
+    assert "Connected" not in result.stdout         # no game was started
+
+
+def test_play_py_uses_a_relay_that_is_already_running_with_its_group(relay_process):
+    assert nethelper.check_relay("localhost", relay_process.port).code == nethelper.RELAY_OK
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
+                             str(relay_process.port), "--frames", "30"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert "Starting Server" not in result.stdout   # it did not start a second relay
