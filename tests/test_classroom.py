@@ -663,3 +663,13 @@ def test_play_py_uses_a_relay_that_is_already_running_with_its_group(relay_proce
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
     assert "Starting Server" not in result.stdout   # it did not start a second relay
+
+
+def test_check_a_private_relay_counts_players_but_names_no_group():
+    with nethelper.Relay(["secret"], host=HOST, port=0, private=True) as relay:
+        alice = join(relay.port, "Alice", "secret")
+        result = nethelper.check_relay(HOST, relay.port, samples=3)
+        alice.disconnect()
+    assert result.ok and len(result.round_trips) == 3
+    assert "secret" not in result.message
+    assert "  Groups: not listed (the relay is private); 1 player in all" in result.message
