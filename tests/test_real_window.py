@@ -92,3 +92,42 @@ def test_keys_on_the_start_screen_move_the_bars_and_space_starts(x_display, tmp_
     panel = tuple(pygame.Color(MESSAGE_BOX_COLOR))[:3]
     assert not any(picture.get_at((x, y))[:3] == panel
                    for x in range(0, WIDTH, 4) for y in range(0, HEIGHT // 2, 4))
+
+
+def test_network_game_moves_your_bar_with_the_keys_it_shows(x_display, tmp_path):
+    # The host's start screen says "Your bar: A = up, Z = down": hold A in
+    # the host's window while a computer-played Player 2 starts the game.
+    from conftest import HOST, start_relay_process, stop_process
+    relay, port, _ = start_relay_process("-g", "pong_game", "-p", "0", "-i", HOST)
+    picture_path = tmp_path / "host.png"
+    x11 = dict(os.environ, DISPLAY=x_display, SDL_VIDEODRIVER="x11", SDL_AUDIODRIVER="dummy")
+    host = subprocess.Popen([sys.executable, str(ROOT / "pong_net.py"), HOST, str(port),
+                             "--frames", "300", "--screenshot", str(picture_path)], cwd=ROOT,
+                            env=x11, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peer = None
+    try:
+        window = xdotool(x_display, "search", "--sync", "--pid", str(host.pid)).split()[0]
+        peer = subprocess.Popen([sys.executable, "-u", str(ROOT / "pong_net.py"), HOST, str(port),
+                                 "--bot"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, SDL_VIDEODRIVER="dummy"))
+        for line in peer.stdout:                    # wait until Player 2 is in
+            if "Connected as peer" in line:
+                break
+        xdotool(x_display, "windowfocus", "--sync", window)
+        xdotool(x_display, "keydown", "a")
+        output, _ = host.communicate(timeout=30)
+    finally:
+        for process in (host, peer):
+            if process and process.poll() is None:
+                process.kill()
+                process.wait()
+        xdotool(x_display, "keyup", "a")
+        stop_process(relay)
+    assert host.returncode == 0, output
+    assert "Game started" in output and "Traceback" not in output, output
+    picture = pygame.image.load(str(picture_path))
+    assert set(range(BAR_H)) <= set(white_rows(picture, LEFT_BAR_X))     # all the way up
+    yellow = [(x, y) for x in range(GAP_FROM_SCR + BAR_W, 120) for y in range(BAR_H)
+              if picture.get_at((x, y))[:3] == (255, 255, 0)]
+    assert len(yellow) > 50                                              # "YOU" went along
