@@ -182,3 +182,31 @@ def test_server_ip_comment_shows_the_quotes():
     line = next(line for line in (ROOT / "pong_net.py").read_text(encoding="utf-8").splitlines()
                 if line.startswith("SERVER_IP = "))
     assert 'SERVER_IP = "192.168.0.12"' in line.split("#", 1)[1]
+
+
+# ---- the two READMEs stay in step ----
+
+def indented_commands(path, count):
+    """The first `count` indented (code) lines of a README."""
+    lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.startswith("    ")][:count]
+
+
+def test_both_readmes_start_with_the_same_two_commands():
+    english = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert "README.ko.md" in "\n".join(english[:5])           # the link, in the first lines
+    commands = indented_commands("README.md", 2)
+    assert commands[0].endswith("python play.py") and commands[1].endswith("-m pytest")
+    assert indented_commands("README.ko.md", 2) == commands
+    # CI runs the README's test command word for word.
+    assert commands[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_picture_the_readmes_show_exists():
+    import re
+    for readme in ("README.md", "README.ko.md"):
+        text = (ROOT / readme).read_text(encoding="utf-8")
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+        assert pictures, readme
+        for picture in pictures:
+            assert (ROOT / picture).is_file(), (readme, picture)
