@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HOST, ROOT, stop_process, wait_for
+from conftest import HOST, ROOT, wait_for
 from nethelper import NetNode
 
 GROUP = "퐁게임"                     # "pong game" in Korean
@@ -32,8 +32,19 @@ class RelayOnConsole:
              "-i", HOST], cwd=ROOT, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT)
         self.lines = []
-        threading.Thread(target=self._collect, daemon=True).start()
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
         assert wait_for(lambda: self.port, timeout=10), self.output()
+
+    def stop(self):
+        """Stop the relay as Ctrl+C would and wait for its last words."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=10)
 
     def _collect(self):
         for raw in self.process.stdout:
@@ -75,7 +86,7 @@ def test_relay_with_a_korean_group_on_a_narrow_console(encoding):
     finally:
         player1.disconnect()
         player2.disconnect()
-        stop_process(relay.process)
+        relay.stop()
     output = relay.output()
     assert "Traceback" not in output and "UnicodeEncodeError" not in output, output
     if encoding == "ascii":
