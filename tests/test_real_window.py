@@ -14,7 +14,7 @@ import sys
 import pygame
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from pong_oop import BAR_H, BAR_W, GAP_FROM_SCR, HEIGHT, MESSAGE_BOX_COLOR, WIDTH
 
 pytestmark = pytest.mark.skipif(
@@ -46,8 +46,32 @@ def x_display():
 
 
 def xdotool(display, *args):
-    return subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display),
-                          capture_output=True, text=True, timeout=15, check=True).stdout
+    result = subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display),
+                            capture_output=True, text=True, timeout=15)
+    assert result.returncode == 0, "xdotool %s: %s" % (" ".join(args), result.stderr)
+    return result.stdout
+
+
+def game_window(display, pid):
+    """The id of the game's 800x600 window, once it is on the screen.
+
+    Pygame Zero first opens a small window and then makes it the game's
+    size (pygame may replace the window while doing so), so wait for a
+    shown window of the right size before giving it the keyboard."""
+    def ask(*args):         # no check: a window may vanish between two questions
+        return subprocess.run(["xdotool", *args], env=dict(os.environ, DISPLAY=display),
+                              capture_output=True, text=True, timeout=15).stdout
+
+    def find():
+        for window in ask("search", "--onlyvisible", "--pid", str(pid)).split():
+            if "WIDTH=%d\nHEIGHT=%d" % (WIDTH, HEIGHT) in ask("getwindowgeometry", "--shell",
+                                                                 window):
+                return window
+        return None
+    window = wait_for(find, timeout=15, step=0.05)
+    assert window, "the game's window did not appear"
+    xdotool(display, "windowfocus", "--sync", window)
+    return window
 
 
 def white_rows(picture, x):
@@ -65,9 +89,7 @@ def test_keys_on_the_start_screen_move_the_bars_and_space_starts(x_display, tmp_
                              "--screenshot", str(picture_path)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # Wait for the game's window to appear, then give it the keyboard.
-        window = xdotool(x_display, "search", "--sync", "--pid", str(game.pid)).split()[0]
-        xdotool(x_display, "windowfocus", "--sync", window)
+        game_window(x_display, game.pid)
         xdotool(x_display, "keydown", left_key, "keydown", right_key)
         xdotool(x_display, "key", "space")
         output, errors = game.communicate(timeout=30)
@@ -106,7 +128,7 @@ def test_network_game_moves_your_bar_with_the_keys_it_shows(x_display, tmp_path)
                             env=x11, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peer = None
     try:
-        window = xdotool(x_display, "search", "--sync", "--pid", str(host.pid)).split()[0]
+        window = game_window(x_display, host.pid)
         peer = subprocess.Popen([sys.executable, "-u", str(ROOT / "pong_net.py"), HOST, str(port),
                                  "--bot"], cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
@@ -114,7 +136,7 @@ def test_network_game_moves_your_bar_with_the_keys_it_shows(x_display, tmp_path)
         for line in peer.stdout:                    # wait until Player 2 is in
             if "Connected as peer" in line:
                 break
-        xdotool(x_display, "windowfocus", "--sync", window)
+        xdotool(x_display, "windowfocus", "--sync", window)    # again: it may have moved
         xdotool(x_display, "keydown", "a")
         output, _ = host.communicate(timeout=30)
     finally:
