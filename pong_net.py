@@ -111,9 +111,10 @@ def first_join():
         return
     if net.error_code == "name_taken":
         print("Failed to connect. The group is full.", flush=True)
-        refusal = ("The group is full",
-                   "Two players are already in group %s.\n"
-                   "Wait for them to finish, or use another group." % GROUP)
+        # (The group's name stays off the screen: the game's font has no
+        # Korean letters, and a teacher may well call a group 퐁게임.)
+        refusal = ("The group is full", "Two players are already in this group.\n"
+                                        "Wait for them to finish, or use another group.")
     else:
         print("Failed to connect.", net.error, flush=True)
         explanation = net.error

@@ -253,7 +253,7 @@ def test_net_group_full_screen(net_game, relay):
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
         game, None, "The group is full",
-        "Two players are already in group pong_game.\n"
+        "Two players are already in this group.\n"
         "Wait for them to finish, or use another group."))
     check_message_is_readable(picture, court(game))
 
