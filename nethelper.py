@@ -48,6 +48,12 @@ import sys
 import threading
 import time
 
+# One plain sentence instead of a traceback further down (Python 3.6 and 3.7
+# lack socket.create_server, for one). 3.8 is what the Mu editor bundles.
+if sys.version_info < (3, 8):
+    sys.exit("nethelper needs Python 3.8 or newer, but this is Python %d.%d. "
+             "Install a newer Python from https://www.python.org" % sys.version_info[:2])
+
 __version__ = "1.0.0"
 
 __all__ = [
@@ -2022,6 +2028,7 @@ _ANIMALS = (
 
 def main(argv=None):
     """Run the relay from the command line. Returns the exit status."""
+    _make_console_safe()
     parser = argparse.ArgumentParser(
         prog="nethelper.py",
         description="Run a nethelper relay: games join a group and it passes "
@@ -2107,6 +2114,17 @@ def main(argv=None):
         pass
     print("Server stopped. Goodbye!", flush=True)
     return 0
+
+
+def _make_console_safe():
+    # A Korean Windows console is cp949, some are ASCII only: print() and the
+    # log (which writes to sys.stdout) show "?" for what the console cannot
+    # show, instead of the relay dying of a UnicodeEncodeError.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, OSError):
+            pass                # no console, or one that cannot be changed
 
 
 def _read_list(path, what):
