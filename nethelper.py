@@ -48,6 +48,12 @@ import sys
 import threading
 import time
 
+# One plain sentence instead of a traceback further down (Python 3.6 and 3.7
+# lack socket.create_server, for one). 3.8 is what the Mu editor bundles.
+if sys.version_info < (3, 8):
+    sys.exit("nethelper needs Python 3.8 or newer, but this is Python %d.%d. "
+             "Install a newer Python from https://www.python.org" % sys.version_info[:2])
+
 __version__ = "1.0.0"
 
 __all__ = [
@@ -2681,6 +2687,7 @@ class _Watcher:
 
 def main(argv=None):
     """Run the relay from the command line. Returns the exit status."""
+    _make_console_safe()
     parser = argparse.ArgumentParser(
         prog="nethelper.py",
         description="Run a nethelper relay: games join a group and it passes "
@@ -2743,7 +2750,6 @@ def main(argv=None):
         parser.error("--watch takes a group and at most one host")
     if args.timeout is not None and args.timeout <= 0 or args.every <= 0:
         parser.error("--timeout and --every must be above zero")
-    _replace_unprintable_output()
     if args.find is not None:
         return _find_command(args.find or None, args.port, args.timeout or 1.0)
     if args.check is not None:
@@ -2863,14 +2869,15 @@ def _watch_command(group, host, port, timeout, every, show_all):
         return _Watcher(group, lambda line: print(line, flush=True), every, show_all).run(sock)
 
 
-def _replace_unprintable_output():
-    """A console that cannot show a character (cp949 on Windows) gets a ?
-    instead of an error: names and messages may hold anything."""
+def _make_console_safe():
+    # A Korean Windows console is cp949, some are ASCII only: print() and the
+    # log (which writes to sys.stdout) show "?" for what the console cannot
+    # show, instead of the relay dying of a UnicodeEncodeError.
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(errors="replace")
-        except (AttributeError, ValueError):
-            pass
+        except (AttributeError, ValueError, OSError):
+            pass                # no console, or one that cannot be changed
 
 
 def _read_list(path, what):

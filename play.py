@@ -8,16 +8,38 @@ twice, and stops the relay again when both windows are closed. To play
 across a network instead, see README.md.
 """
 import argparse
+import importlib.util
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from nethelper import DEFAULT_PORT, NO_RELAY, RELAY_OK, check_relay
+if sys.version_info < (3, 8):
+    sys.exit("play.py needs Python 3.8 or newer, but this is Python %d.%d. "
+             "Install a newer Python from https://www.python.org" % sys.version_info[:2])
+
+# (after the version check)
+from nethelper import DEFAULT_PORT, NO_RELAY, RELAY_OK, check_relay  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GROUP = "pong_game"
+# Said when the games could not start: the commands of README.md's first lines.
+INSTALL_HELP = """\
+The games need Pygame Zero (the pgzero and pygame packages), and this Python
+({python}) does not have them. In the folder with play.py, type:
+
+  Windows:        py -m venv .venv
+                  .venv\\Scripts\\pip install -r requirements.txt
+                  .venv\\Scripts\\python play.py
+  macOS, Linux:   python3 -m venv .venv && .venv/bin/pip install -r requirements.txt && .venv/bin/python play.py
+
+or add them to this Python: "{python}" -m pip install -r requirements.txt"""
+
+
+def missing_packages():
+    """The packages the games need that this Python cannot import."""
+    return [name for name in ("pygame", "pgzero") if importlib.util.find_spec(name) is None]
 
 
 def relay_here(port):
@@ -64,6 +86,14 @@ def main():
     parser.add_argument("--frames", type=int, metavar="N",
                         help="close both games after N frames (for the tests)")
     args = parser.parse_args()
+    # print() shows "?" for what the console cannot show, instead of failing.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, OSError):
+            pass
+    if missing_packages():
+        sys.exit(INSTALL_HELP.format(python=sys.executable))
     limit = ["--frames", str(args.frames)] if args.frames else []
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)

@@ -34,6 +34,9 @@ import statistics
 import sys
 import time
 
+# First: pong_oop says plainly if Python is too old or Pygame Zero is missing,
+# hides pygame's greeting, and keeps print() from failing on any console.
+import pong_oop
 import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
@@ -41,19 +44,22 @@ from pgzero.keyboard import keyboard
 from nethelper import BAD_ADDRESS, DEFAULT_PORT, NO_RELAY, TIMEOUT, NetNode
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_oop import (BALL_RADIUS, BAR_W, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
-                      bot_move, draw_game, draw_message, draw_start_or_winner, event_sound,
-                      move_ball, move_bar_with_keys, play_sound, update_ball)
+                      bot_move, draw_bar_label, draw_game, draw_message, draw_start_or_winner,
+                      event_sound, move_ball, move_bar_with_keys, play_sound, update_ball)
 
-SERVER_IP = "localhost"     # the relay's address: change it to play across a network
+SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
 SERVER_PORT = DEFAULT_PORT
 GROUP = "pong_game"
 HOST_NAME = "Player1"
 PEER_NAME = "Player2"
 TITLE = "pong"
+ICON = pong_oop.ICON        # the window's icon, from images/ (None if it is missing)
 
 UP_KEYS = [keys.A, keys.W, keys.UP]          # both players may use either set of keys
 DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
+KEYS_HELP = "Your bar: A = up, Z = down (or the Up and Down arrows)"
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
+REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 
 net = NetNode()
 score = Score()
@@ -64,6 +70,8 @@ bar2 = Bar(WIDTH - GAP_FROM_SCR - BAR_W)      # Player 2's bar, on the right
 
 me = None                   # HOST_NAME or PEER_NAME once we have joined
 opponent_here = False
+took_over = False           # True after the host left and we became the host
+refusal = None              # (title, explanation) once the relay said no
 game_started = False
 next_reconnect = 0.0
 
@@ -96,16 +104,28 @@ def join_game():
 
 
 def first_join():
-    """The first thing the game does: join, or explain why not and quit."""
+    """The first thing the game does: join, or explain why not (in the
+    console and on the screen) and quit a little later."""
+    global refusal
     if join_game():
         return
     if net.error_code == "name_taken":
         print("Failed to connect. The group is full.", flush=True)
+        # (The group's name stays off the screen: the game's font has no
+        # Korean letters, and a teacher may well call a group 퐁게임.)
+        refusal = ("The group is full", "Two players are already in this group.\n"
+                                        "Wait for them to finish, or use another group.")
     else:
         print("Failed to connect.", net.error, flush=True)
+        explanation = net.error
         if net.error_code in (NO_RELAY, TIMEOUT, BAD_ADDRESS):
             print("Start the relay first with: python nethelper.py -g", GROUP, flush=True)
-    sys.exit(1)
+            explanation += "\nStart the relay first: python nethelper.py -g " + GROUP
+        refusal = ("Failed to connect", explanation)
+
+
+def who_am_i():
+    return "Player 1, the left bar" if me == HOST_NAME else "Player 2, the right bar"
 
 
 def opponent():
@@ -122,12 +142,13 @@ def their_bar():
 
 def watch_the_group():
     """Notice when the other player arrives or leaves."""
-    global opponent_here
+    global opponent_here, took_over
     here = opponent() in net.get_peers()
     if here == opponent_here:
         return
     opponent_here = here
     if here:
+        took_over = False
         print("%s is here. Let's play!" % opponent(), flush=True)
     elif me == HOST_NAME:
         print("Player 2 left. Waiting for a new opponent.", flush=True)
@@ -136,6 +157,7 @@ def watch_the_group():
         # Without a host there is no ball. Become the host, so that a new
         # opponent can join us, instead of leaving the player stranded.
         print("The host left. Taking over as host (Player 1).", flush=True)
+        took_over = True
         net.disconnect()
         if not join_game():
             print("Could not take over:", net.error, flush=True)
@@ -187,6 +209,8 @@ def press_start():
 
 
 def on_key_down(key):
+    if refusal:
+        sys.exit(1)         # any key closes a game the relay refused
     if key == keys.SPACE:
         press_start()
 
@@ -250,6 +274,10 @@ def report_score():
 def update():
     global frame_count
     frame_count += 1
+    if refusal:
+        if frame_count > REFUSAL_FRAMES:
+            sys.exit(1)
+        return
     if me is None:
         first_join()
     net.process_recv()
@@ -265,12 +293,20 @@ def update():
 # screen is not imported: Pygame Zero provides it once the game runs.
 def draw():
     draw_game(screen, ball, bar1, bar2, score)
-    if not net.connected:
+    if net.connected:
+        draw_bar_label(screen, my_bar(), "YOU")
+    if refusal:
+        draw_message(screen, *refusal)
+    elif not net.connected:
         draw_message(screen, "Connection lost", "Trying to reconnect...")
+    elif not opponent_here and took_over:
+        draw_message(screen, "The host left", "You are the host now: Player 1, the left bar.\n"
+                                              "Waiting for a new player...")
     elif not opponent_here:
-        draw_message(screen, "Waiting for a peer connection...")
+        draw_message(screen, "Waiting for a peer connection...",
+                     "You are %s.\nStart the game on a second computer or window." % who_am_i())
     else:
-        draw_start_or_winner(screen, score, game_started)
+        draw_start_or_winner(screen, score, game_started, KEYS_HELP)
     if max_frames is not None and frame_count >= max_frames:
         finish()
 
@@ -279,6 +315,8 @@ def finish():
     """End of --frames: save the screenshot if asked for, report, and quit."""
     if screenshot_path:
         pygame.image.save(screen.surface, screenshot_path)
+    if refusal:
+        sys.exit(1)
     if ball_drift:
         print("Ball drift: %d corrections, median %.1f px, max %.1f px" % (
             len(ball_drift), statistics.median(ball_drift), max(ball_drift)), flush=True)

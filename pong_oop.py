@@ -32,18 +32,39 @@ parameters instead of reaching for global variables.
 """
 import argparse
 import math
+import os
 import random
 import sys
 
-import pygame
-from pgzero.constants import keys
-from pgzero.keyboard import keyboard
-from pgzero.loaders import sounds
-from pgzero.rect import Rect, ZRect
+# Checked before anything that needs a newer Python or pygame, so that a
+# student sees one plain sentence instead of a traceback.
+if sys.version_info < (3, 8):
+    sys.exit("This game needs Python 3.8 or newer, but this is Python %d.%d. "
+             "Install a newer Python from https://www.python.org" % sys.version_info[:2])
+
+# pygame prints "Hello from the pygame community" when it is imported; keep
+# the game's console for the game's own messages.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+try:
+    import pygame
+    from pgzero import ptext
+    from pgzero.constants import keys
+    from pgzero.keyboard import keyboard
+    from pgzero.loaders import sounds
+    from pgzero.rect import Rect, ZRect
+except ImportError:
+    sys.exit('This game needs Pygame Zero, which this Python does not have. Install it with:\n'
+             '    "%s" -m pip install pgzero' % sys.executable)
 
 WIDTH = 800
 HEIGHT = 600
 TITLE = "pong"
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The window's icon, drawn by make_assets.py. A game copied without images/
+# simply keeps the usual icon (None tells Pygame Zero to leave it alone).
+ICON = os.path.join(HERE, "images", "icon.png")
+if not os.path.exists(ICON):
+    ICON = None
 
 BAR_H = 100
 BAR_W = 15
@@ -63,12 +84,23 @@ BAR1_UP_KEYS = [keys.A, keys.W]
 BAR1_DOWN_KEYS = [keys.Z, keys.S]
 BAR2_UP_KEYS = [keys.UP]
 BAR2_DOWN_KEYS = [keys.DOWN]
+# What the start screen says about those keys (W and S work too, but two keys
+# are easier to remember than four).
+BAR1_KEYS_HELP = "Left bar: A = up, Z = down"
+BAR2_KEYS_HELP = "Right bar: Up and Down arrows"
 
 BACKGROUND_COLOR = "black"
 LINE_COLOR = "grey"
 BALL_COLOR = "white"
 BAR_COLOR = "white"
 TEXT_COLOR = "white"
+LABEL_COLOR = "yellow"            # "YOU" beside your bar
+MESSAGE_BOX_COLOR = (20, 40, 90)  # the dark blue panel behind messages ...
+MESSAGE_BORDER_COLOR = (110, 130, 190)  # ... and its lighter frame
+MESSAGE_TOP = 100                 # y of the panel's top edge: above the ball's start
+BIG_TEXT = 64                     # font sizes (pixels) of messages
+SMALL_TEXT = 32
+LABEL_TEXT = 30
 
 
 class Score:
@@ -307,8 +339,9 @@ sound_works = True
 
 
 def play_sound(name):
-    """Play sounds/<name>.wav. On a computer without a working sound device
-    the game keeps going silently instead of crashing."""
+    """Play sounds/<name>.wav. On a computer without a working sound device,
+    or when the game was copied without its sounds/ folder, the game keeps
+    going silently instead of crashing."""
     global sound_works
     if not sound_works:
         return
@@ -316,7 +349,14 @@ def play_sound(name):
         sound_works = False   # no sound device: stay quiet from now on
         return
     try:
-        getattr(sounds, name).play()
+        sound = getattr(sounds, name)
+    except AttributeError:    # Pygame Zero's way of saying "no such file"
+        print("Sound is off: there is no sounds/%s.wav next to the game "
+              "(run make_assets.py to make the sounds)." % name, file=sys.stderr)
+        sound_works = False
+        return
+    try:
+        sound.play()
     except pygame.error as error:
         print("Sound is off:", error, file=sys.stderr)
         sound_works = False
@@ -353,29 +393,76 @@ def draw_game(screen, ball, bar1, bar2, score):
     screen.draw.filled_circle(ball.center, BALL_RADIUS, BALL_COLOR)
 
 
+def draw_bar_label(screen, bar, text):
+    """Write a short label (e.g. "YOU") beside the bar, on the court side."""
+    if is_left_bar(bar):
+        screen.draw.text(text, midleft=(bar.right + 12, bar.centery),
+                         fontsize=LABEL_TEXT, color=LABEL_COLOR)
+    else:
+        screen.draw.text(text, midright=(bar.left - 12, bar.centery),
+                         fontsize=LABEL_TEXT, color=LABEL_COLOR)
+
+
+def message_box(text, small_text=""):
+    """The panel that draw_message() puts behind text and small_text."""
+    big_font = ptext.getfont(None, BIG_TEXT)
+    small_font = ptext.getfont(None, SMALL_TEXT)
+    small_lines = small_text.splitlines()
+    width = max([big_font.size(text)[0]] + [small_font.size(line)[0] for line in small_lines])
+    height = big_font.get_linesize() + small_font.get_linesize() * len(small_lines)
+    if small_lines:
+        height += 15                # a little air between the big and the small text
+    box = Rect(0, 0, min(width + 60, WIDTH - 20), height + 40)
+    box.midtop = (WIDTH // 2, MESSAGE_TOP)
+    return box
+
+
 def draw_message(screen, text, small_text=""):
-    """Show text in big letters across the screen, above the ball's
-    starting place, and small_text (if any) under it."""
-    screen.draw.text(text, center=(WIDTH / 2, HEIGHT / 3),
-                     fontsize=70, color=TEXT_COLOR)
+    """Show text in big letters near the top of the court, and
+    small_text (if any; it may have several lines) under it.
+
+    They sit on a panel of their own: drawn straight onto the court, the
+    centre line would run through the middle of the words."""
+    box = message_box(text, small_text)
+    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
+    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
+    screen.draw.text(text, midtop=(WIDTH / 2, box.top + 20),
+                     fontsize=BIG_TEXT, color=TEXT_COLOR)
     if small_text:
-        screen.draw.text(small_text, center=(WIDTH / 2, HEIGHT / 3 + 60),
-                         fontsize=40, color=TEXT_COLOR)
+        top = box.top + 20 + ptext.getfont(None, BIG_TEXT).get_linesize() + 15
+        screen.draw.text(small_text, midtop=(WIDTH / 2, top), align="center",
+                         fontsize=SMALL_TEXT, color=TEXT_COLOR)
 
 
 def winner_text(score):
-    return "Player%d Win!!" % score.winner()
+    return "Player %d wins!" % score.winner()
 
 
-def draw_start_or_winner(screen, score, game_started):
-    """Before a game: how to start it. After one: who won, and how to play again."""
+def draw_start_or_winner(screen, score, game_started, keys_help=""):
+    """Before a game: how to start it (and keys_help, which keys move the
+    bars). After one: who won, and how to play again."""
     if score.game_over:
         draw_message(screen, winner_text(score), "Press Space to play again")
     elif not game_started:
-        draw_message(screen, "Press Space to start")
+        draw_message(screen, "Press Space to start", keys_help)
 
 
 # ---- the local game ----
+
+def make_console_safe():
+    """Let print() replace what the console cannot show (a "?" instead of a
+    Korean name on an ASCII console) rather than stop the program with a
+    UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, OSError):
+            pass            # no console (None), or one that cannot be changed
+
+
+# A Korean Windows console shows cp949, some consoles only ASCII: the game
+# must not stop because of something it prints.
+make_console_safe()
 
 score = Score()
 ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
@@ -437,7 +524,12 @@ def update():
 # runs, and draw() is only called then.
 def draw():
     draw_game(screen, ball, bar1, bar2, score)
-    draw_start_or_winner(screen, score, game_started)
+    if bot_plays_bar2 and not bot_plays_bar1:      # --bot: one player, on the left
+        draw_bar_label(screen, bar1, "YOU")
+        keys_help = BAR1_KEYS_HELP.replace("Left bar", "Your bar (left)")
+    else:
+        keys_help = BAR1_KEYS_HELP + "\n" + BAR2_KEYS_HELP
+    draw_start_or_winner(screen, score, game_started, keys_help)
     if max_frames is not None and frame_count >= max_frames:
         finish()
 

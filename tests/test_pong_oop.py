@@ -245,7 +245,7 @@ def test_winning_point_ends_the_game(bars):
     ball = make_ball((WIDTH + BALL_RADIUS - 4, 300), (5, 5))
     assert update_ball(ball, *bars, score) == ["b1"]
     assert score.winner() == 1
-    assert pong_oop.winner_text(score) == "Player1 Win!!"
+    assert pong_oop.winner_text(score) == "Player 1 wins!"
     # No new serve, and nothing more happens until a new game.
     assert ball.left > WIDTH
     assert update_ball(ball, *bars, score) == []
@@ -367,7 +367,7 @@ def test_play_sound_plays_the_wav(game_state):
         pygame.mixer.quit()
 
 
-def test_sound_files_are_short_16bit_mono_and_reproducible(tmp_path):
+def test_sounds_and_icon_are_made_the_same_every_time(tmp_path):
     # make_assets.py writes next to itself: run a copy in a temporary folder
     # and compare with the committed files.
     shutil.copy(ROOT / "make_assets.py", tmp_path)
@@ -380,6 +380,12 @@ def test_sound_files_are_short_16bit_mono_and_reproducible(tmp_path):
             assert (wav.getnchannels(), wav.getsampwidth()) == (1, 2)
             seconds = wav.getnframes() / wav.getframerate()
             assert 0.05 <= seconds <= 0.4
+    # The window icon is drawn the same way every time, and the games use it.
+    made = pygame.image.load(str(tmp_path / "images" / "icon.png"))
+    committed = pygame.image.load(str(ROOT / "images" / "icon.png"))
+    assert committed.get_size() == (32, 32)
+    assert pygame.image.tobytes(made, "RGB") == pygame.image.tobytes(committed, "RGB")
+    assert pong_oop.ICON == str(ROOT / "images" / "icon.png")
 
 
 # ---- the real program ----
