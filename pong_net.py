@@ -1071,6 +1071,13 @@ def finish():
     """End of --frames: save the screenshot if asked for, report, and quit."""
     if screenshot_path:
         pygame.image.save(screen.surface, screenshot_path)
+    print_summary()
+    net.disconnect()
+    sys.exit(0)
+
+
+def print_summary():
+    """How the network did: printed when the game stops."""
     drift = prediction.errors
     if drift:
         print("Ball drift: %d corrections, median %.1f px, max %.1f px" % (
@@ -1085,8 +1092,6 @@ def finish():
             "%s %d" % item for item in sorted(refused_hits.items())), flush=True)
     print("Stopped after %d frames as %s, score %d-%d" % (
         frame_count, me, score.b1, score.b2), flush=True)
-    net.disconnect()
-    sys.exit(0)
 
 
 def read_options(args):
@@ -1118,4 +1123,5 @@ if __name__ == "__main__":
     try:
         pgzrun.go()
     except KeyboardInterrupt:       # Ctrl+C in the terminal: leave politely
+        print_summary()
         net.disconnect()
