@@ -432,7 +432,6 @@ class HostBall:
         self.last_hit = -1              # frame of the last hit accepted
         self.served_at = 0
         self.crossed_at = None          # frame the ball passed Player 2's bar
-        self.refused_hits = 0
 
     def served(self):
         self.served_at = self.frame
@@ -695,8 +694,6 @@ def keep_joining():
         joined()
     elif outcome == "failed" and first_try:
         explain_and_quit()
-    elif outcome == "failed":
-        print("Still no relay:", net.error, flush=True)
 
 
 def explain_and_quit():
@@ -743,13 +740,12 @@ def their_bar():
 
 def watch_the_group():
     """Notice when the other player arrives or leaves."""
-    global opponent_here
+    global opponent_here, host_gone_since
     here = opponent() in net.get_peers()
     if here == opponent_here:
         return
     opponent_here = here
     if here:
-        global host_gone_since
         host_gone_since = None
         print("%s is here. Let's play!" % opponent(), flush=True)
         remembered = None
@@ -870,7 +866,7 @@ def read_msgs(title, reader, latest=False):
 
 def play_frame():
     """One frame with both players present."""
-    global shown_their_bar
+    global shown_their_bar, peer_judges_hits
     if bot_plays:
         bot_move(my_bar(), ball)
         press_start()
@@ -885,7 +881,7 @@ def play_frame():
         their_bar().place(report.y)
         if me == HOST_NAME:
             host_ball.hear_bar2(report)
-            note_peer_judges(report.frame is not None)
+            peer_judges_hits = report.frame is not None   # a textbook Player 2 does not
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
     if me == HOST_NAME:
@@ -895,11 +891,6 @@ def play_frame():
     if shown_their_bar is None:
         shown_their_bar = their_bar().y
     shown_their_bar = glide(shown_their_bar, their_bar().y)
-
-
-def note_peer_judges(judges):
-    global peer_judges_hits
-    peer_judges_hits = judges
 
 
 def hear_hello(their_id, they_remember):
