@@ -346,17 +346,27 @@ class HostClock:
 
 
 def frames_to_step(target, frame):
-    """How many frames to move the ball this frame: normally 1; 2 to catch
-    up when the clock has fallen 2 frames behind the target; 0 (a pause)
-    only when it is 2 frames ahead. Never backwards."""
+    """How many frames to move the ball this frame: normally 1, so it moves
+    evenly; 2 to catch up when it would fall more than 1 frame behind the
+    target; 0 (a pause) only when it would be more than 2 frames ahead.
+    Never backwards. What is left over is drawn with lead()."""
     if target is None:
         return 1
-    ahead = frame + 1 - target
-    if ahead >= 2:
+    behind = target - (frame + 1)
+    if behind < -2:
         return 0
-    if ahead <= -2:
+    if behind > 1:
         return 2
     return 1
+
+
+def lead(target, frame):
+    """How many frames (a fraction, -2 to 1) the host's now is ahead of the
+    ball's frame. The ball is drawn that far along its way (or back along
+    the way it came), so it shows where the host has it between whole frames."""
+    if target is None or frame is None:
+        return 0.0
+    return max(-2.0, min(1.0, target - frame))
 
 
 class Blend:
@@ -528,6 +538,7 @@ class BallPrediction:
         self.pending_hit = None         # HitReport not yet accepted
         self.reported_at = -100         # frame of the last hit reported
         self.errors = []                # px between my ball and the host's, per state
+        self.path = collections.deque(maxlen=3)     # the ball's centers, last frames
 
     def host_bar_at(self, frame):
         """Where the host's bar probably is at frame (its last known place,
@@ -548,10 +559,15 @@ class BallPrediction:
             self.pending_hit = hit
         return events, hit
 
-    def step(self, steps, my_bar_y, moving):
-        """Move on `steps` frames. Returns (events, hits to report)."""
+    def step(self, steps, my_bar, moving, move_my_bar=None):
+        """Move on `steps` frames. move_my_bar(), if given, moves my_bar
+        once in each of those frames, so the bar keeps pace with the ball
+        however many frames this is. Returns (events, hits to report)."""
         all_events, hits = [], []
         for _ in range(steps):
+            if move_my_bar:
+                move_my_bar()
+            my_bar_y = my_bar.y
             self.frame += 1
             self.my_bar[self.frame] = my_bar_y
             self.my_bar.pop(self.frame - HISTORY_FRAMES, None)
@@ -562,7 +578,23 @@ class BallPrediction:
                     hits.append(hit)
             self.shown_at[self.frame] = self.ball.center
             self.shown_at.pop(self.frame - HISTORY_FRAMES, None)
+            self.path.append(self.ball.center)
         return all_events, hits
+
+    def drawn_at(self, lead_frames):
+        """Where to draw the ball lead_frames (-2 to 1) from its frame:
+        ahead along its velocity, or back along the path it came."""
+        x, y = self.ball.center
+        if lead_frames >= 0 or len(self.path) < 2:
+            lead_frames = max(lead_frames, 0)
+            return x + self.ball.vel[0] * lead_frames, y + self.ball.vel[1] * lead_frames
+        points = list(self.path)[::-1]          # now, one frame ago, two frames ago
+        back = min(-lead_frames, len(points) - 1)
+        whole = int(back)
+        (x0, y0) = points[whole]
+        (x1, y1) = points[min(whole + 1, len(points) - 1)]
+        share = back - whole
+        return x0 + (x1 - x0) * share, y0 + (y1 - y0) * share
 
     def hear(self, state, answer_due, moving=True):
         """A ball_pos from the host. Returns (old center, hits to report), or
@@ -591,15 +623,20 @@ class BallPrediction:
         if self.frame is None or state.frame >= self.frame:
             self.frame = state.frame
             self.ball.set_state(state.center, state.vel)
+            self.path.clear()
+            self.path.append(self.ball.center)
             return old_center, []
         replay = ball_from(state.center, state.vel)
         hits = []
+        self.path.clear()
+        self.path.append(replay.center)
         for frame in range(max(state.frame, self.frame - MAX_REPLAY) + 1, self.frame + 1):
             if not moving:
                 break
             _, hit = self._move(replay, frame, self.my_bar.get(frame, self.my_bar.get(self.frame)))
             if hit:
                 hits.append(hit)
+            self.path.append(replay.center)
         self.ball.set_state(replay.center, replay.vel)
         return old_center, hits
 
@@ -631,6 +668,7 @@ host_ball = HostBall(ball)
 prediction = BallPrediction(ball)
 host_clock = HostClock()
 shown_their_bar = None      # where the other player's bar is drawn
+shown_lead = 0.0            # Player 2: frames the host is ahead of the ball (see lead())
 peer_judges_hits = False    # host: Player 2 sends "hit" messages
 opponent_id = None
 saved_game = None           # (opponent id, my points, their points, when) after a break
@@ -810,8 +848,9 @@ def reset_game():
 def reset_netcode():
     """Forget everything about the last opponent's timing."""
     global ping, blend, host_ball, prediction, host_clock, shown_their_bar
-    global peer_judges_hits, opponent_id
+    global peer_judges_hits, opponent_id, shown_lead
     ping, blend, host_clock = PingMeter(), Blend(), HostClock()
+    shown_lead = 0.0
     host_ball, prediction = HostBall(ball), BallPrediction(ball)
     shown_their_bar = None
     peer_judges_hits = False
@@ -864,14 +903,20 @@ def read_msgs(title, reader, latest=False):
     return good
 
 
+def move_my_bar():
+    if bot_plays:
+        bot_move(my_bar(), ball)
+    else:
+        move_bar_with_keys(my_bar(), keyboard, UP_KEYS, DOWN_KEYS)
+
+
 def play_frame():
     """One frame with both players present."""
     global shown_their_bar, peer_judges_hits
     if bot_plays:
-        bot_move(my_bar(), ball)
         press_start()
-    else:
-        move_bar_with_keys(my_bar(), keyboard, UP_KEYS, DOWN_KEYS)
+    if me == HOST_NAME or prediction.frame is None:
+        move_my_bar()       # (Player 2 moves its bar with each frame of its ball)
     for report in read_msgs("ping", read_ping, latest=True):
         ping.hear(report, now_ms())
     net.send_msg(opponent(), "ping", ping.message(now_ms()))
@@ -958,6 +1003,7 @@ def host_frame():
 def peer_frame():
     """Player 2 shows the host's ball where the host has it now, and judges
     the ball at its own bar."""
+    global shown_lead
     for point in read_msgs("score", read_point):
         score.add(point)
         play_sound("die")
@@ -982,10 +1028,12 @@ def peer_frame():
     if prediction.frame is not None:
         one_way = (ping.ms() or 0) / 2000
         target = host_clock.now(time.monotonic(), one_way)
-        events, hits = prediction.step(frames_to_step(target, prediction.frame), bar2.y, moving)
+        steps = frames_to_step(target, prediction.frame)
+        events, hits = prediction.step(steps, bar2, moving, move_my_bar)
         for event in events:
             play_sound(event_sound(event))
         send_hits(hits)
+        shown_lead = lead(target, prediction.frame) if moving else 0.0
     blend.fade()
     frame = prediction.frame if prediction.frame is not None else 0
     net.send_msg(HOST_NAME, "bar_pos", [bar2.x, bar2.y, frame])
@@ -1012,12 +1060,17 @@ def ping_text():
 def screen_state():
     """What the screen shows: the ball's center, the bars' tops, the
     score and the ping (bench/lag records it every frame)."""
-    x, y = blend.shown(ball.center)
+    x, y = ball.center
+    if me == PEER_NAME and opponent_here:
+        x, y = prediction.drawn_at(shown_lead)
+    x, y = blend.shown((x, y))
     bars = {"bar1": bar1.y, "bar2": bar2.y}
     if shown_their_bar is not None and opponent_here:
         bars["bar2" if me == HOST_NAME else "bar1"] = int(round(shown_their_bar))
     return {"ball": [round(x, 2), round(y, 2)], "bar1": bars["bar1"], "bar2": bars["bar2"],
-            "score": [score.b1, score.b2], "ping": ping.ms()}
+            "score": [score.b1, score.b2], "ping": ping.ms(),
+            "game_frame": host_ball.frame if me == HOST_NAME else prediction.frame,
+            "lead": round(shown_lead, 2)}
 
 
 # ---- Pygame Zero's hooks ----

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from pong_net import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend, HitReport,
-                      HostBall, HostClock, PingMeter, PingReport, frames_to_step, glide,
+                      HostBall, HostClock, PingMeter, PingReport, bar_at, frames_to_step, glide, lead,
                       read_ball_pos, read_bar_pos, read_game_start, read_hello, read_hit,
                       read_ping, read_point, read_resume)
 from pong_oop import (BALL_RADIUS, BAR_H, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
@@ -139,9 +139,27 @@ def test_frames_to_step_never_goes_back_and_only_pauses_when_far_ahead():
     assert frames_to_step(None, 10) == 1
     assert frames_to_step(11.4, 10) == 1
     assert frames_to_step(9.6, 10) == 1
-    assert frames_to_step(14.0, 10) == 2
-    assert frames_to_step(8.5, 10) == 0
+    assert frames_to_step(9.2, 10) == 1             # 1.8 ahead after the step: drawn with lead()
+    assert frames_to_step(12.5, 10) == 2
+    assert frames_to_step(8.5, 10) == 0             # 2.5 ahead after a step: wait a frame
     assert all(frames_to_step(t / 10, 10) >= 0 for t in range(-500, 500))
+
+
+def test_the_ball_is_drawn_where_the_host_has_it_between_whole_frames():
+    assert lead(None, 10) == 0 and lead(10.4, 10) == pytest.approx(0.4)
+    assert lead(5, 10) == -2 and lead(15, 10) == 1
+    ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    prediction = BallPrediction(ball)
+    prediction.hear(state(0, (760, 300), (6, 0)), answer_due=10)
+    prediction.step(2, bar_at(BAR2_X, 250), moving=True)            # bounces off our bar (x 765) at once
+    assert ball.vel[0] < 0
+    now = ball.center
+    assert prediction.drawn_at(0.5) == pytest.approx((now[0] + ball.vel[0] / 2, now[1]))
+    # Half a frame back lies on the way the ball came, not behind the bar.
+    back = prediction.drawn_at(-0.5)
+    previous = prediction.path[-2]
+    assert back == pytest.approx(((now[0] + previous[0]) / 2, 300))
+    assert back[0] <= BAR2_X - BALL_RADIUS
 
 
 def test_a_correction_is_blended_over_a_few_frames():
@@ -249,7 +267,7 @@ def test_player2_never_goes_back_to_an_older_state():
     ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
     prediction = BallPrediction(ball)
     assert prediction.hear(state(10, (400, 300), (5, 5)), answer_due=10)
-    prediction.step(3, 250, moving=True)
+    prediction.step(3, bar_at(BAR2_X, 250), moving=True)
     assert prediction.frame == 13
     assert prediction.hear(state(12, (410, 310), (5, 5)), answer_due=10)
     assert ball.center == pytest.approx((415, 315))     # state 12 run forward to frame 13
@@ -264,7 +282,7 @@ def test_player2_keeps_its_hit_until_the_host_answers():
     prediction.hear(state(0, (700, 300), (6, 0)), answer_due=10)
     hits = []
     for _ in range(12):
-        hits += prediction.step(1, 250, moving=True)[1]
+        hits += prediction.step(1, bar_at(BAR2_X, 250), moving=True)[1]
     assert len(hits) == 1 and ball.vel[0] < 0          # our bar sent it back
     hit_frame = hits[0].frame
     # States the host sent before it heard of the hit show the ball flying on: ignored.
@@ -282,7 +300,7 @@ def test_a_refused_hit_gives_way_to_the_hosts_ball_when_the_answer_is_overdue():
     prediction.hear(state(0, (700, 300), (6, 0)), answer_due=10)
     hits = []
     for _ in range(30):
-        hits += prediction.step(1, 250, moving=True)[1]
+        hits += prediction.step(1, bar_at(BAR2_X, 250), moving=True)[1]
     hit_frame = hits[0].frame
     overdue = state(hit_frame + 11, (830, 300), (6, 0))
     assert prediction.hear(overdue, answer_due=10)
@@ -354,8 +372,8 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True):
                 to_host.send(now, ("hit", hit if peer_honest else elsewhere(hit)))
                 seen["reported"] += 1
         if prediction.frame is not None:
-            bot_move(bar2, peer_ball)
-            _, hits = prediction.step(frames_to_step(host.frame, prediction.frame), bar2.y, True)
+            _, hits = prediction.step(frames_to_step(host.frame, prediction.frame), bar2, True,
+                                      lambda: bot_move(bar2, peer_ball))
             for hit in hits:
                 to_host.send(now, ("hit", hit if peer_honest else elsewhere(hit)))
                 seen["reported"] += 1
