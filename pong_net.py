@@ -110,6 +110,7 @@ BAR_SNAP = 150              # ... unless it is this far off
 # Checking Player 2's hits
 HIT_REACH = 14              # px of slack around the bar and the ball
 HIT_FRAMES = 4              # Player 2's frame count may be this many frames off
+MAX_HIT_LEAD = 30           # a hit this many frames ahead of the host is refused
 HIT_POSITION_SLACK = 24     # px between Player 2's ball and the host's at a hit
 BAR_SLACK = 10              # px between a claimed bar and the reported one
 VERDICT_EXTRA_MS = 40       # the host waits a ping and this long for a hit
@@ -442,6 +443,7 @@ class HostBall:
         self.last_hit = -1              # frame of the last hit accepted
         self.served_at = 0
         self.crossed_at = None          # frame the ball passed Player 2's bar
+        self.waiting_hits = []          # hits at frames the host has not reached yet
 
     def served(self):
         self.served_at = self.frame
@@ -475,11 +477,22 @@ class HostBall:
         if report.frame is not None:
             self.bar2_reports.append((report.frame, report.y))
 
+    def hear_hit(self, hit):
+        self.waiting_hits.append(hit)
+
+    def ready_hits(self):
+        """Player 2's hits to judge now: Player 2 may run a frame or two
+        ahead, so a hit waits until the host has reached its frame."""
+        ready = [hit for hit in self.waiting_hits
+                 if not self.frame < hit.frame <= self.frame + MAX_HIT_LEAD]
+        self.waiting_hits = [hit for hit in self.waiting_hits if hit not in ready]
+        return ready
+
     def judge(self, hit):
         """Why Player 2's hit cannot be right, or None if it can."""
         if hit.frame <= max(self.last_hit, self.served_at):
             return "too early"
-        if hit.frame > self.frame + HIT_FRAMES:
+        if hit.frame > self.frame + MAX_HIT_LEAD:
             return "in the future"
         if not self.bar2_reports:
             return "no bar reported"
@@ -974,6 +987,8 @@ def verdict_frames():
 def host_frame():
     """The host is the referee: it moves the ball and counts the points."""
     for hit in read_msgs("hit", read_hit):
+        host_ball.hear_hit(hit)
+    for hit in host_ball.ready_hits():
         why_not = host_ball.judge(hit) if game_started and not score.game_over else "no game"
         if why_not:
             refused_hits[why_not] += 1
