@@ -390,17 +390,143 @@ def parse_typed(payload):
 # NetNode: the game's side
 # ---------------------------------------------------------------------------
 
-# A NetNode's states. connect() starts a TCP connection (CONNECTING); once it
-# is made, the node sends AUTH and waits for the relay's answer (JOINING); it
-# is JOINED when its own name shows up in a PEERS list. Any failure, and
-# disconnect(), bring it back to IDLE.
-_IDLE, _CONNECTING, _JOINING, _JOINED = "idle", "connecting", "joining", "joined"
+# A NetNode's states. connect() looks the relay's address up (LOOKING_UP),
+# starts a TCP connection (CONNECTING), and once it is made sends AUTH and
+# waits for the relay's answer (JOINING); the node is JOINED when its own
+# name shows up in a PEERS list. Any failure, and disconnect(), bring it
+# back to IDLE.
+_IDLE, _LOOKING_UP, _CONNECTING, _JOINING, _JOINED = (
+    "idle", "looking up", "connecting", "joining", "joined")
 
 # What connect_ex() answers while a non-blocking connection is under way
 # (Windows says "would block" where Linux and macOS say "in progress").
 _CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
                       getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
 _CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
+
+
+class _HostLookup:
+    """Finds the addresses of ``host``. ``addresses`` is None until done, then
+    a list of getaddrinfo() entries (empty if there is no such host).
+
+    A written-out IP address, and "localhost", are found at once. Another
+    name may need a name server, which can take seconds to answer (or not
+    answer), so with ``in_background`` it is looked up in a helper thread
+    and the game does not freeze meanwhile.
+    """
+
+    def __init__(self, host, port, in_background):
+        self.addresses = None
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                flags=socket.AI_NUMERICHOST)
+            return
+        except (OSError, UnicodeError):
+            pass                # not an IP address: a name to look up
+        if in_background and host != "localhost":
+            threading.Thread(target=self._look_up, args=(host, port), daemon=True).start()
+        else:
+            self._look_up(host, port)
+
+    def _look_up(self, host, port):
+        try:
+            self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            self.addresses = []
+
+
+class _Inbox:
+    """A NetNode's unread messages, filed by sender name and title.
+
+    A flood, from a peer or through a broken relay, must not fill the game's
+    memory, so the inbox has limits and drops the oldest messages to stay
+    within them: at most ``max_queued`` messages per (sender, title), at most
+    ``max_titles`` titles per sender, and about ``max_bytes`` in all (counted
+    as the messages' size on the wire). ``dropped`` counts the messages
+    dropped that way. The limits are per sender, and room is made at the
+    sender holding the most, so that a flooding peer loses its own messages,
+    not the other players'.
+    """
+
+    def __init__(self, max_queued, max_titles, max_bytes):
+        self.max_queued = max_queued
+        self.max_titles = max_titles
+        self.max_bytes = max_bytes
+        self.dropped = 0
+        self._bytes = 0
+        # sender -> {title: deque of (size, content)}. The title that got a
+        # message last is at the end, so the first is the most neglected one:
+        # room is made there first.
+        self._boxes = {}
+        self._bytes_from = {}                           # sender -> bytes held
+
+    def add(self, sender, title, content, size, queue):
+        """File one message. Without ``queue`` it replaces the unread ones (latest wins)."""
+        boxes = self._boxes.get(sender)
+        if boxes is None:
+            boxes = self._boxes[sender] = collections.OrderedDict()
+            self._bytes_from[sender] = 0
+        box = boxes.get(title)
+        if box is None:
+            if len(boxes) >= self.max_titles:
+                self._drop_box(sender, next(iter(boxes)))
+            box = boxes[title] = collections.deque()
+        else:
+            boxes.move_to_end(title)
+            if box and not queue:
+                self._empty(sender, box)        # replaced by a newer one: not a loss
+            elif len(box) >= self.max_queued:
+                self._take(sender, box)
+                self.dropped += 1
+        box.append((size, content))
+        self._bytes += size
+        self._bytes_from[sender] += size
+        while self._bytes > self.max_bytes:
+            heaviest = max(self._bytes_from, key=self._bytes_from.get)
+            oldest_title = next(iter(self._boxes[heaviest]))
+            oldest = self._boxes[heaviest][oldest_title]
+            if oldest is box and len(box) == 1:
+                break                           # never drop the message just filed
+            if oldest:
+                self._take(heaviest, oldest)
+                self.dropped += 1
+            else:
+                del self._boxes[heaviest][oldest_title]
+
+    def available(self, sender, title):
+        return len(self._boxes.get(sender, {}).get(title, ()))
+
+    def get(self, sender, title, clear):
+        box = self._boxes.get(sender, {}).get(title)
+        if not box:
+            return None
+        return self._take(sender, box) if clear else box[0][1]
+
+    def get_all(self, sender, title, clear):
+        box = self._boxes.get(sender, {}).get(title)
+        if not box:
+            return None
+        messages = [content for _, content in box]
+        if clear:
+            self._empty(sender, box)
+        return messages
+
+    def _take(self, sender, box):
+        size, content = box.popleft()
+        self._bytes -= size
+        self._bytes_from[sender] -= size
+        return content
+
+    def _empty(self, sender, box):
+        size = sum(size for size, _ in box)
+        self._bytes -= size
+        self._bytes_from[sender] -= size
+        box.clear()
+
+    def _drop_box(self, sender, title):
+        box = self._boxes[sender].pop(title)
+        self.dropped += len(box)
+        self._empty(sender, box)
 
 
 class NetNode:
@@ -411,13 +537,31 @@ class NetNode:
     when something goes wrong, ``connected`` becomes False and ``error`` says
     why in plain words (``error_code`` gives a short machine-readable reason,
     such as ``"name_taken"`` or ``"no_relay"``).
+
+    ``warning`` holds the relay's latest warning (for example that we send
+    more than our share), or None. ``dropped_messages`` counts unread
+    messages dropped because too many waited (see the limits below).
     """
+
+    # Limits, so that neither a flood nor a stuck relay can freeze the game
+    # or fill its memory. A game may change them on its NetNode before
+    # connect(); tests shrink them.
+    max_frame_size = DEFAULT_MAX_FRAME_SIZE   # biggest frame sent or accepted (as the relay's)
+    recv_budget_bytes = 256 * 1024            # process_recv() reads at most this much...
+    recv_budget_seconds = 0.005               # ...and files messages for about this long
+    max_queued = 100000                       # unread messages kept per (sender, title)
+    max_titles = 1000                         # titles kept per sender
+    max_inbox_bytes = 4 * 1024 * 1024         # unread messages kept, in bytes as they came
+    max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: the relay is stuck
+    relay_silence_timeout = LIVENESS_TIMEOUT  # for a relay that sends heartbeats
+    heartbeat_interval = HEARTBEAT_INTERVAL   # we send HEART when idle this long
 
     def __init__(self):
         self.name = ""
         self.group = ""
         self.error = None
         self.error_code = None
+        self.warning = None
         self._sock = None
         self._state = _IDLE
         self._recv_buffer = _receive_buffer()
@@ -436,13 +580,11 @@ class NetNode:
         then says why.
 
         With ``wait=False`` it returns at once, without waiting for the
-        network: True if the attempt is under way (``connecting`` is True),
-        False if it failed already (a bad name, an address that cannot be
-        found). The attempt goes on during ``process_send()`` and
-        ``process_recv()``, and ends with ``connected`` True, or with
-        ``error`` saying why not (after ``timeout`` seconds at most).
-        A host name other than a written-out IP address or "localhost" is
-        looked up at once, which may take a moment if the network is slow.
+        network: True while the attempt goes on (``connecting`` is True),
+        False if it could not even start (``error`` says why). The attempt
+        goes on during ``process_send()`` and ``process_recv()`` and ends
+        with ``connected`` True, or with ``error`` saying why not, within
+        ``timeout`` seconds.
 
         Calling it again, even after a False, starts afresh.
         """
@@ -451,22 +593,20 @@ class NetNode:
         self._close()
         self._reset_session()
         self.name, self.group = name, group
-        self.error = self.error_code = None
+        self.error = self.error_code = self.warning = None
         port = DEFAULT_PORT if port is None else int(port)
         self._where = "{}:{}".format(host, port)
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout
         if name and name_problem(name):
             return self._fail(BAD_REQUEST, name_problem(name))
-        try:
-            self._addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError):
-            return self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
-                              "Check SERVER_IP.".format(host))
-        self._state = _CONNECTING
-        self._connect_next_address()
+        self._host = host
+        self._lookup = _HostLookup(host, port, in_background=not wait)
+        self._state = _LOOKING_UP
+        if self._lookup.addresses:
+            self._see_lookup()  # found at once: start the TCP connection now
         if not wait:
-            return self.connecting
+            return self.connecting      # process_send() and process_recv() carry it on
         return self._wait_until_joined()
 
     @property
@@ -477,7 +617,13 @@ class NetNode:
     @property
     def connecting(self):
         """True while a ``connect()`` attempt is still under way."""
-        return self._state in (_CONNECTING, _JOINING)
+        return self._state in (_LOOKING_UP, _CONNECTING, _JOINING)
+
+    @property
+    def dropped_messages(self):
+        """How many unread messages were dropped since connect() because
+        too many waited: read them sooner, or send fewer."""
+        return self._inbox.dropped
 
     def is_connected(self):
         """Same as the ``connected`` attribute."""
@@ -497,50 +643,49 @@ class NetNode:
         """Send everything queued by ``send_msg()``. Call it every frame.
 
         When there is nothing to send it sends a heartbeat now and then, so
-        that the relay knows we are still here.
+        that the relay knows we are still here. If the relay stops taking
+        what we send, the connection counts as lost once more than
+        ``max_unsent_bytes`` wait, rather than filling the game's memory.
         """
-        if self._state == _CONNECTING:
+        if self._state in (_LOOKING_UP, _CONNECTING):
             self._go_on_connecting()
-        if self._state != _JOINED:
-            self._flush()           # the AUTH, if it did not all go at once
-            return
-        for dest, messages in self._outbox.items():
-            self._outgoing += data_frame(dest, self._my_addr, messages)
-        self._outbox.clear()
-        if not self._outgoing and time.monotonic() - self._last_sent >= HEARTBEAT_INTERVAL:
-            self._outgoing += heart_frame(self._my_addr)
+        if self._state == _JOINED and not self._send_failed:
+            for dest, messages in self._outbox.items():
+                self._add_data_frames(dest, messages)
+            self._outbox.clear()
+            if not self._outgoing and time.monotonic() - self._last_sent >= self.heartbeat_interval:
+                self._outgoing += heart_frame(self._my_addr)
         self._flush()
+        if len(self._outgoing) > self.max_unsent_bytes:
+            self._lose(LOST, "The relay at {} has stopped taking what this node sends "
+                       "({} KiB wait to go): it is stuck, or the game sends more than the "
+                       "network can carry.".format(self._where, len(self._outgoing) // 1024))
 
     def process_recv(self):
-        """Read everything that has arrived and file the messages. Call it every frame."""
-        if self._state == _CONNECTING:
+        """Read what has arrived and file the messages. Call it every frame.
+
+        One call does a bounded amount of work, so that a flood cannot
+        freeze the game: it reads at most ``recv_budget_bytes`` and files
+        messages for about ``recv_budget_seconds``; the rest waits for the
+        next call.
+        """
+        if self._state in (_LOOKING_UP, _CONNECTING):
             self._go_on_connecting()
         if self._state not in (_JOINING, _JOINED):
             return
-        ended = None            # why the stream ended, if it did
-        try:
-            while True:
-                size = self._sock.recv_into(self._recv_buffer)
-                if not size:
-                    ended = "closed"
-                    break
-                self._reader.feed(self._recv_buffer[:size])
-                if size < _SMALL_READ:
-                    # A game's frame brings a few hundred bytes: asking again
-                    # would only hear "nothing more", at the price of a system
-                    # call. A backlog comes in big reads, so it is read on.
-                    break
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            ended = exc.strerror or str(exc)
-        # Read what arrived before the end first: it may say why it ended.
-        self._handle_frames()
-        if ended and self._sock is not None:
-            self._on_connection_ended(ended)
-        elif self._state == _JOINING and time.monotonic() >= self._deadline:
-            self._lose(TIMEOUT, "The relay at {} did not answer the request to join "
-                       "within {} s.".format(self._where, self._timeout))
+        stop_at = time.monotonic() + self.recv_budget_seconds
+        if self._backlog:
+            self._handle_frames(stop_at)        # what the last call had no time for
+        if not self._backlog and not self._ended and self._sock is not None:
+            self._ended = self._read_some()
+            self._handle_frames(stop_at)
+        if self._sock is None:
+            return
+        # Frames that came before the end are filed first: they may say why.
+        if self._ended and not self._backlog:
+            self._on_connection_ended(self._ended)
+        else:
+            self._check_timers()
 
     def send_msg(self, name, title, content, queue=False):
         """Queue a message for the node called ``name`` (or "ALL" for everyone else).
@@ -550,7 +695,8 @@ class NetNode:
         ``queue=False`` the receiver keeps only the latest unread message of
         this title; with ``queue=True`` every message is kept in order.
         Returns False if there is no such node (or we are not connected).
-        Raises TypeError or ValueError if JSON cannot carry ``content``.
+        Raises TypeError or ValueError if JSON cannot carry ``content``, and
+        ValueError if the message is too big for one frame (``max_frame_size``).
         """
         if not isinstance(title, str):
             raise TypeError("send_msg(): the title must be a string, not {}".format(
@@ -560,6 +706,10 @@ class NetNode:
         except (TypeError, ValueError) as exc:
             raise type(exc)("send_msg(): cannot send {!r}: {}. Send numbers, strings, "
                             "True/False/None, lists and dicts.".format(title, exc)) from None
+        if HEADER_SIZE + len(encoded) + 2 > self.max_frame_size:
+            raise ValueError("send_msg(): the message {!r} is {} bytes as JSON, more than one "
+                             "frame can carry ({} bytes). Send it in smaller parts.".format(
+                                 title, len(encoded), self.max_frame_size - HEADER_SIZE - 2))
         dest = ALL_ADDR if name == "ALL" else self._peers.get(name)
         if dest is None or self._state != _JOINED:
             return False
@@ -568,28 +718,19 @@ class NetNode:
 
     def available(self, sender, title):
         """How many unread messages called ``title`` came from ``sender``."""
-        return len(self._inbox.get((sender, title), ()))
+        return self._inbox.available(sender, title)
 
     def get_msg(self, sender, title, clear=True):
         """Return the oldest unread ``title`` message from ``sender``, or None.
 
         With ``clear=False`` the message stays unread.
         """
-        box = self._inbox.get((sender, title))
-        if not box:
-            return None
-        return box.popleft() if clear else box[0]
+        return self._inbox.get(sender, title, clear)
 
     def get_all_msgs(self, sender, title, clear=True):
         """Return a list of every unread ``title`` message from ``sender``
         (None if there are none). With ``clear=False`` they stay unread."""
-        box = self._inbox.get((sender, title))
-        if not box:
-            return None
-        messages = list(box)
-        if clear:
-            box.clear()
-        return messages
+        return self._inbox.get_all(sender, title, clear)
 
     def get_peers(self):
         """Names of the nodes in our group, ourselves included."""
@@ -634,26 +775,54 @@ class NetNode:
 
     # -- private helpers ------------------------------------------------------
 
-
     def _reset_session(self):
-        self._reader = FrameReader()
+        self._reader = FrameReader(self.max_frame_size)
         self._outgoing = bytearray()
         self._outbox = {}                                   # dest addr -> [encoded message]
-        self._inbox = collections.defaultdict(collections.deque)   # (sender, title) -> messages
+        self._inbox = _Inbox(self.max_queued, self.max_titles, self.max_inbox_bytes)
         self._peers = {}                                    # name -> addr, in the relay's order
         self._names = {}                                    # addr -> name
         self._my_addr = UNKNOWN_ADDR
+        self._host = ""
+        self._lookup = None         # a _HostLookup
         self._addresses = []        # where the relay may be, still to try
         self._last_sent = time.monotonic()
+        self._last_heard = time.monotonic()
+        self._relay_beats = False   # True once the relay has sent a HEART (an original never does)
+        self._backlog = False       # frames read but not yet filed: the time budget ran out
+        self._ended = None          # why the stream ended, once it has
+        self._send_failed = None    # why sending failed, if it did
         self._where = ""
         self._timeout = 0
         self._deadline = 0.0
+
+    def _go_on_connecting(self):
+        """Move a connect() attempt on as far as it can go without waiting."""
+        if self._state == _LOOKING_UP:
+            self._see_lookup()
+        if self._state == _CONNECTING:
+            self._see_tcp_connect()
+
+    def _see_lookup(self):
+        if self._lookup.addresses is None:
+            if time.monotonic() >= self._deadline:
+                self._close()
+                self._fail(TIMEOUT, 'Looking up the computer called "{}" took more than {} s. '
+                           "Check SERVER_IP.".format(self._host, self._timeout))
+        elif not self._lookup.addresses:
+            self._close()
+            self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
+                       "Check SERVER_IP.".format(self._host))
+        else:
+            self._addresses = list(self._lookup.addresses)
+            self._state = _CONNECTING
+            self._connect_next_address()
 
     def _connect_next_address(self):
         """Start a non-blocking TCP connection to the next address to try.
 
         connect_ex() on a non-blocking socket only starts the connection;
-        _go_on_connecting() looks later whether it has been made."""
+        _see_tcp_connect() looks later whether it has been made."""
         problem = None
         while self._addresses:
             family, kind, proto, _, address = self._addresses.pop(0)
@@ -668,16 +837,23 @@ class NetNode:
             self._close_socket()
         self._give_up_connecting(problem)
 
-    def _go_on_connecting(self):
+    def _see_tcp_connect(self):
         """See, without waiting, whether the TCP connection has been made."""
         try:
-            # A socket becomes writable once connected. Windows reports a
-            # failed connection as an "exceptional condition", other systems
-            # as writable with an error waiting in SO_ERROR.
-            _, writable, failed = select.select([], [self._sock], [self._sock], 0)
+            # A socket becomes writable when its connection attempt ends; if
+            # it failed, SO_ERROR says why. poll() is used where it exists,
+            # since select() cannot watch a socket numbered 1024 or more on
+            # Linux; Windows has no poll(), and its select() reports a failed
+            # attempt as an "exceptional condition".
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self._sock, select.POLLOUT)
+                writable, failed = poller.poll(0), False
+            else:
+                _, writable, failed = select.select([], [self._sock], [self._sock], 0)
             problem = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except (OSError, ValueError) as exc:
-            writable, failed, problem = [], [self._sock], getattr(exc, "errno", None)
+        except OSError as exc:
+            writable, failed, problem = False, True, exc.errno
         if problem or failed:
             self._close_socket()
             if self._addresses:
@@ -687,6 +863,7 @@ class NetNode:
         elif writable:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._state = _JOINING
+            self._last_heard = time.monotonic()
             self._outgoing += auth_frame(self.name, self.group)
             self._flush()
         elif time.monotonic() >= self._deadline:
@@ -701,12 +878,13 @@ class NetNode:
             self._fail(NO_RELAY, "No relay is running at {}. Start one with: python "
                        "nethelper.py -g {}".format(self._where, self.group or "<group>"))
         else:
-            why = os.strerror(problem) if problem else "unknown error"
+            why = "{} (error {})".format(os.strerror(problem), problem) if problem else "unknown error"
             self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, why))
 
     def _wait_until_joined(self):
         """connect(wait=True): go on until the attempt ends, sleeping in
         select() until the socket has news (or the timeout nears)."""
+        self._go_on_connecting()
         with selectors.DefaultSelector() as selector:
             while self.connecting:
                 events = selectors.EVENT_WRITE if self._state == _CONNECTING else selectors.EVENT_READ
@@ -718,34 +896,81 @@ class NetNode:
         return self.connected
 
     def _flush(self):
-        if self._state not in (_JOINING, _JOINED) or not self._outgoing:
+        if self._state not in (_JOINING, _JOINED) or not self._outgoing or self._send_failed:
             return
         try:
             sent = self._sock.send(self._outgoing)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._lose(LOST, "The connection to the relay was lost ({}).".format(
-                exc.strerror or exc))
+            # The connection broke. What the relay sent before may still wait
+            # to be read (a goodbye says why), so process_recv() reports the
+            # loss once it has read all that.
+            self._send_failed = exc.strerror or str(exc)
+            self._outgoing.clear()
             return
         del self._outgoing[:sent]
         self._last_sent = time.monotonic()
 
-    def _handle_frames(self):
+    def _read_some(self):
+        """Read at most recv_budget_bytes into the frame reader. Returns why
+        the stream ended, or None while it goes on."""
+        budget = self.recv_budget_bytes
+        try:
+            while budget > 0:
+                size = self._sock.recv_into(self._recv_buffer, min(budget, _RECV_SIZE))
+                if not size:
+                    return "closed"
+                self._reader.feed(self._recv_buffer[:size])
+                self._last_heard = time.monotonic()
+                budget -= size
+                if size < _SMALL_READ:
+                    # A game's frame brings a few hundred bytes: asking again
+                    # would only hear "nothing more", at the price of a system
+                    # call. A backlog comes in big reads, so it is read on.
+                    break
+        except (BlockingIOError, InterruptedError):
+            return self._send_failed    # all read: now a failed send ends it
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
+    def _handle_frames(self, stop_at):
+        """File the frames read so far, until the time.monotonic() ``stop_at``
+        at most; the rest wait (_backlog) for the next process_recv()."""
+        self._backlog = False
         try:
             for frame in self._reader:
-                if self._sock is None:
-                    break           # refused or lost: the rest is moot
                 if frame.type == DATA:
                     self._on_data(frame)
                 elif frame.type == PEERS:
                     self._on_peers(frame)
                 elif frame.type == SYSM:
                     self._on_sysm(frame)
+                elif frame.type == HEART and frame.sender == RELAY_ADDR:
+                    self._relay_beats = True
                 # other types are not for nodes, and a newer relay may add some
+                if self._sock is None:
+                    break           # refused or lost: the rest is moot
+                if time.monotonic() >= stop_at:
+                    self._backlog = True
+                    break
         except ProtocolError as exc:
             self._lose(PROTOCOL, "The relay at {} sent something this node cannot read "
                        "({}).".format(self._where, exc))
+
+    def _check_timers(self):
+        now = time.monotonic()
+        if self._state == _JOINING and now >= self._deadline:
+            self._lose(TIMEOUT, "The relay at {} did not answer the request to join "
+                       "within {} s.".format(self._where, self._timeout))
+        elif (self._state == _JOINED and self._relay_beats
+                and now - self._last_heard >= self.relay_silence_timeout):
+            # Only a relay that sends heartbeats can be silent for too long:
+            # an original relay says nothing while the other player is quiet.
+            self._lose(LOST, "The relay at {} has said nothing for {:g} s although it sends "
+                       "a heartbeat every second: it, or the network, has stopped.".format(
+                           self._where, self.relay_silence_timeout))
 
     def _on_data(self, frame):
         try:
@@ -754,12 +979,25 @@ class NetNode:
             # A peer's bad DATA is its own problem: skip it and stay connected.
             log.debug("ignored DATA from address %d: %s", frame.sender, exc)
             return
+        if not messages:
+            return
         sender = self._names.get(frame.sender)
+        size = len(frame.raw) // len(messages)      # each message's share of the frame
         for title, content, queue in messages:
-            box = self._inbox[(sender, title)]
-            if not queue:
-                box.clear()         # latest wins
-            box.append(content)
+            self._inbox.add(sender, title, content, size, queue)
+
+    def _add_data_frames(self, dest, messages):
+        """Queue DATA frames carrying ``messages``, as many per frame as fit
+        in max_frame_size: a relay drops a node that sends a bigger frame."""
+        batch, frame_size = [], HEADER_SIZE + 1         # the header and "["
+        for message in messages:
+            if batch and frame_size + len(message) + 1 > self.max_frame_size:
+                self._outgoing += data_frame(dest, self._my_addr, batch)
+                batch, frame_size = [], HEADER_SIZE + 1
+            batch.append(message)
+            frame_size += len(message) + 1              # the message and "," or "]"
+        if batch:
+            self._outgoing += data_frame(dest, self._my_addr, batch)
 
     def _on_peers(self, frame):
         try:
@@ -783,6 +1021,13 @@ class NetNode:
         elif message["type"] == SYSM_REFUSED:
             reason = message.get("data") or "The relay refused to let us join."
             self._lose(str(message.get("msg")), str(reason))
+        elif message["type"] == SYSM_WARNING:
+            self.warning = str(message.get("data") or message.get("msg"))
+            log.warning("The relay at %s warns: %s", self._where, self.warning)
+        elif message["type"] == SYSM_GOODBYE:
+            # The relay is closing our connection, and says why.
+            reason = message.get("data") or "The relay closed the connection."
+            self._lose(str(message.get("msg") or LOST), str(reason))
 
     def _on_connection_ended(self, how):
         if self._state == _JOINED and how == "closed":
