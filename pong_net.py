@@ -954,7 +954,7 @@ def play_frame():
 def hear_hello(their_id, they_remember):
     """The other player says who they are. The host decides whether this
     is the same game, interrupted by the relay, and the score goes on."""
-    global opponent_id, saved_game, game_started
+    global opponent_id, saved_game
     opponent_id = their_id
     if me != HOST_NAME or saved_game is None:
         return
