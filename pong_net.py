@@ -11,10 +11,11 @@ start the relay on one computer and give the others its address:
 
     python pong_net.py 192.168.0.12       (or change SERVER_IP below)
 
-The first game to join becomes Player 1, the *host*: it moves the ball,
-decides bounces and counts points, and plays the left bar. The second
-becomes Player 2 and plays the right bar. Both use A/Z (or W/S) or the
-Up/Down arrows to move their own bar, and Space to start.
+The first game to join becomes Player 1, the *host*: it moves the ball and
+counts points, and plays the left bar. The second becomes Player 2 and plays
+the right bar. Both use A/Z (or W/S) or the Up/Down arrows to move their own
+bar, and Space to start. The small number in the top right corner is the
+ping: how many milliseconds a message takes to the other game and back.
 
 Options (after the address and port, if any):
 
@@ -22,14 +23,50 @@ Options (after the address and port, if any):
     --frames N        quit after N frames (for the tests)
     --screenshot PNG  with --frames: save the last frame as a PNG picture
 
-Messages between the two games, each sent every frame unless noted:
-    bar_pos     [x, y] of the sender's bar
-    ball_pos    {"center": [x, y], "vel": [vx, vy]}, from the host
+How the game stays fair and smooth on a slow network
+----------------------------------------------------
+Every message takes a while to arrive (10-100 ms on a school network, and
+never the same time twice). So:
+
+* The host numbers its frames. Player 2 works out which frame the host is
+  at *now* (from the ping) and runs the host's latest ball forward to it,
+  so both screens show the ball in the same place at the same moment.
+* Player 2 decides whether the ball hit its own bar, exactly as it showed
+  it, and tells the host ("hit"). The host checks that the claim is
+  possible, then takes the ball back to that frame and bounces it. The
+  host waits a little (one ping and a bit) before it gives itself a point.
+* Corrections are spread over a few frames, and the other player's bar
+  glides to where it is reported, so nothing jumps.
+
+Messages between the two games (the first four are the textbook's; extra
+fields were added, nothing was renamed). Sent every frame unless noted:
+
+    bar_pos     [x, y, frame]   the sender's bar; frame: the host's frame
+                                number it belongs to (a textbook game sends
+                                [x, y] and is understood too)
+    ball_pos    {"center": [x, y], "vel": [vx, vy],   from the host
+                 "frame": F,        the host's frame number of this state
+                 "bar": y1,         the host's bar at frame F
+                 "hit": T,          the last of Player 2's hits it accepted
+                 "score": [b1, b2]} the score, so both screens agree
     score       "b1" or "b2" when a player wins a point, from the host (queued)
     game_start  True, from whoever pressed Space (queued)
+    ping        {"t": ms, "echo": ms or null, "held": ms}: the sender's
+                clock, the last "t" it got from us, and how long ago it got it
+    hit         {"frame": T, "bar": y, "center": [x, y], "vel": [vx, vy]},
+                from Player 2 (queued): its bar (top at y) sent the ball back
+                at frame T, leaving it with that center and velocity
+    hello       {"id": "...", "resume": "..." or null}  (queued) who I am,
+                and who I was playing when the relay went away
+    resume      {"score": [b1, b2]}, from the host (queued): we are the same
+                two players as before the relay went away; play on from this
+
+Anything that does not have this shape is ignored and counted.
 """
 import argparse
+import collections
 import math
+import random
 import statistics
 import sys
 import time
@@ -41,11 +78,12 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import BAD_ADDRESS, DEFAULT_PORT, NO_RELAY, TIMEOUT, NetNode
+from nethelper import BAD_ADDRESS, DEFAULT_PORT, NAME_TAKEN, NO_RELAY, TIMEOUT, NetNode
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
-from pong_oop import (BALL_RADIUS, BAR_W, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
-                      bot_move, draw_bar_label, draw_game, draw_message, draw_start_or_winner,
-                      event_sound, move_ball, move_bar_with_keys, play_sound, update_ball)
+from pong_oop import (BALL_RADIUS, BAR_H, BAR_SPEED, BAR_W, FINAL_SCORE, GAP_FROM_SCR, HEIGHT,
+                      MAX_SPEED, WIDTH, Ball, Bar, Score, bot_move, draw_bar_label, draw_game,
+                      draw_message, draw_start_or_winner, event_sound, faster, move_ball,
+                      move_bar_with_keys, play_sound)
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
 SERVER_PORT = DEFAULT_PORT
@@ -60,56 +98,668 @@ DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
 KEYS_HELP = "Your bar: A = up, Z = down (or the Up and Down arrows)"
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
+JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
+RESUME_WITHIN = 30.0        # the same two players back this soon: play on from the score
+TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
+                            # (when the relay stops, the host seems to leave first)
+
+FPS = 60                    # Pygame Zero's frames per second
+FRAME_MS = 1000 / FPS
+BAR2_X = WIDTH - GAP_FROM_SCR - BAR_W
+
+# Smoothing
+BLEND_KEEP = 0.6            # each frame, a correction shrinks to 60% of itself ...
+SNAP_DISTANCE = 250         # ... unless it is this big (a new serve): then at once
+BAR_GLIDE = BAR_SPEED + 4   # the other player's bar glides at most this far a frame
+BAR_SNAP = 150              # ... unless it is this far off
+
+# Checking Player 2's hits
+HIT_REACH = 14              # px of slack around the bar and the ball
+HIT_FRAMES = 4              # Player 2's frame count may be this many frames off
+MAX_HIT_LEAD = 30           # a hit this many frames ahead of the host is refused
+HIT_POSITION_SLACK = 24     # px between Player 2's ball and the host's at a hit
+BAR_SLACK = 10              # px between a claimed bar and the reported one
+VERDICT_EXTRA_MS = 40       # the host waits a ping and this long for a hit
+MAX_VERDICT_FRAMES = 45     # ... but never longer than this
+HISTORY_FRAMES = 180        # the host remembers the ball this many frames back
+MAX_REPLAY = 120            # Player 2 runs a state forward at most this far
+
+# Sanity limits for what arrives
+MAX_FRAME = 2 ** 40
+BALL_X_LIMITS = (-WIDTH, 2 * WIDTH)         # the ball may fly off the court a while
+MAX_ID_LENGTH = 40
+
+
+# ---------------------------------------------------------------------------
+# Reading messages: each returns the cleaned-up content, or None when the
+# message does not have the right shape. Nothing here trusts the other side.
+# ---------------------------------------------------------------------------
+
+def read_number(value, low, high):
+    """value as a float if it is a real number from low to high, else None
+    (True/False, strings, None, NaN, infinity and huge numbers are refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not low - 1 <= value <= high + 1:
+        return None             # checked before float(): 10**400 does not fit one
+    value = float(value)
+    if not math.isfinite(value) or not low <= value <= high:
+        return None
+    return value
+
+
+def read_whole(value, low, high):
+    """value if it is a whole number (int) from low to high, else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def read_pair(value, x_limits, y_limits):
+    """(x, y) from a list of two numbers inside the limits, else None."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    x = read_number(value[0], *x_limits)
+    y = read_number(value[1], *y_limits)
+    if x is None or y is None:
+        return None
+    return x, y
+
+
+SPEED_LIMITS = (-MAX_SPEED - 0.01, MAX_SPEED + 0.01)
+CENTER_Y_LIMITS = (0, HEIGHT)
+BAR_Y_LIMITS = (0, HEIGHT - BAR_H)
+
+BarReport = collections.namedtuple("BarReport", "y frame")
+BallReport = collections.namedtuple("BallReport", "center vel frame bar hit score")
+HitReport = collections.namedtuple("HitReport", "frame bar center vel")
+PingReport = collections.namedtuple("PingReport", "t echo held")
+
+
+def read_bar_pos(content):
+    """A bar_pos message [x, y] or [x, y, frame] -> BarReport(y, frame or None)."""
+    if not isinstance(content, (list, tuple)) or len(content) not in (2, 3):
+        return None
+    y = read_number(content[1], *BAR_Y_LIMITS)
+    if y is None or read_number(content[0], 0, WIDTH) is None:
+        return None
+    frame = None
+    if len(content) == 3:
+        frame = read_whole(content[2], 0, MAX_FRAME)
+        if frame is None:
+            return None
+    return BarReport(int(round(y)), frame)
+
+
+def read_score_pair(value):
+    """[b1, b2] -> (b1, b2), each a whole number from 0 to FINAL_SCORE."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    b1, b2 = (read_whole(points, 0, FINAL_SCORE) for points in value)
+    if b1 is None or b2 is None:
+        return None
+    return b1, b2
+
+
+def read_ball_pos(content):
+    """A ball_pos message -> BallReport. frame, bar, hit and score are None
+    when a textbook host leaves them out."""
+    if not isinstance(content, dict):
+        return None
+    center = read_pair(content.get("center"), BALL_X_LIMITS, CENTER_Y_LIMITS)
+    vel = read_pair(content.get("vel"), SPEED_LIMITS, SPEED_LIMITS)
+    if center is None or vel is None:
+        return None
+    extras = {}
+    for key, reader in (("frame", lambda v: read_whole(v, 0, MAX_FRAME)),
+                        ("bar", lambda v: read_number(v, *BAR_Y_LIMITS)),
+                        ("hit", lambda v: read_whole(v, -1, MAX_FRAME)),
+                        ("score", read_score_pair)):
+        if key in content:
+            extras[key] = reader(content[key])
+            if extras[key] is None:
+                return None
+    return BallReport(center, vel, extras.get("frame"), extras.get("bar"),
+                      extras.get("hit", -1), extras.get("score"))
+
+
+def read_point(content):
+    """A score message "b1" or "b2" -> 1 or 2."""
+    return {"b1": 1, "b2": 2}.get(content) if isinstance(content, str) else None
+
+
+def read_hit(content):
+    """A hit message -> HitReport."""
+    if not isinstance(content, dict):
+        return None
+    frame = read_whole(content.get("frame"), 0, MAX_FRAME)
+    bar = read_number(content.get("bar"), *BAR_Y_LIMITS)
+    center = read_pair(content.get("center"), (0, WIDTH), CENTER_Y_LIMITS)
+    vel = read_pair(content.get("vel"), SPEED_LIMITS, SPEED_LIMITS)
+    if None in (frame, bar, center, vel):
+        return None
+    return HitReport(frame, bar, center, vel)
+
+
+def read_ping(content):
+    """A ping message -> PingReport (echo None until the other side has heard us)."""
+    if not isinstance(content, dict):
+        return None
+    t = read_number(content.get("t"), -1e15, 1e15)
+    echo = content.get("echo")
+    if echo is not None:
+        echo = read_number(echo, -1e15, 1e15)
+    held = read_number(content.get("held", 0), 0, 60000)
+    if t is None or held is None or (echo is None and content.get("echo") is not None):
+        return None
+    return PingReport(t, echo, held)
+
+
+def read_player_id(value):
+    if isinstance(value, str) and 0 < len(value) <= MAX_ID_LENGTH:
+        return value
+    return None
+
+
+def read_hello(content):
+    """A hello message -> (id, resume id or None)."""
+    if not isinstance(content, dict):
+        return None
+    player_id = read_player_id(content.get("id"))
+    resume = content.get("resume")
+    if player_id is None or (resume is not None and read_player_id(resume) is None):
+        return None
+    return player_id, resume
+
+
+def read_resume(content):
+    """A resume message -> the score (b1, b2) to play on from."""
+    if not isinstance(content, dict):
+        return None
+    return read_score_pair(content.get("score"))
+
+
+def read_game_start(content):
+    return True if content is True else None
+
+
+# ---------------------------------------------------------------------------
+# The netcode rules, without sockets or windows (tests/test_netcode.py).
+# ---------------------------------------------------------------------------
+
+class PingMeter:
+    """Measures the round trip to the other game.
+
+    Each side sends its own clock ("t") every frame and echoes the last "t"
+    it got, with how long it held it. When our "t" comes back, the round
+    trip is now - echo - held.
+    """
+
+    def __init__(self, keep=30):
+        self.samples = collections.deque(maxlen=keep)
+        self.their_t = None
+        self.their_t_heard_at = None
+
+    def message(self, now_ms):
+        held = 0.0 if self.their_t is None else now_ms - self.their_t_heard_at
+        return {"t": round(now_ms, 1), "echo": self.their_t, "held": round(held, 1)}
+
+    def hear(self, ping, now_ms):
+        self.their_t, self.their_t_heard_at = ping.t, now_ms
+        if ping.echo is not None:
+            round_trip = now_ms - ping.echo - ping.held
+            if 0 <= round_trip <= 10000:
+                self.samples.append(round_trip)
+
+    def ms(self):
+        """The usual round trip lately (the median), or None before the first."""
+        return statistics.median(self.samples) if self.samples else None
+
+    def worst_ms(self):
+        return max(self.samples) if self.samples else None
+
+
+class HostClock:
+    """Player 2's idea of which frame the host is at now.
+
+    Each ball_pos brings a frame number F and arrives a little later at
+    local time t. Over the last two seconds, F against t lies on a line
+    (the host's frame rate) blurred by the jitter; the line, moved on by
+    the one-way delay, says which frame the host is at now.
+    """
+
+    def __init__(self, window=2.0):
+        self.window = window
+        self.samples = collections.deque()      # (local time, frame)
+
+    def hear(self, frame, t):
+        self.samples.append((t, frame))
+        while self.samples and self.samples[0][0] < t - self.window:
+            self.samples.popleft()
+
+    def now(self, t, one_way_s):
+        """The host's frame at local time t (a float), or None before any news."""
+        if not self.samples:
+            return None
+        last_t, last_frame = self.samples[-1]
+        if len(self.samples) < 10 or last_t - self.samples[0][0] < 0.5:
+            return last_frame + (t - last_t + one_way_s) * FPS
+        mean_t = statistics.fmean(s[0] for s in self.samples)
+        mean_f = statistics.fmean(s[1] for s in self.samples)
+        spread = sum((s[0] - mean_t) ** 2 for s in self.samples)
+        rate = sum((s[0] - mean_t) * (s[1] - mean_f) for s in self.samples) / spread
+        rate = min(max(rate, FPS * 0.5), FPS * 1.5)
+        return mean_f + (t - mean_t + one_way_s) * rate
+
+
+def frames_to_step(target, frame):
+    """How many frames to move the ball this frame: normally 1, so it moves
+    evenly; 2 to catch up when it would fall more than 1 frame behind the
+    target; 0 (a pause) only when it would be more than 2 frames ahead.
+    Never backwards. What is left over is drawn with lead()."""
+    if target is None:
+        return 1
+    behind = target - (frame + 1)
+    if behind < -2:
+        return 0
+    if behind > 1:
+        return 2
+    return 1
+
+
+def lead(target, frame):
+    """How many frames (a fraction, -2 to 1) the host's now is ahead of the
+    ball's frame. The ball is drawn that far along its way (or back along
+    the way it came), so it shows where the host has it between whole frames."""
+    if target is None or frame is None:
+        return 0.0
+    return max(-2.0, min(1.0, target - frame))
+
+
+class Blend:
+    """How far the drawn ball still is from the real one after a correction.
+
+    A correction moves the ball at once but the drawing keeps its place
+    and then closes the gap in a few frames, so the ball never jumps.
+    """
+
+    def __init__(self):
+        self.dx = self.dy = 0.0
+
+    def corrected(self, old_center, new_center):
+        dx, dy = old_center[0] - new_center[0], old_center[1] - new_center[1]
+        if math.hypot(self.dx + dx, self.dy + dy) > SNAP_DISTANCE:
+            self.dx = self.dy = 0.0
+        else:
+            self.dx += dx
+            self.dy += dy
+
+    def fade(self):
+        self.dx *= BLEND_KEEP
+        self.dy *= BLEND_KEEP
+        if math.hypot(self.dx, self.dy) < 0.5:
+            self.dx = self.dy = 0.0
+
+    def shown(self, center):
+        x = center[0] + self.dx
+        y = min(max(center[1] + self.dy, BALL_RADIUS), HEIGHT - BALL_RADIUS)
+        return x, y
+
+
+def glide(shown_y, target_y):
+    """The other player's bar, one frame closer to where it was reported."""
+    gap = target_y - shown_y
+    if abs(gap) > BAR_SNAP:
+        return target_y
+    return shown_y + max(-BAR_GLIDE, min(BAR_GLIDE, gap))
+
+
+def bar_at(x, y):
+    bar = Bar(x)
+    bar.place(int(round(y)))
+    return bar
+
+
+def ball_from(center, vel):
+    moved = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    moved.set_state(center, vel)
+    return moved
+
+
+def hits_right_bar(events, ball):
+    """After move_ball(ball, left_bar, right_bar): did it bounce off the right bar?"""
+    return "bar" in events and ball.vel[0] < 0 and ball.centerx > WIDTH / 2
+
+
+class HostBall:
+    """The host's ball: moves it, remembers where it was each frame, and
+    judges Player 2's hits.
+
+    When Player 2 reports its own hits, the host does not bounce the ball
+    off Player 2's bar itself: its picture of that bar is old. It lets the
+    ball fly on and waits a ping and a bit for Player 2's word before it
+    gives itself the point.
+    """
+
+    def __init__(self, ball):
+        self.ball = ball
+        self.frame = 0
+        self.history = {}               # frame -> (x, y, vx, vy, host bar y)
+        self.bar2_reports = collections.deque(maxlen=HISTORY_FRAMES)   # (frame, y)
+        self.last_hit = -1              # frame of the last hit accepted
+        self.served_at = 0
+        self.crossed_at = None          # frame the ball passed Player 2's bar
+        self.waiting_hits = []          # hits at frames the host has not reached yet
+
+    def served(self):
+        self.served_at = self.frame
+        self.crossed_at = None
+
+    def step(self, bar1, bar2, moving, peer_judges, verdict_frames):
+        """One frame. Returns move_ball()'s events, plus 1 or 2 when a player
+        scored (the caller counts it and serves)."""
+        self.frame += 1
+        events = []
+        if moving:
+            if peer_judges:
+                events = move_ball(self.ball, bar1)
+            else:
+                events = move_ball(self.ball, bar1, bar2)
+            if self.ball.vel[0] <= 0:
+                self.crossed_at = None
+            elif self.crossed_at is None and self.ball.centerx > bar2.centerx:
+                self.crossed_at = self.frame
+            player = self.ball.who_scored()
+            waited = self.crossed_at is not None and self.frame - self.crossed_at >= verdict_frames
+            if player == 2 or (player == 1 and (waited or not peer_judges)):
+                events.append(player)
+        x, y = self.ball.center
+        vx, vy = self.ball.vel
+        self.history[self.frame] = (x, y, vx, vy, bar1.y)
+        self.history.pop(self.frame - HISTORY_FRAMES, None)
+        return events
+
+    def hear_bar2(self, report):
+        if report.frame is not None:
+            self.bar2_reports.append((report.frame, report.y))
+
+    def hear_hit(self, hit):
+        self.waiting_hits.append(hit)
+
+    def ready_hits(self):
+        """Player 2's hits to judge now: Player 2 may run a frame or two
+        ahead, so a hit waits until the host has reached its frame."""
+        ready = [hit for hit in self.waiting_hits
+                 if not self.frame < hit.frame <= self.frame + MAX_HIT_LEAD]
+        self.waiting_hits = [hit for hit in self.waiting_hits if hit not in ready]
+        return ready
+
+    def judge(self, hit):
+        """Why Player 2's hit cannot be right, or None if it can."""
+        if hit.frame <= max(self.last_hit, self.served_at):
+            return "too early"
+        if hit.frame > self.frame + MAX_HIT_LEAD:
+            return "in the future"
+        if not self.bar2_reports:
+            return "no bar reported"
+        report_frame, report_y = min(self.bar2_reports, key=lambda r: abs(r[0] - hit.frame))
+        if abs(hit.bar - report_y) > BAR_SPEED * abs(report_frame - hit.frame) + BAR_SLACK:
+            return "the bar was not there"
+        reach = bar_at(BAR2_X, hit.bar).inflate(2 * HIT_REACH, 2 * HIT_REACH)
+        for frame in range(hit.frame - HIT_FRAMES, hit.frame + HIT_FRAMES + 1):
+            if frame not in self.history:
+                continue
+            x, y, vx, vy, _ = self.history[frame]
+            if vx <= 0 or not reach.colliderect(ball_from((x, y), (vx, vy))):
+                continue
+            if math.dist((x, y), hit.center) > HIT_POSITION_SLACK + abs(vx) * HIT_FRAMES:
+                continue
+            if (math.isclose(hit.vel[0], -faster(vx), abs_tol=0.01)
+                    and math.isclose(abs(hit.vel[1]), abs(faster(vy)), abs_tol=0.01)):
+                return None
+            return "impossible speed"
+        return "the ball was not there"
+
+    def accept(self, hit):
+        """Take the ball back to Player 2's hit and run it forward to now.
+        Returns the ball's old center (for smoothing the drawing)."""
+        old_center = self.ball.center
+        self.last_hit = hit.frame
+        self.crossed_at = None
+        self.ball.set_state(hit.center, hit.vel)
+        for frame in range(hit.frame + 1, self.frame + 1):
+            bar1_y = self.history.get(frame, (0, 0, 0, 0, None))[4]
+            if bar1_y is not None:
+                move_ball(self.ball, bar_at(GAP_FROM_SCR, bar1_y))
+            else:
+                self.ball.move()
+            x, y = self.ball.center
+            vx, vy = self.ball.vel
+            self.history[frame] = (x, y, vx, vy, bar1_y)
+        return old_center
+
+
+class BallPrediction:
+    """Player 2's ball: the host's latest ball, run forward to the host's now.
+
+    It never goes back to an older state, decides Player 2's own hits as
+    they are shown, and keeps a hit it reported until the host accepts it
+    (or the host's answer is overdue).
+    """
+
+    def __init__(self, ball):
+        self.ball = ball
+        self.frame = None               # the host frame the ball is at
+        self.last_state = -1            # newest host frame heard
+        self.host_bar = None            # (frame, y, speed per frame)
+        self.my_bar = {}                # frame -> my bar's y then
+        self.shown_at = {}              # frame -> where the ball was
+        self.pending_hit = None         # HitReport not yet accepted
+        self.reported_at = -100         # frame of the last hit reported
+        self.errors = []                # px between my ball and the host's, per state
+        self.path = collections.deque(maxlen=3)     # the ball's centers, last frames
+
+    def host_bar_at(self, frame):
+        """Where the host's bar probably is at frame (its last known place,
+        moved on at its last speed)."""
+        if self.host_bar is None:
+            return (HEIGHT - BAR_H) // 2
+        known_frame, y, speed = self.host_bar
+        y += speed * max(0, frame - known_frame)
+        return min(max(y, 0), HEIGHT - BAR_H)
+
+    def _move(self, ball, frame, my_bar_y):
+        events = move_ball(ball, bar_at(GAP_FROM_SCR, self.host_bar_at(frame)),
+                           bar_at(BAR2_X, my_bar_y))
+        hit = None
+        if hits_right_bar(events, ball) and frame - self.reported_at > 20:
+            hit = HitReport(frame, my_bar_y, ball.center, ball.vel)
+            self.reported_at = frame
+            self.pending_hit = hit
+        return events, hit
+
+    def step(self, steps, my_bar, moving, move_my_bar=None):
+        """Move on `steps` frames. move_my_bar(), if given, moves my_bar
+        once in each of those frames, so the bar keeps pace with the ball
+        however many frames this is. Returns (events, hits to report)."""
+        all_events, hits = [], []
+        for _ in range(steps):
+            if move_my_bar:
+                move_my_bar()
+            my_bar_y = my_bar.y
+            self.frame += 1
+            self.my_bar[self.frame] = my_bar_y
+            self.my_bar.pop(self.frame - HISTORY_FRAMES, None)
+            if moving:
+                events, hit = self._move(self.ball, self.frame, my_bar_y)
+                all_events += events
+                if hit:
+                    hits.append(hit)
+            self.shown_at[self.frame] = self.ball.center
+            self.shown_at.pop(self.frame - HISTORY_FRAMES, None)
+            self.path.append(self.ball.center)
+        return all_events, hits
+
+    def drawn_at(self, lead_frames):
+        """Where to draw the ball lead_frames (-2 to 1) from its frame:
+        ahead along its velocity, or back along the path it came."""
+        x, y = self.ball.center
+        if lead_frames >= 0 or len(self.path) < 2:
+            lead_frames = max(lead_frames, 0)
+            return x + self.ball.vel[0] * lead_frames, y + self.ball.vel[1] * lead_frames
+        points = list(self.path)[::-1]          # now, one frame ago, two frames ago
+        back = min(-lead_frames, len(points) - 1)
+        whole = int(back)
+        (x0, y0) = points[whole]
+        (x1, y1) = points[min(whole + 1, len(points) - 1)]
+        share = back - whole
+        return x0 + (x1 - x0) * share, y0 + (y1 - y0) * share
+
+    def hear(self, state, answer_due, moving=True):
+        """A ball_pos from the host. Returns (old center, hits to report), or
+        None if the state changed nothing. answer_due: frames after a hit by
+        which the host's acceptance must show; moving: whether the ball is
+        in play (not before a game or after its end)."""
+        if state.frame <= self.last_state:
+            return None                 # older than what we have: never go back
+        if self.host_bar is not None and state.bar is not None and state.frame > self.host_bar[0]:
+            speed = (state.bar - self.host_bar[1]) / (state.frame - self.host_bar[0])
+            self.host_bar = (state.frame, state.bar, max(-BAR_SPEED, min(BAR_SPEED, speed)))
+        elif state.bar is not None:
+            self.host_bar = (state.frame, state.bar, 0.0)
+        self.last_state = state.frame
+        hit = self.pending_hit
+        if hit is not None:
+            if state.hit >= hit.frame:
+                self.pending_hit = None         # accepted
+            elif state.frame >= hit.frame and state.frame < hit.frame + answer_due:
+                return None     # sent before our hit reached the host
+            elif state.frame >= hit.frame:
+                self.pending_hit = None         # refused: the host's ball is the truth
+        old_center = self.ball.center
+        if state.frame in self.shown_at and moving:
+            self.errors.append(math.dist(self.shown_at[state.frame], state.center))
+        if self.frame is None or state.frame >= self.frame:
+            self.frame = state.frame
+            self.ball.set_state(state.center, state.vel)
+            self.path.clear()
+            self.path.append(self.ball.center)
+            return old_center, []
+        replay = ball_from(state.center, state.vel)
+        hits = []
+        self.path.clear()
+        self.path.append(replay.center)
+        for frame in range(max(state.frame, self.frame - MAX_REPLAY) + 1, self.frame + 1):
+            if not moving:
+                break
+            _, hit = self._move(replay, frame, self.my_bar.get(frame, self.my_bar.get(self.frame)))
+            if hit:
+                hits.append(hit)
+            self.path.append(replay.center)
+        self.ball.set_state(replay.center, replay.vel)
+        return old_center, hits
+
+
+# ---------------------------------------------------------------------------
+# The game
+# ---------------------------------------------------------------------------
 
 net = NetNode()
 score = Score()
 ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
 ball.stop()
 bar1 = Bar(GAP_FROM_SCR)                      # the host's bar, on the left
-bar2 = Bar(WIDTH - GAP_FROM_SCR - BAR_W)      # Player 2's bar, on the right
+bar2 = Bar(BAR2_X)                            # Player 2's bar, on the right
 
 me = None                   # HOST_NAME or PEER_NAME once we have joined
 opponent_here = False
 took_over = False           # True after the host left and we became the host
 refusal = None              # (title, explanation) once the relay said no
 game_started = False
-next_reconnect = 0.0
+player_id = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 bot_plays = False           # --bot
 max_frames = None           # --frames
 screenshot_path = None      # --screenshot
 frame_count = 0
-ball_drift = []             # Player 2: how far its own guess was from the host's ball
+
+ping = PingMeter()
+blend = Blend()
+host_ball = HostBall(ball)
+prediction = BallPrediction(ball)
+host_clock = HostClock()
+shown_their_bar = None      # where the other player's bar is drawn
+shown_lead = 0.0            # Player 2: frames the host is ahead of the ball (see lead())
+peer_judges_hits = False    # host: Player 2 sends "hit" messages
+opponent_id = None
+saved_game = None           # (opponent id, my points, their points, when) after a break
+host_gone_since = None      # Player 2: when the host left
+bad_messages = collections.Counter()
+refused_hits = collections.Counter()
 
 
-# ---- joining the game ----
+def now_ms():
+    return time.monotonic() * 1000
 
-def join_game():
-    """Join as the host if nobody is, otherwise as Player 2."""
-    global me
-    for name in (HOST_NAME, PEER_NAME):
-        if net.connect(SERVER_IP, name, GROUP, port=SERVER_PORT, timeout=3):
-            me = name
-            reset_game()
-            if me == HOST_NAME:
-                print("Connected as host (Player 1)", flush=True)
-                pygame.display.set_caption("pong - Player 1 (host)")
+
+# ---- joining the game, one small step per frame ----
+
+class Joining:
+    """Tries the names in turn, without ever holding up the frame loop."""
+
+    def __init__(self, names):
+        self.names = list(names)
+        self.trying = None
+        self.next_try = 0.0
+
+    def step(self, now):
+        """Returns 'joined', 'failed' (every name tried, net.error says
+        why) or None (still trying, or waiting to try again)."""
+        if self.trying is not None:
+            if net.connected:
+                return "joined"
+            if net.connecting:
+                return None
+            if net.error_code == NAME_TAKEN and self.trying + 1 < len(self.names):
+                self.trying += 1
             else:
-                print("Connected as peer (Player 2)", flush=True)
-                pygame.display.set_caption("pong - Player 2")
-            return True
-        if net.error_code != "name_taken":
-            return False    # no point trying the other name
-    return False
+                self.trying = None
+                self.next_try = now + RECONNECT_EVERY
+                return "failed"
+        elif now < self.next_try:
+            return None
+        else:
+            self.trying = 0
+        net.connect(SERVER_IP, self.names[self.trying], GROUP, port=SERVER_PORT,
+                    wait=False, timeout=JOIN_TIMEOUT)
+        return None
+
+    def name(self):
+        return self.names[self.trying]
 
 
-def first_join():
-    """The first thing the game does: join, or explain why not (in the
-    console and on the screen) and quit a little later."""
+joining = Joining([HOST_NAME, PEER_NAME])
+first_try = True
+lost_connection = False
+
+
+def keep_joining():
+    """Called every frame while we are not in the group."""
+    global me, first_try
+    outcome = joining.step(time.monotonic())
+    if outcome == "joined":
+        me = joining.name()
+        first_try = False
+        joined()
+    elif outcome == "failed" and first_try:
+        explain_and_quit()
+
+
+def explain_and_quit():
+    """Every name was tried and the relay said no (or is not there): say
+    why in the console and on the screen, and quit a little later."""
     global refusal
-    if join_game():
-        return
-    if net.error_code == "name_taken":
+    if net.error_code == NAME_TAKEN:
         print("Failed to connect. The group is full.", flush=True)
         # (The group's name stays off the screen: the game's font has no
         # Korean letters, and a teacher may well call a group 퐁게임.)
@@ -128,6 +778,26 @@ def who_am_i():
     return "Player 1, the left bar" if me == HOST_NAME else "Player 2, the right bar"
 
 
+def joined():
+    global lost_connection
+    lost_connection = False
+    reset_game()
+    reset_netcode()
+    if me == HOST_NAME:
+        print("Connected as host (Player 1)", flush=True)
+        pygame.display.set_caption("pong - Player 1 (host)")
+    else:
+        print("Connected as peer (Player 2)", flush=True)
+        pygame.display.set_caption("pong - Player 2")
+
+
+def rejoin(names):
+    global joining, me
+    net.disconnect()
+    me = None
+    joining = Joining(names)
+
+
 def opponent():
     return PEER_NAME if me == HOST_NAME else HOST_NAME
 
@@ -142,39 +812,65 @@ def their_bar():
 
 def watch_the_group():
     """Notice when the other player arrives or leaves."""
-    global opponent_here, took_over
+    global opponent_here, took_over, host_gone_since
     here = opponent() in net.get_peers()
     if here == opponent_here:
         return
     opponent_here = here
     if here:
         took_over = False
+        host_gone_since = None
         print("%s is here. Let's play!" % opponent(), flush=True)
+        remembered = None
+        if saved_game and time.monotonic() - saved_game[3] <= RESUME_WITHIN:
+            remembered = saved_game[0]
+        net.send_msg(opponent(), "hello", {"id": player_id, "resume": remembered}, queue=True)
     elif me == HOST_NAME:
+        remember_game()
         print("Player 2 left. Waiting for a new opponent.", flush=True)
         reset_game()
+        reset_netcode()
     else:
-        # Without a host there is no ball. Become the host, so that a new
-        # opponent can join us, instead of leaving the player stranded.
-        print("The host left. Taking over as host (Player 1).", flush=True)
-        took_over = True
-        net.disconnect()
-        if not join_game():
-            print("Could not take over:", net.error, flush=True)
+        remember_game()
+        host_gone_since = time.monotonic()
+
+
+def take_over_when_the_host_is_gone():
+    """Without a host there is no ball. Become the host, so that a new
+    opponent can join us, instead of leaving the player stranded. (Not at
+    once: if the relay is stopping, the connection ends in a moment.)"""
+    global host_gone_since
+    if host_gone_since is None or time.monotonic() - host_gone_since < TAKE_OVER_AFTER:
+        return
+    global took_over
+    host_gone_since = None
+    print("The host left. Taking over as host (Player 1).", flush=True)
+    took_over = True
+    reset_game()
+    rejoin([HOST_NAME, PEER_NAME])
+
+
+def remember_game():
+    """Keep the score of an interrupted game, in case the same opponent is back soon."""
+    global saved_game
+    if game_started and not score.game_over and opponent_id:
+        mine, theirs = (score.b1, score.b2) if me == HOST_NAME else (score.b2, score.b1)
+        saved_game = (opponent_id, mine, theirs, time.monotonic())
 
 
 def recover_lost_connection():
-    """The relay went away: say so once, then try to join again now and then."""
-    global next_reconnect, opponent_here
-    now = time.monotonic()
-    if next_reconnect == 0.0:
+    """The relay went away: say so once, remember the game, then try to
+    join again now and then (first under the same name as before)."""
+    global lost_connection, opponent_here, host_gone_since
+    if not lost_connection:
+        lost_connection = True
         print("Lost the connection to the relay:", net.error, flush=True)
+        if opponent_here:
+            remember_game()
         opponent_here = False
-        reset_game()
-    if now >= next_reconnect:
-        next_reconnect = now + RECONNECT_EVERY
-        if join_game():
-            next_reconnect = 0.0
+        host_gone_since = None
+        names = [HOST_NAME, PEER_NAME] if me != PEER_NAME else [PEER_NAME, HOST_NAME]
+        rejoin(names)
 
 
 # ---- playing ----
@@ -186,12 +882,25 @@ def reset_game():
     ball.stop()
 
 
+def reset_netcode():
+    """Forget everything about the last opponent's timing."""
+    global ping, blend, host_ball, prediction, host_clock, shown_their_bar
+    global peer_judges_hits, opponent_id, shown_lead
+    ping, blend, host_clock = PingMeter(), Blend(), HostClock()
+    shown_lead = 0.0
+    host_ball, prediction = HostBall(ball), BallPrediction(ball)
+    shown_their_bar = None
+    peer_judges_hits = False
+    opponent_id = None
+
+
 def start_game():
     global game_started
     game_started = True
     score.reset()
     if me == HOST_NAME:
         ball.serve()
+        host_ball.served()
     else:
         ball.stop()         # until the host's ball arrives
     print("Game started", flush=True)
@@ -215,58 +924,194 @@ def on_key_down(key):
         press_start()
 
 
-def play_frame():
-    """One frame with both players present."""
+def read_msgs(title, reader, latest=False):
+    """The opponent's messages of one title, read with reader(); the ones
+    that do not make sense are counted in bad_messages and skipped."""
+    if latest:
+        message = net.get_msg(opponent(), title)
+        contents = [] if message is None else [message]
+    else:
+        contents = net.get_all_msgs(opponent(), title) or []
+    good = []
+    for content in contents:
+        value = reader(content)
+        if value is None:
+            bad_messages[title] += 1
+        else:
+            good.append(value)
+    return good
+
+
+def move_my_bar():
     if bot_plays:
         bot_move(my_bar(), ball)
-        press_start()
     else:
         move_bar_with_keys(my_bar(), keyboard, UP_KEYS, DOWN_KEYS)
-    net.send_msg(opponent(), "bar_pos", [my_bar().x, my_bar().y])
-    position = net.get_msg(opponent(), "bar_pos")
-    if position is not None:
-        their_bar().place(position[1])
-    if net.get_all_msgs(opponent(), "game_start") and may_start():
+
+
+def play_frame():
+    """One frame with both players present."""
+    global shown_their_bar, peer_judges_hits
+    if bot_plays:
+        press_start()
+    if me == HOST_NAME or prediction.frame is None:
+        move_my_bar()       # (Player 2 moves its bar with each frame of its ball)
+    for report in read_msgs("ping", read_ping, latest=True):
+        ping.hear(report, now_ms())
+    net.send_msg(opponent(), "ping", ping.message(now_ms()))
+    for hello in read_msgs("hello", read_hello):
+        hear_hello(*hello)
+    for report in read_msgs("bar_pos", read_bar_pos, latest=True):
+        their_bar().place(report.y)
+        if me == HOST_NAME:
+            host_ball.hear_bar2(report)
+            peer_judges_hits = report.frame is not None   # a textbook Player 2 does not
+    if read_msgs("game_start", read_game_start) and may_start():
         start_game()
     if me == HOST_NAME:
         host_frame()
     else:
         peer_frame()
+    if shown_their_bar is None:
+        shown_their_bar = their_bar().y
+    shown_their_bar = glide(shown_their_bar, their_bar().y)
+
+
+def hear_hello(their_id, they_remember):
+    """The other player says who they are. The host decides whether this
+    is the same game, interrupted by the relay, and the score goes on."""
+    global opponent_id, saved_game
+    opponent_id = their_id
+    if me != HOST_NAME or saved_game is None:
+        return
+    saved_id, b1, b2, when = saved_game       # my points first: I am Player 1 now
+    saved_game = None
+    if saved_id == their_id and they_remember == player_id and \
+            time.monotonic() - when <= RESUME_WITHIN:
+        resume(b1, b2)
+        net.send_msg(PEER_NAME, "resume", {"score": [b1, b2]}, queue=True)
+        ball.serve()
+        host_ball.served()
+
+
+def resume(b1, b2):
+    global game_started, saved_game
+    game_started = True
+    saved_game = None
+    score.b1, score.b2 = b1, b2
+    print("Game resumed at %d-%d" % (b1, b2), flush=True)
+
+
+def verdict_frames():
+    """How long the host waits for Player 2's word on a ball at its bar."""
+    worst = ping.worst_ms()
+    if worst is None:
+        return 12
+    return min(MAX_VERDICT_FRAMES, math.ceil((worst + VERDICT_EXTRA_MS) / FRAME_MS) + 2)
 
 
 def host_frame():
     """The host is the referee: it moves the ball and counts the points."""
-    if game_started and not score.game_over:
-        for event in update_ball(ball, bar1, bar2, score):
+    for hit in read_msgs("hit", read_hit):
+        host_ball.hear_hit(hit)
+    for hit in host_ball.ready_hits():
+        why_not = host_ball.judge(hit) if game_started and not score.game_over else "no game"
+        if why_not:
+            refused_hits[why_not] += 1
+        else:
+            blend.corrected(host_ball.accept(hit), ball.center)
+            play_sound("bar")
+    moving = game_started and not score.game_over
+    for event in host_ball.step(bar1, bar2, moving, peer_judges_hits, verdict_frames()):
+        if event in (1, 2):
+            score.add(event)
+            net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
+            play_sound("die")
+            report_score()
+            if not score.game_over:
+                ball.serve()
+                host_ball.served()
+        else:
             play_sound(event_sound(event))
-            if event in ("b1", "b2"):
-                net.send_msg(PEER_NAME, "score", event, queue=True)
-                report_score()
-        net.send_msg(PEER_NAME, "ball_pos", ball.state())
+    blend.fade()
+    x, y = ball.center
+    net.send_msg(PEER_NAME, "ball_pos", {
+        "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
+        "hit": host_ball.last_hit, "score": [score.b1, score.b2]})
+    net.send_msg(PEER_NAME, "bar_pos", [bar1.x, bar1.y, host_ball.frame])
 
 
 def peer_frame():
-    """Player 2 moves the ball itself, so it looks smooth, and puts it where
-    the host says whenever a new position arrives."""
-    points = net.get_all_msgs(HOST_NAME, "score") or []
-    for point in points:
-        score.add(1 if point == "b1" else 2)
+    """Player 2 shows the host's ball where the host has it now, and judges
+    the ball at its own bar."""
+    global shown_lead
+    for point in read_msgs("score", read_point):
+        score.add(point)
         play_sound("die")
         report_score()
-    if game_started and not score.game_over:
-        for event in move_ball(ball, bar1, bar2):     # guess what the host will do
+    for b1, b2 in read_msgs("resume", read_resume):
+        resume(b1, b2)
+    moving = game_started and not score.game_over
+    states = read_msgs("ball_pos", read_ball_pos, latest=True)
+    for state in states:
+        if state.frame is None:         # a textbook host: just take its ball
+            ball.set_state(state.center, state.vel)
+            continue
+        host_clock.hear(state.frame, time.monotonic())
+        if state.score is not None and (score.b1, score.b2) != state.score:
+            score.b1, score.b2 = state.score        # both screens show the same score
+        answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
+        heard = prediction.hear(state, answer_due, moving)
+        if heard:
+            old_center, hits = heard
+            blend.corrected(old_center, ball.center)
+            send_hits(hits)
+    if prediction.frame is not None:
+        one_way = (ping.ms() or 0) / 2000
+        target = host_clock.now(time.monotonic(), one_way)
+        steps = frames_to_step(target, prediction.frame)
+        events, hits = prediction.step(steps, bar2, moving, move_my_bar)
+        for event in events:
             play_sound(event_sound(event))
-    state = net.get_msg(HOST_NAME, "ball_pos")      # None unless a new one came
-    if state is not None:
-        if game_started and not points and ball.vel != (0.0, 0.0):
-            ball_drift.append(math.dist(ball.center, state["center"]))
-        ball.set_state(state["center"], state["vel"])
+        send_hits(hits)
+        shown_lead = lead(target, prediction.frame) if moving else 0.0
+    blend.fade()
+    frame = prediction.frame if prediction.frame is not None else 0
+    net.send_msg(HOST_NAME, "bar_pos", [bar2.x, bar2.y, frame])
+
+
+def send_hits(hits):
+    for hit in hits:
+        net.send_msg(HOST_NAME, "hit", {"frame": hit.frame, "bar": hit.bar,
+                                        "center": list(hit.center), "vel": list(hit.vel)},
+                     queue=True)
 
 
 def report_score():
     print("Score %d-%d" % (score.b1, score.b2), flush=True)
     if score.game_over:
         print("Winner: Player%d %d-%d" % (score.winner(), score.b1, score.b2), flush=True)
+
+
+def ping_text():
+    value = ping.ms()
+    return "ping -" if value is None else "ping %d ms" % round(value)
+
+
+def screen_state():
+    """What the screen shows: the ball's center, the bars' tops, the
+    score and the ping (bench/lag records it every frame)."""
+    x, y = ball.center
+    if me == PEER_NAME and opponent_here:
+        x, y = prediction.drawn_at(shown_lead)
+    x, y = blend.shown((x, y))
+    bars = {"bar1": bar1.y, "bar2": bar2.y}
+    if shown_their_bar is not None and opponent_here:
+        bars["bar2" if me == HOST_NAME else "bar1"] = int(round(shown_their_bar))
+    return {"ball": [round(x, 2), round(y, 2)], "bar1": bars["bar1"], "bar2": bars["bar2"],
+            "score": [score.b1, score.b2], "ping": ping.ms(),
+            "game_frame": host_ball.frame if me == HOST_NAME else prediction.frame,
+            "lead": round(shown_lead, 2)}
 
 
 # ---- Pygame Zero's hooks ----
@@ -278,25 +1123,36 @@ def update():
         if frame_count > REFUSAL_FRAMES:
             sys.exit(1)
         return
-    if me is None:
-        first_join()
     net.process_recv()
-    if net.connected:
-        watch_the_group()
-    if not net.connected:
+    if me is not None and not net.connected:
         recover_lost_connection()
-    elif opponent_here:
-        play_frame()
+    if me is None:
+        keep_joining()          # one small step: the frame loop never waits
+    else:
+        watch_the_group()
+        take_over_when_the_host_is_gone()
+        if me is not None and opponent_here:
+            play_frame()
     net.process_send()
+    if bot_plays and frame_count % (5 * FPS) == 0 and opponent_here:
+        print("Ping:", ping_text(), flush=True)
 
 
 # screen is not imported: Pygame Zero provides it once the game runs.
 def draw():
-    draw_game(screen, ball, bar1, bar2, score)
+    shown = screen_state()
+    shown_ball = ball_from(shown["ball"], (0, 0))
+    draw_game(screen, shown_ball, bar_at(bar1.x, shown["bar1"]),
+              bar_at(bar2.x, shown["bar2"]), score)
     if net.connected:
-        draw_bar_label(screen, my_bar(), "YOU")
+        draw_bar_label(screen, my_bar(), "YOU")     # (only the other bar is smoothed)
+    if opponent_here:
+        draw_ping(screen)
     if refusal:
         draw_message(screen, *refusal)
+    elif not net.connected and first_try:
+        draw_message(screen, "Joining the game...",
+                     "Looking for the relay at %s, port %d" % (SERVER_IP, SERVER_PORT))
     elif not net.connected:
         draw_message(screen, "Connection lost", "Trying to reconnect...")
     elif not opponent_here and took_over:
@@ -311,19 +1167,38 @@ def draw():
         finish()
 
 
+def draw_ping(screen):
+    """The round trip, small in a corner, so a player knows why the game feels slow."""
+    screen.draw.text(ping_text(), topright=(WIDTH - 8, 6), fontsize=22, color="grey")
+
+
 def finish():
     """End of --frames: save the screenshot if asked for, report, and quit."""
     if screenshot_path:
         pygame.image.save(screen.surface, screenshot_path)
     if refusal:
         sys.exit(1)
-    if ball_drift:
-        print("Ball drift: %d corrections, median %.1f px, max %.1f px" % (
-            len(ball_drift), statistics.median(ball_drift), max(ball_drift)), flush=True)
-    print("Stopped after %d frames as %s, score %d-%d" % (
-        frame_count, me, score.b1, score.b2), flush=True)
+    print_summary()
     net.disconnect()
     sys.exit(0)
+
+
+def print_summary():
+    """How the network did: printed when the game stops."""
+    drift = prediction.errors
+    if drift:
+        print("Ball drift: %d corrections, median %.1f px, max %.1f px" % (
+            len(drift), statistics.median(drift), max(drift)), flush=True)
+    if ping.samples:
+        print("Ping: median %.0f ms, worst %.0f ms" % (ping.ms(), ping.worst_ms()), flush=True)
+    if bad_messages:
+        print("Ignored bad messages:", ", ".join(
+            "%s %d" % item for item in sorted(bad_messages.items())), flush=True)
+    if refused_hits:
+        print("Refused hits:", ", ".join(
+            "%s %d" % item for item in sorted(refused_hits.items())), flush=True)
+    print("Stopped after %d frames as %s, score %d-%d" % (
+        frame_count, me, score.b1, score.b2), flush=True)
 
 
 def read_options(args):
@@ -355,4 +1230,5 @@ if __name__ == "__main__":
     try:
         pgzrun.go()
     except KeyboardInterrupt:       # Ctrl+C in the terminal: leave politely
+        print_summary()
         net.disconnect()

@@ -279,18 +279,20 @@ def is_left_bar(bar):
     return bar.centerx < WIDTH / 2
 
 
-def move_ball(ball, bar1, bar2):
-    """Move the ball one frame and bounce it off the walls and the bars.
+def move_ball(ball, *bars):
+    """Move the ball one frame and bounce it off the walls and the bars
+    (usually move_ball(ball, bar1, bar2)).
 
     Returns a list of what happened: 'wall' (bounced off the top or
     bottom) and 'bar' (bounced off a bar). Points are not counted here, so
-    pong_net's Player 2 can use this to guess where the host's ball goes.
+    pong_net can use this to work out where the ball goes, and can leave
+    out a bar whose hits the other computer decides.
     """
     events = []
     ball.move()
     if ball.bounce_off_walls():
         events.append("wall")
-    for bar in (bar1, bar2):
+    for bar in bars:
         if ball.hits_bar(bar):
             ball.bounce_off_bar(bar)
             events.append("bar")

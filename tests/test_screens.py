@@ -53,11 +53,14 @@ def render_game(game):
 
 
 def court(game, you=None):
-    """The court as the game shows it, with "YOU" beside the bar `you`."""
+    """The court as the game shows it, with "YOU" beside the bar `you`
+    (and the network game's ping in its corner while two play)."""
     def draw(screen):
         draw_game(screen, game.ball, game.bar1, game.bar2, game.score)
         if you is not None:
             draw_bar_label(screen, you, "YOU")
+        if getattr(game, "opponent_here", False):
+            game.draw_ping(screen)
     return render(draw)
 
 
