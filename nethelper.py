@@ -979,8 +979,10 @@ class NetNode:
     def _give_up_connecting(self, problem):
         self._close()
         if problem in _CONNECT_REFUSED:
+            port = int(self._where.rsplit(":", 1)[1])
             self._fail(NO_RELAY, "No relay is running at {}. Start one with: python "
-                       "nethelper.py -g {}".format(self._where, self.group or "<group>"))
+                       "nethelper.py -g {}{}".format(self._where, self.group or "<group>",
+                                                    _port_option(port)))
         else:
             why = "{} (error {})".format(os.strerror(problem), problem) if problem else "unknown error"
             self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, why))

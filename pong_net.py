@@ -78,7 +78,8 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import BAD_ADDRESS, DEFAULT_PORT, NAME_TAKEN, NO_RELAY, TIMEOUT, NetNode
+from nethelper import (DEFAULT_PORT, GROUP_FULL, NAME_TAKEN, NO_RELAY, RELAY_STOPPING, TIMEOUT,
+                       NetNode, check_relay, find_relays)
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_oop import (BALL_RADIUS, BAR_H, BAR_SPEED, BAR_W, FINAL_SCORE, GAP_FROM_SCR, HEIGHT,
                       MAX_SPEED, WIDTH, Ball, Bar, Score, bot_move, draw_bar_label, draw_game,
@@ -86,8 +87,10 @@ from pong_oop import (BALL_RADIUS, BAR_H, BAR_SPEED, BAR_W, FINAL_SCORE, GAP_FRO
                       move_bar_with_keys, play_sound)
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
+                            # ("auto": ask the local network which relay there is)
 SERVER_PORT = DEFAULT_PORT
-GROUP = "pong_game"
+GROUP = "pong_game"         # your pair's group, if the teacher gave you one (or --group)
+DISCOVER_AT = None          # where "auto" asks for relays: None = the whole local network
 HOST_NAME = "Player1"
 PEER_NAME = "Player2"
 TITLE = "pong"
@@ -741,6 +744,7 @@ class Joining:
 joining = Joining([HOST_NAME, PEER_NAME])
 first_try = True
 lost_connection = False
+relay_stopped = False       # the relay said it was stopping (not: the other player left)
 
 
 def keep_joining():
@@ -759,19 +763,26 @@ def explain_and_quit():
     """Every name was tried and the relay said no (or is not there): say
     why in the console and on the screen, and quit a little later."""
     global refusal
-    if net.error_code == NAME_TAKEN:
+    if net.error_code in (NAME_TAKEN, GROUP_FULL):
         print("Failed to connect. The group is full.", flush=True)
+        print("Two players are already in group %s: wait for them to finish, or join "
+              "another group with --group NAME." % GROUP, flush=True)
         # (The group's name stays off the screen: the game's font has no
         # Korean letters, and a teacher may well call a group 퐁게임.)
         refusal = ("The group is full", "Two players are already in this group.\n"
                                         "Wait for them to finish, or use another group.")
     else:
-        print("Failed to connect.", net.error, flush=True)
+        # net.error says what happened and, for "no relay", how to start one.
         explanation = net.error
-        if net.error_code in (NO_RELAY, TIMEOUT, BAD_ADDRESS):
-            print("Start the relay first with: python nethelper.py -g", GROUP, flush=True)
-            explanation += "\nStart the relay first: python nethelper.py -g " + GROUP
+        if net.error_code == TIMEOUT:
+            explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
+                SERVER_IP, port_option())
+        print("Failed to connect.", explanation, flush=True)
         refusal = ("Failed to connect", explanation)
+
+
+def port_option():
+    return "" if SERVER_PORT == DEFAULT_PORT else " -p %d" % SERVER_PORT
 
 
 def who_am_i():
@@ -785,10 +796,10 @@ def joined():
     reset_netcode()
     if me == HOST_NAME:
         print("Connected as host (Player 1)", flush=True)
-        pygame.display.set_caption("pong - Player 1 (host)")
+        pygame.display.set_caption("%s - Player 1 (host)" % TITLE)
     else:
         print("Connected as peer (Player 2)", flush=True)
-        pygame.display.set_caption("pong - Player 2")
+        pygame.display.set_caption("%s - Player 2" % TITLE)
 
 
 def rejoin(names):
@@ -844,7 +855,8 @@ def take_over_when_the_host_is_gone():
         return
     global took_over
     host_gone_since = None
-    print("The host left. Taking over as host (Player 1).", flush=True)
+    print("The host is disconnected.", flush=True)          # the textbook's words
+    print("Taking over as host (Player 1).", flush=True)
     took_over = True
     reset_game()
     rejoin([HOST_NAME, PEER_NAME])
@@ -861,9 +873,11 @@ def remember_game():
 def recover_lost_connection():
     """The relay went away: say so once, remember the game, then try to
     join again now and then (first under the same name as before)."""
-    global lost_connection, opponent_here, host_gone_since
+    global lost_connection, opponent_here, host_gone_since, relay_stopped
     if not lost_connection:
         lost_connection = True
+        # The relay says when it is stopping: then the other player did not leave.
+        relay_stopped = net.error_code == RELAY_STOPPING
         print("Lost the connection to the relay:", net.error, flush=True)
         if opponent_here:
             remember_game()
@@ -1153,11 +1167,13 @@ def draw():
     elif not net.connected and first_try:
         draw_message(screen, "Joining the game...",
                      "Looking for the relay at %s, port %d" % (SERVER_IP, SERVER_PORT))
+    elif not net.connected and relay_stopped:
+        draw_message(screen, "The relay was stopped", "Trying to reconnect...")
     elif not net.connected:
         draw_message(screen, "Connection lost", "Trying to reconnect...")
     elif not opponent_here and took_over:
-        draw_message(screen, "The host left", "You are the host now: Player 1, the left bar.\n"
-                                              "Waiting for a new player...")
+        draw_message(screen, "The host is disconnected",
+                     "You are the host now: Player 1, the left bar.\nWaiting for a new player...")
     elif not opponent_here:
         draw_message(screen, "Waiting for a peer connection...",
                      "You are %s.\nStart the game on a second computer or window." % who_am_i())
@@ -1203,10 +1219,16 @@ def print_summary():
 
 def read_options(args):
     parser = argparse.ArgumentParser(description="Pong for two players on two computers.")
-    parser.add_argument("server_ip", nargs="?", default=SERVER_IP,
-                        help="the relay's address (default %(default)s)")
+    parser.add_argument("server_ip", nargs="?",
+                        help="the relay's address (default %s; \"auto\": ask the local "
+                             "network)" % SERVER_IP)
     parser.add_argument("port", nargs="?", type=int, default=SERVER_PORT,
                         help="the relay's port (default %(default)s)")
+    parser.add_argument("--group", default=GROUP,
+                        help="the group to join, one per pair (default %(default)s)")
+    parser.add_argument("--discover", metavar="ADDRESS", default=DISCOVER_AT,
+                        help="where \"auto\" asks for relays (default: the whole local "
+                             "network)")
     parser.add_argument("--bot", action="store_true", help="the computer plays your bar")
     parser.add_argument("--frames", type=int, metavar="N", help="quit after N frames")
     parser.add_argument("--screenshot", metavar="PNG",
@@ -1214,9 +1236,43 @@ def read_options(args):
     return parser.parse_args(args)
 
 
+def nothing_at_localhost():
+    return check_relay("localhost", SERVER_PORT, timeout=0.5, samples=1).code == NO_RELAY
+
+
+def find_the_relay():
+    """Ask the local network for a relay with our group, and use it."""
+    global SERVER_IP, SERVER_PORT
+    print("Looking for a relay on the local network...", flush=True)
+    try:
+        relays = find_relays(DISCOVER_AT, SERVER_PORT, timeout=1.0)
+    except OSError as exc:
+        relays = []
+        print("Could not ask the network:", exc, flush=True)
+    # A private relay lists no groups: it may have ours.
+    ours = [r for r in relays if r["groups"] is None or GROUP in r["groups"]]
+    if not ours:
+        print("No relay with group %s answered (UDP port %d). Start one with: python "
+              "nethelper.py -g %s%s, or give its address: python pong_net.py 192.168.0.12"
+              % (GROUP, SERVER_PORT, GROUP, port_option()), flush=True)
+        if SERVER_IP == "auto":
+            sys.exit(1)
+        return
+    relay = ours[0]
+    SERVER_IP, SERVER_PORT = relay["address"], relay["port"]
+    print("Found a relay at %s port %d; joining group %s." % (SERVER_IP, SERVER_PORT, GROUP),
+          flush=True)
+
+
 def use_options(options):
-    global SERVER_IP, SERVER_PORT, bot_plays, max_frames, screenshot_path
-    SERVER_IP, SERVER_PORT = options.server_ip, options.port
+    global SERVER_IP, SERVER_PORT, GROUP, TITLE, DISCOVER_AT, bot_plays, max_frames
+    global screenshot_path
+    SERVER_IP, SERVER_PORT = options.server_ip or SERVER_IP, options.port
+    GROUP, DISCOVER_AT = options.group, options.discover
+    TITLE = "%s - %s" % (TITLE, GROUP)      # the window's title shows the group
+    if SERVER_IP == "auto" or (options.server_ip is None and SERVER_IP == "localhost"
+                               and nothing_at_localhost()):
+        find_the_relay()
     bot_plays = options.bot
     max_frames = options.frames
     screenshot_path = options.screenshot

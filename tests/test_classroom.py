@@ -673,3 +673,122 @@ def test_check_a_private_relay_counts_players_but_names_no_group():
     assert result.ok and len(result.round_trips) == 3
     assert "secret" not in result.message
     assert "  Groups: not listed (the relay is private); 1 player in all" in result.message
+
+
+# ---------------------------------------------------------------------------
+# The games in a classroom: groups, discovery, messages that are true
+# ---------------------------------------------------------------------------
+
+from test_pong_net import GAME, Game  # noqa: E402  (the game's own test harness)
+
+
+def run_game(*args, timeout=30):
+    """`python pong_net.py ARGS` to the end: (exit status, output lines)."""
+    result = subprocess.run([sys.executable, "-u", GAME, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=timeout)
+    assert "Traceback" not in result.stdout, result.stdout
+    return result.returncode, result.stdout.splitlines()
+
+
+def test_two_pairs_play_at_once_each_in_its_own_group(started):
+    process, port = started("-g", "pong1", "pong2", "--max-peers", "2", *LOOPBACK)
+    games = []
+    try:
+        for group in ("pong1", "pong2"):
+            host = Game(port, "--group", group, "--bot", "--frames", "400")
+            assert host.wait_for_line("Connected as host (Player 1)"), host.output()
+            peer = Game(port, "--group", group, "--bot", "--frames", "300")
+            assert peer.wait_for_line("Connected as peer (Player 2)"), peer.output()
+            games += [host, peer]
+        for game in games:
+            assert game.wait_for_line("Game started"), game.output()
+        status = nethelper.check_relay(HOST, port, samples=1).status
+        assert status["groups"] == {"pong1": 2, "pong2": 2}
+        assert all(game.finish() == 0 for game in games), [g.output() for g in games]
+    finally:
+        for game in games:
+            game.kill()
+    assert not any("full" in game.output() for game in games)
+
+
+def test_the_window_title_shows_the_group(relay_process):
+    import importlib
+    import pygame
+    import pong_net
+    game = importlib.reload(pong_net)
+    pygame.display.init()
+    try:
+        pygame.display.set_mode((80, 60))
+        game.use_options(game.read_options([HOST, str(relay_process.port), "--group",
+                                            "pong_game"]))
+        assert wait_for(lambda: game.update() or game.me is not None)
+        assert pygame.display.get_caption()[0] == "pong - pong_game - Player 1 (host)"
+    finally:
+        game.net.disconnect()
+        pygame.display.quit()
+
+
+def test_auto_finds_the_relay_and_says_which(relay_process):
+    port = relay_process.port
+    status, lines = run_game("auto", str(port), "--discover", HOST, "--frames", "30")
+    assert status == 0, lines
+    assert "Found a relay at 127.0.0.1 port {}; joining group pong_game.".format(port) in lines
+    assert "Connected as host (Player 1)" in lines
+
+
+def test_auto_with_no_relay_says_how_to_start_one_and_exits():
+    port = free_port()
+    status, lines = run_game("auto", str(port), "--discover", HOST, "--group", "pong7",
+                             "--frames", "30")
+    assert status == 1
+    assert any(line.startswith("No relay with group pong7 answered (UDP port {}). Start one "
+                               "with: python nethelper.py -g pong7 -p {}".format(port, port))
+               for line in lines), lines
+
+
+def test_no_relay_advice_is_printed_once_with_the_port():
+    port = free_port()
+    status, lines = run_game(HOST, str(port), "--group", "pong4", "--frames", "100")
+    assert status == 1
+    text = "\n".join(lines)
+    assert text.count("python nethelper.py -g pong4 -p {}".format(port)) == 1, text
+    assert "Start the relay first" not in text
+
+
+def test_a_bad_host_name_is_not_told_to_start_the_relay():
+    # An empty label fails inside Python: no name server is asked.
+    status, lines = run_game("no..such..host", "--frames", "100")
+    assert status == 1
+    text = "\n".join(lines)
+    assert 'Cannot find a computer called "no..such..host". Check SERVER_IP.' in text, text
+    assert "Start" not in text
+
+
+def test_a_full_group_says_so_and_how_to_choose_another(started):
+    process, port = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
+    a, b = join(port, "Player1", "pong1"), join(port, "Player2", "pong1")
+    status, lines = run_game(HOST, str(port), "--group", "pong1", "--frames", "100")
+    a.disconnect(), b.disconnect()
+    assert status == 1
+    assert "Failed to connect. The group is full." in lines
+    assert ("Two players are already in group pong1: wait for them to finish, or join another "
+            "group with --group NAME.") in lines
+
+
+def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
+    process, port = started("-g", "pong_game", *LOOPBACK)
+    host = Game(port, "--bot", "--frames", "900")
+    peer = Game(port, "--bot", "--frames", "900")
+    try:
+        assert peer.wait_for_line("Game started"), peer.output()
+        stop_process(process)
+        for game in (host, peer):
+            assert game.wait_for_line("Lost the connection to the relay: The relay was "
+                                      "stopped."), game.output()
+        peer.wait_for_line("Taking over", timeout=1)            # give it the chance to err
+    finally:
+        host.kill(), peer.kill()
+    for game in (host, peer):
+        assert "host is disconnected" not in game.output() and "Taking over" not in \
+            game.output(), game.output()

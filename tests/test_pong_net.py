@@ -118,7 +118,8 @@ def test_player2_takes_over_when_the_host_goes(relay_process):
         peer = Game(port, "--bot", "--frames", "600")
         assert peer.wait_for_line("Game started"), peer.output()
         host.process.send_signal(signal.SIGKILL)           # the host vanishes
-        assert peer.wait_for_line("The host left. Taking over as host (Player 1)."), peer.output()
+        assert peer.wait_for_line("The host is disconnected."), peer.output()
+        assert peer.wait_for_line("Taking over as host (Player 1)."), peer.output()
         assert peer.wait_for_line("Connected as host (Player 1)"), peer.output()
         newcomer = Game(port, "--bot", "--frames", "200")
         assert newcomer.wait_for_line("Connected as peer (Player 2)"), newcomer.output()

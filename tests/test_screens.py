@@ -221,7 +221,7 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
     run_frames_until(game, lambda: game.me == game.HOST_NAME and game.net.connected)
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
-        game, game.bar1, "The host left",
+        game, game.bar1, "The host is disconnected",
         "You are the host now: Player 1, the left bar.\nWaiting for a new player..."))
     check_message_is_readable(picture, court(game, game.bar1))
     # A new opponent arrives: the note is gone, the normal start screen is back.
@@ -240,7 +240,8 @@ def test_net_connection_lost_screen(net_game):
         run_frames_until(game, lambda: game.me == game.HOST_NAME)
     run_frames_until(game, lambda: not game.net.connected)
     picture = render_game(game)
-    assert same_picture(picture, court_with_message(game, None, "Connection lost",
+    # The relay said it was stopping: the screen says so, not just "lost".
+    assert same_picture(picture, court_with_message(game, None, "The relay was stopped",
                                                     "Trying to reconnect..."))
     check_message_is_readable(picture, court(game))
 
