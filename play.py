@@ -2,6 +2,7 @@
 
     python play.py            two windows: left bar A/Z, right bar Up/Down
     python play.py --bot      the computer plays the right bar
+    python play.py --group pong3    play in group pong3 (of a relay already running, too)
 
 It starts the relay (unless one is already running), starts pong_net.py
 twice, and stops the relay again when both windows are closed. To play
@@ -23,7 +24,7 @@ if sys.version_info < (3, 8):
 from nethelper import DEFAULT_PORT, NO_RELAY, RELAY_OK, check_relay  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-GROUP = "pong_game"
+GROUP = "pong_game"         # the group the games join (--group)
 # Said when the games could not start: the commands of README.md's first lines.
 INSTALL_HELP = """\
 The games need Pygame Zero (the pgzero and pygame packages), and this Python
@@ -42,7 +43,7 @@ def missing_packages():
     return [name for name in ("pygame", "pgzero") if importlib.util.find_spec(name) is None]
 
 
-def relay_here(port):
+def relay_here(port, group):
     """Whether a relay the games can use already runs on this computer. Exits
     with the reason if something else listens on the port (a web server,
     say): the games would only fail against it, with a misleading message."""
@@ -52,14 +53,15 @@ def relay_here(port):
     if not result.ok:
         sys.exit(result.message)
     groups = (result.status or {}).get("groups") if result.code == RELAY_OK else None
-    if isinstance(groups, dict) and GROUP not in groups:
-        sys.exit("A relay already runs on port {} but has no group {}. Stop it, or choose "
-                 "another port with --port.".format(port, GROUP))
+    if isinstance(groups, dict) and group not in groups:
+        sys.exit("A relay already runs on port {} but has no group {} (its groups: {}). Use "
+                 "one of them with --group, or another port with --port.".format(
+                     port, group, ", ".join(groups)))
     return True
 
 
-def start_relay(port):
-    relay = subprocess.Popen([sys.executable, str(HERE / "nethelper.py"), "-g", GROUP,
+def start_relay(port, group):
+    relay = subprocess.Popen([sys.executable, str(HERE / "nethelper.py"), "-g", group,
                               "-p", str(port), "-q"], cwd=HERE)
     deadline = time.monotonic() + 10
     while check_relay("localhost", port, timeout=1.0, samples=1).code != RELAY_OK:
@@ -83,6 +85,8 @@ def main():
     parser.add_argument("--bot", action="store_true", help="the computer plays Player 2")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="the relay's port (default %(default)s)")
+    parser.add_argument("--group", default=GROUP,
+                        help="the group both games join (default %(default)s)")
     parser.add_argument("--frames", type=int, metavar="N",
                         help="close both games after N frames (for the tests)")
     args = parser.parse_args()
@@ -94,10 +98,10 @@ def main():
             pass
     if missing_packages():
         sys.exit(INSTALL_HELP.format(python=sys.executable))
-    limit = ["--frames", str(args.frames)] if args.frames else []
+    limit = ["--group", args.group] + (["--frames", str(args.frames)] if args.frames else [])
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    relay = None if relay_here(args.port) else start_relay(args.port)
+    relay = None if relay_here(args.port, args.group) else start_relay(args.port, args.group)
     games = []
     try:
         games.append(start_game(args.port, limit))

@@ -792,3 +792,26 @@ def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
     for game in (host, peer):
         assert "host is disconnected" not in game.output() and "Taking over" not in \
             game.output(), game.output()
+
+
+def test_play_py_plays_in_the_group_it_is_given(started):
+    process, port = started("-g", "pong1", "pong2", *LOOPBACK)
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
+                             "--group", "pong2", "--frames", "120"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
+    assert "Connected as host (Player 1)" in result.stdout, result.stdout
+    assert "Connected as peer (Player 2)" in result.stdout, result.stdout
+    output = stop_process(process)
+    assert re.search(r"joined +pong2: Player1 from", output), output
+    assert re.search(r"joined +pong2: Player2 from", output), output
+    assert "joined   pong1" not in output
+
+
+def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
+    process, port = started("-g", "pong1", *LOOPBACK)
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
+                             "--group", "pong9", "--frames", "30"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "has no group pong9 (its groups: pong1)" in result.stdout, result.stdout
