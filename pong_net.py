@@ -19,7 +19,11 @@ ping: how many milliseconds a message takes to the other game and back.
 
 Options (after the address and port, if any):
 
-    --bot             the computer plays your bar (and presses Space)
+    --group NAME      join this group (your pair's, if the teacher gave you one)
+    --bot             the computer plays your bar; it presses Space only
+                      against another --bot (a person starts their own game),
+                      and lets the winner screen be seen first
+    --autostart       press Space for me as soon as both players are in
     --frames N        quit after N frames (for the tests)
     --screenshot PNG  with --frames: save the last frame as a PNG picture
 
@@ -56,8 +60,9 @@ fields were added, nothing was renamed). Sent every frame unless noted:
     hit         {"frame": T, "bar": y, "center": [x, y], "vel": [vx, vy]},
                 from Player 2 (queued): its bar (top at y) sent the ball back
                 at frame T, leaving it with that center and velocity
-    hello       {"id": "...", "resume": "..." or null}  (queued) who I am,
-                and who I was playing when the relay went away
+    hello       {"id": "...", "resume": "..." or null, "bot": true or false}
+                (queued) who I am, who I was playing when the relay went
+                away, and whether the computer plays me (--bot)
     resume      {"score": [b1, b2]}, from the host (queued): we are the same
                 two players as before the relay went away; play on from this
 
@@ -103,6 +108,7 @@ RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
 RESUME_WITHIN = 30.0        # the same two players back this soon: play on from the score
+BOT_WINNER_FRAMES = 3 * 60  # --bot: the winner screen stays 3 s before it plays again
 TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
                             # (when the relay stops, the host seems to leave first)
 
@@ -265,14 +271,14 @@ def read_player_id(value):
 
 
 def read_hello(content):
-    """A hello message -> (id, resume id or None)."""
+    """A hello message -> (id, resume id or None, played by --bot)."""
     if not isinstance(content, dict):
         return None
     player_id = read_player_id(content.get("id"))
     resume = content.get("resume")
     if player_id is None or (resume is not None and read_player_id(resume) is None):
         return None
-    return player_id, resume
+    return player_id, resume, content.get("bot") is True
 
 
 def read_resume(content):
@@ -682,6 +688,9 @@ game_started = False
 player_id = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 bot_plays = False           # --bot
+autostart = False           # --autostart
+opponent_is_bot = False     # the other game said (in its hello) that --bot plays it
+winner_frames = 0           # how many frames the winner screen has been up
 max_frames = None           # --frames
 screenshot_path = None      # --screenshot
 frame_count = 0
@@ -835,7 +844,8 @@ def watch_the_group():
         remembered = None
         if saved_game and time.monotonic() - saved_game[3] <= RESUME_WITHIN:
             remembered = saved_game[0]
-        net.send_msg(opponent(), "hello", {"id": player_id, "resume": remembered}, queue=True)
+        net.send_msg(opponent(), "hello", {"id": player_id, "resume": remembered,
+                                           "bot": bot_plays}, queue=True)
     elif me == HOST_NAME:
         remember_game()
         print("Player 2 left. Waiting for a new opponent.", flush=True)
@@ -899,13 +909,14 @@ def reset_game():
 def reset_netcode():
     """Forget everything about the last opponent's timing."""
     global ping, blend, host_ball, prediction, host_clock, shown_their_bar
-    global peer_judges_hits, opponent_id, shown_lead
+    global peer_judges_hits, opponent_id, shown_lead, opponent_is_bot
     ping, blend, host_clock = PingMeter(), Blend(), HostClock()
     shown_lead = 0.0
     host_ball, prediction = HostBall(ball), BallPrediction(ball)
     shown_their_bar = None
     peer_judges_hits = False
     opponent_id = None
+    opponent_is_bot = False
 
 
 def start_game():
@@ -965,8 +976,9 @@ def move_my_bar():
 
 def play_frame():
     """One frame with both players present."""
-    global shown_their_bar, peer_judges_hits
-    if bot_plays:
+    global shown_their_bar, peer_judges_hits, winner_frames
+    winner_frames = winner_frames + 1 if score.game_over else 0
+    if (bot_plays and bot_wants_to_start()) or (autostart and not game_started):
         press_start()
     if me == HOST_NAME or prediction.frame is None:
         move_my_bar()       # (Player 2 moves its bar with each frame of its ball)
@@ -991,11 +1003,19 @@ def play_frame():
     shown_their_bar = glide(shown_their_bar, their_bar().y)
 
 
-def hear_hello(their_id, they_remember):
+def bot_wants_to_start():
+    """--bot presses Space only when the other player is a bot too: a person
+    starts their own game. After a game it first lets the winner be seen."""
+    if not opponent_is_bot:
+        return False
+    return not game_started or winner_frames >= BOT_WINNER_FRAMES
+
+
+def hear_hello(their_id, they_remember, their_bot=False):
     """The other player says who they are. The host decides whether this
     is the same game, interrupted by the relay, and the score goes on."""
-    global opponent_id, saved_game
-    opponent_id = their_id
+    global opponent_id, saved_game, opponent_is_bot
+    opponent_id, opponent_is_bot = their_id, their_bot
     if me != HOST_NAME or saved_game is None:
         return
     saved_id, b1, b2, when = saved_game       # my points first: I am Player 1 now
@@ -1229,7 +1249,11 @@ def read_options(args):
     parser.add_argument("--discover", metavar="ADDRESS", default=DISCOVER_AT,
                         help="where \"auto\" asks for relays (default: the whole local "
                              "network)")
-    parser.add_argument("--bot", action="store_true", help="the computer plays your bar")
+    parser.add_argument("--bot", action="store_true",
+                        help="the computer plays your bar (and starts games against "
+                             "another --bot only)")
+    parser.add_argument("--autostart", action="store_true",
+                        help="press Space for me as soon as both players are in")
     parser.add_argument("--frames", type=int, metavar="N", help="quit after N frames")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="with --frames: save the last frame to PNG")
@@ -1266,14 +1290,14 @@ def find_the_relay():
 
 def use_options(options):
     global SERVER_IP, SERVER_PORT, GROUP, TITLE, DISCOVER_AT, bot_plays, max_frames
-    global screenshot_path
+    global screenshot_path, autostart
     SERVER_IP, SERVER_PORT = options.server_ip or SERVER_IP, options.port
     GROUP, DISCOVER_AT = options.group, options.discover
     TITLE = "%s - %s" % (TITLE, GROUP)      # the window's title shows the group
     if SERVER_IP == "auto" or (options.server_ip is None and SERVER_IP == "localhost"
                                and nothing_at_localhost()):
         find_the_relay()
-    bot_plays = options.bot
+    bot_plays, autostart = options.bot, options.autostart
     max_frames = options.frames
     screenshot_path = options.screenshot
 

@@ -815,3 +815,43 @@ def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
     assert result.returncode == 1
     assert "has no group pong9 (its groups: pong1)" in result.stdout, result.stdout
+
+
+def test_a_bot_never_starts_a_game_for_a_person(relay_process):
+    port = relay_process.port
+    bot = Game(port, "--bot", "--frames", "240")
+    person = None
+    try:
+        assert bot.wait_for_line("Connected as host (Player 1)"), bot.output()
+        person = Game(port, "--frames", "180")
+        assert person.finish() == 0, person.output()
+        assert bot.finish() == 0, bot.output()
+    finally:
+        bot.kill()
+        if person:
+            person.kill()
+    assert "Player2 is here. Let's play!" in bot.lines, bot.output()
+    assert "Game started" not in bot.output() + person.output()
+
+
+def test_two_bots_start_at_once_but_wait_on_the_winner_screen():
+    """pong_net's own rule, frame by frame: bot_wants_to_start()."""
+    import importlib
+    import pong_net
+    game = importlib.reload(pong_net)
+    game.bot_plays = True
+    assert not game.bot_wants_to_start()                # no word yet that the other is a bot
+    game.hear_hello("abcd1234", None, True)
+    assert game.opponent_is_bot and game.bot_wants_to_start()   # the first game: at once
+    game.game_started = True
+    assert not game.bot_wants_to_start()                # playing
+    for _ in range(game.FINAL_SCORE):
+        game.score.add(1)
+    assert game.score.game_over
+    waited = 0
+    while not game.bot_wants_to_start():
+        game.winner_frames = waited = waited + 1
+        assert waited <= game.BOT_WINNER_FRAMES
+    assert waited == game.BOT_WINNER_FRAMES             # 3 s of the winner screen first
+    game.hear_hello("abcd1234", None, False)            # a person: never
+    assert not game.bot_wants_to_start()

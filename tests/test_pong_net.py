@@ -69,13 +69,14 @@ class Game:
 
 def test_host_peer_and_a_refused_third_play_a_real_game(relay_process):
     port = relay_process.port
-    # The host's bot plays (and presses Space); Player 2's bar stands still,
+    # The host's bot plays; Player 2 (a person's game, --autostart: it presses Space
+    # itself, since a bot never starts a game for a person) keeps its bar still,
     # so points come quickly and the test sees the score travel.
     host = Game(port, "--bot", "--frames", "900")
     peer = third = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port, "--frames", "700")
+        peer = Game(port, "--autostart", "--frames", "700")
         assert peer.wait_for_line("Connected as peer (Player 2)"), peer.output()
         assert host.wait_for_line("Player2 is here")
 
@@ -366,7 +367,7 @@ def test_the_score_survives_a_relay_restart():
     peer = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port)                               # stands still: points come quickly
+        peer = Game(port, "--autostart")                # stands still: points come quickly
         assert host.wait_for_line("Score 1-0", timeout=40), host.output()
         assert peer.wait_for_line("Score 1-0"), peer.output()
         stop_process(relay)
