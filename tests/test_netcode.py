@@ -91,8 +91,9 @@ def test_hit_ping_hello_resume_and_game_start():
     assert read_ping({"t": 5.0, "echo": 2.0, "held": 1.5}) == PingReport(5.0, 2.0, 1.5)
     for bad in [{"t": NAN}, {"t": 1, "echo": "x"}, {"t": 1, "held": -5}, {"echo": 3}, 7]:
         assert read_ping(bad) is None, bad
-    assert read_hello({"id": "ab12", "resume": None}) == ("ab12", None)
-    assert read_hello({"id": "ab12", "resume": "cd34"}) == ("ab12", "cd34")
+    assert read_hello({"id": "ab12", "resume": None}) == ("ab12", None, False)
+    assert read_hello({"id": "ab12", "resume": "cd34"}) == ("ab12", "cd34", False)
+    assert read_hello({"id": "ab12", "resume": None, "bot": True}) == ("ab12", None, True)
     for bad in [{"id": ""}, {"id": 5}, {"id": "x" * 41}, {"id": "a", "resume": 3}, "a"]:
         assert read_hello(bad) is None, bad
     assert read_resume({"score": [3, 4]}) == (3, 4)

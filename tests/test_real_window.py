@@ -118,13 +118,15 @@ def test_keys_on_the_start_screen_move_the_bars_and_space_starts(x_display, tmp_
 
 def test_network_game_moves_your_bar_with_the_keys_it_shows(x_display, tmp_path):
     # The host's start screen says "Your bar: A = up, Z = down": hold A in
-    # the host's window while a computer-played Player 2 starts the game.
+    # the host's window while the game starts (--autostart presses Space for
+    # the host: a computer-played Player 2 never starts a person's game).
     from conftest import HOST, start_relay_process, stop_process
     relay, port, _ = start_relay_process("-g", "pong_game", "-p", "0", "-i", HOST)
     picture_path = tmp_path / "host.png"
     x11 = dict(os.environ, DISPLAY=x_display, SDL_VIDEODRIVER="x11", SDL_AUDIODRIVER="dummy")
     host = subprocess.Popen([sys.executable, str(ROOT / "pong_net.py"), HOST, str(port),
-                             "--frames", "300", "--screenshot", str(picture_path)], cwd=ROOT,
+                             "--frames", "300", "--screenshot", str(picture_path),
+                             "--autostart"], cwd=ROOT,
                             env=x11, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peer = None
     try:
