@@ -584,6 +584,9 @@ def draw_ping(screen):
     screen.draw.text(ping_text(), topright=(WIDTH - 8, 6), fontsize=22, color="grey")
 
 
+# ---- the command line, and scripted runs (--frames and --screenshot serve
+# ---- the tests and the README's pictures, not the game itself)
+
 def finish():
     """End of --frames: save the screenshot if asked for, report, and quit."""
     if screenshot_path:
