@@ -1410,12 +1410,8 @@ class Relay:
         behind what is. Sending at once, rather than at the end of the turn,
         spares the frame waiting for every other socket's recv()."""
         if not conn.pending:
-            try:
-                sent = conn.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._broken(conn, exc)
+            sent = self._send_now(conn, data)
+            if sent is None:
                 return
             if sent == len(data):
                 return
@@ -1424,6 +1420,17 @@ class Relay:
         conn.pending_size += len(data)
         self._want_flush.add(conn)
         self.core.backlogged(conn, conn.pending_size, time.monotonic())
+
+    def _send_now(self, conn, data):
+        """Send what the socket takes now and return how much that was, or
+        None if the connection broke (the core is then told)."""
+        try:
+            return conn.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self._broken(conn, exc)
+            return None
 
     def _flush_all(self):
         # What could not go out at once: one send per socket, whatever it holds.
@@ -1436,12 +1443,8 @@ class Relay:
     def _send_pending(self, conn):
         if conn.pending:
             data = conn.pending[0] if len(conn.pending) == 1 else b"".join(conn.pending)
-            try:
-                sent = conn.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._broken(conn, exc)
+            sent = self._send_now(conn, data)
+            if sent is None:
                 return
             rest = data[sent:]
             conn.pending = [rest] if rest else []

@@ -536,6 +536,9 @@ def draw():
         finish()
 
 
+# ---- the command line, and scripted runs (--frames and --screenshot serve
+# ---- the tests and the README's pictures, not the game itself)
+
 def finish():
     """End of --frames: save the screenshot if asked for, then quit."""
     if screenshot_path:

@@ -838,6 +838,7 @@ def test_two_bots_start_at_once_but_wait_on_the_winner_screen():
     """pong_net's own rule, frame by frame: bot_wants_to_start()."""
     import importlib
     import pong_net
+    import pong_oop
     game = importlib.reload(pong_net)
     game.bot_plays = True
     assert not game.bot_wants_to_start()                # no word yet that the other is a bot
@@ -845,7 +846,7 @@ def test_two_bots_start_at_once_but_wait_on_the_winner_screen():
     assert game.opponent_is_bot and game.bot_wants_to_start()   # the first game: at once
     game.game_started = True
     assert not game.bot_wants_to_start()                # playing
-    for _ in range(game.FINAL_SCORE):
+    for _ in range(pong_oop.FINAL_SCORE):
         game.score.add(1)
     assert game.score.game_over
     waited = 0

@@ -1,4 +1,4 @@
-"""pong_net's netcode rules without sockets or windows: reading messages,
+"""pong_netcode's rules without sockets or windows: reading messages,
 the ping, Player 2's clock and prediction, smoothing, and the host's checks
 of Player 2's hits. The last tests play whole rallies through a simulated
 slow link (messages held back some frames each way), both bars played by
@@ -9,10 +9,11 @@ import random
 
 import pytest
 
-from pong_net import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend, HitReport,
-                      HostBall, HostClock, PingMeter, PingReport, bar_at, frames_to_step, glide, lead,
-                      read_ball_pos, read_bar_pos, read_game_start, read_hello, read_hit,
-                      read_ping, read_point, read_resume)
+from pong_netcode import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend,
+                          HitReport, HostBall, HostClock, PingMeter, PingReport, bar_at,
+                          frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
+                          read_game_start, read_hello, read_hit, read_ping, read_point,
+                          read_resume)
 from pong_oop import (BALL_RADIUS, BAR_H, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
                       Score, bot_move, faster)
 

@@ -402,11 +402,11 @@ def test_importing_does_not_start_a_game():
 
 def test_demo_plays_a_full_game_to_the_end(tmp_path):
     # A demo game takes about 15,000 frames (20,000 at most in 2,000
-    # simulated games). --speed 30 plays 30 of them per frame shown, so
-    # 1000 frames shown leave plenty of room while the test takes ~17 s.
+    # simulated games). --speed 300 plays 300 of them per frame shown, so
+    # 100 frames shown (under 2 s) leave plenty of room.
     picture = tmp_path / "end.png"
-    command = [sys.executable, "pong_oop.py", "--demo", "--speed", "30",
-               "--frames", "1000", "--screenshot", str(picture)]
+    command = [sys.executable, "pong_oop.py", "--demo", "--speed", "300",
+               "--frames", "100", "--screenshot", str(picture)]
     result = subprocess.run(command, cwd=ROOT, env=HEADLESS_ENV,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -415,7 +415,7 @@ def test_demo_plays_a_full_game_to_the_end(tmp_path):
     player, b1, b2 = (int(n) for n in winner.groups())
     assert max(b1, b2) == FINAL_SCORE and min(b1, b2) < FINAL_SCORE
     assert (b1 > b2) == (player == 1)
-    assert "Stopped after 1000 frames, score %d-%d" % (b1, b2) in result.stdout
+    assert "Stopped after 100 frames, score %d-%d" % (b1, b2) in result.stdout
     image = pygame.image.load(str(picture))
     assert image.get_size() == (WIDTH, HEIGHT)
     assert image.get_at((5, HEIGHT - 5))[:3] == (0, 0, 0)             # background
@@ -426,14 +426,14 @@ def test_demo_plays_a_full_game_to_the_end(tmp_path):
 
 def test_pgzrun_command_runs_the_game():
     # The pgzrun command is "python -m pgzero FILE"; it cannot pass options,
-    # so the game just waits for Space. It must still be running after a
-    # few seconds of frames (an error would have stopped it).
+    # so the game just waits for Space. It must still be running after two
+    # seconds of frames (an error in starting up or drawing would have stopped it).
     process = subprocess.Popen([sys.executable, "-m", "pgzero", "pong_oop.py"],
                                cwd=ROOT, env=HEADLESS_ENV, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         with pytest.raises(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+            process.wait(timeout=2)
     finally:
         process.terminate()
         _, errors = process.communicate(timeout=10)
