@@ -1249,7 +1249,7 @@ class Relay:
         """Bind the listening socket. After this, ``port`` is the real port."""
         self._listener = _listen(self.host, self.port)
         self._listener.setblocking(False)
-        self.port = self.core.port = self._listener.getsockname()[1]
+        self.port = self._listener.getsockname()[1]
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         if self._discovery:
@@ -1373,7 +1373,7 @@ class Relay:
                 break
             except OSError:         # e.g. Windows reports an earlier ICMP error here
                 continue
-            self.core.datagram(data, address, time.monotonic())
+            self.core.datagram(data, address, self.port, time.monotonic())
         self._execute()
 
     def _drain_wake_socket(self):
@@ -1571,9 +1571,9 @@ class RelayCore:
     ``private`` keeps group names from anyone who has not joined.
     ``max_observers`` watchers per group (see OBSERVER); they are not players.
 
-    Two more events come from outside the TCP connections: ``datagram(data,
-    address, now)`` for a UDP datagram (a discovery query is answered with
-    SEND_DATAGRAM), and ``port``, set by the driver, is the port it serves.
+    One more event comes from outside the TCP connections: ``datagram(data,
+    address, port, now)``, a UDP datagram (a discovery query is answered with
+    SEND_DATAGRAM, naming ``port``, the TCP port the relay serves).
     """
 
     def __init__(self, groups, names=None, max_peers=MAX_NODES_PER_GROUP,
@@ -1603,7 +1603,6 @@ class RelayCore:
         self.groups = {name: {} for name in groups}      # group -> {addr: connection}
         self.watchers = {name: [] for name in groups}    # group -> [observer connection]
         self.max_observers = max_observers
-        self.port = None
         self.max_peers = max_peers
         self.max_frame_size = max_frame_size
         self.max_connections = max_connections
@@ -1630,9 +1629,7 @@ class RelayCore:
         self._refusals_quiet = {}        # host -> refusals not logged this window
         self._refusal_window_end = None
         self._next_summary = None
-        self._last_summary = None
-        self._discovery_buckets = {}     # host -> (answers left, when counted)
-        self._discovery_total = (DISCOVERY_TOTAL_RATE, 0.0)
+        self._discovery = _AnswerLimits()
         self._now = 0.0
 
     def members(self, group):
@@ -1762,10 +1759,10 @@ class RelayCore:
             self._refusal_window_end = None
         if self._next_summary is None:
             self._next_summary = now + self.summary_interval
-            self._last_summary = now
         elif now >= self._next_summary:
+            since = self._next_summary - self.summary_interval     # the last summary
             self._next_summary = now + self.summary_interval
-            self._summarize(now)
+            self._summarize(now, now - since)
 
     def stop(self, now):
         """The relay is shutting down: a goodbye to each member, then close all."""
@@ -1779,15 +1776,16 @@ class RelayCore:
             self._finish(conn)
         self._dirty_groups.clear()
 
-    def datagram(self, data, address, now):
+    def datagram(self, data, address, port, now):
         """A UDP datagram arrived from ``address``. A well-formed discovery
-        query is answered (SEND_DATAGRAM), at most DISCOVERY_RATE times a
-        second per address; anything else is ignored without a word."""
+        query is answered (SEND_DATAGRAM) with ``port``, the relay's TCP
+        port, at most DISCOVERY_RATE times a second per address; anything
+        else is ignored without a word."""
         self._now = now
-        if parse_discovery_query(data) is None or not self._may_answer(address[0], now):
+        if parse_discovery_query(data) is None or not self._discovery.allow(address[0], now):
             return
         info = {"relay": "nethelper", "version": __version__, "protocol": "020",
-                "port": self.port, "players": sum(len(m) for m in self.groups.values())}
+                "port": port, "players": sum(len(m) for m in self.groups.values())}
         if not self.private:
             info["groups"] = {g: len(m) for g, m in self.groups.items()}
         answer = discovery_answer(info, len(data))
@@ -1872,25 +1870,6 @@ class RelayCore:
             if len(names) > STATUS_GROUPS:
                 status["more_groups"] = len(names) - STATUS_GROUPS
         return status
-
-    def _may_answer(self, host, now):
-        """Token buckets for discovery: one per address, one for everybody."""
-        left, since = self._discovery_total
-        left = min(DISCOVERY_TOTAL_RATE, left + (now - since) * DISCOVERY_TOTAL_RATE)
-        if left < 1:
-            self._discovery_total = (left, now)
-            return False
-        if len(self._discovery_buckets) > 4096:     # a flood of forged addresses
-            self._discovery_buckets.clear()
-        mine, since = self._discovery_buckets.get(host, (DISCOVERY_BURST, now))
-        mine = min(DISCOVERY_BURST, mine + (now - since) * DISCOVERY_RATE)
-        if mine < 1:
-            self._discovery_buckets[host] = (mine, now)
-            self._discovery_total = (left, now)
-            return False
-        self._discovery_buckets[host] = (mine - 1, now)
-        self._discovery_total = (left - 1, now)
-        return True
 
     def _authenticate(self, conn, frame):
         try:
@@ -2125,10 +2104,9 @@ class RelayCore:
         return sysm_frame(UNKNOWN_ADDR, SYSM_PLAYERS, "players",
                           [{"name": n, "addr": a} for n, a in self._peer_list(group)])
 
-    def _summarize(self, now):
+    def _summarize(self, now, elapsed):
         """Per group with players: who, messages a second, the slowest player."""
-        elapsed = max(now - self._last_summary, 1e-9)
-        self._last_summary = now
+        elapsed = max(elapsed, 1e-9)
         for group, members in self.groups.items():
             frames = 0
             for conn in members.values():
@@ -2157,6 +2135,34 @@ class RelayCore:
                 if candidate not in taken:
                     return candidate
         return None
+
+
+class _AnswerLimits:
+    """Token buckets for discovery answers: one per address, one for everybody."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self):
+        self.buckets = {}                       # host -> (answers left, when counted)
+        self.total = (DISCOVERY_TOTAL_RATE, 0.0)
+
+    def allow(self, host, now):
+        left, since = self.total
+        left = min(DISCOVERY_TOTAL_RATE, left + (now - since) * DISCOVERY_TOTAL_RATE)
+        if left < 1:
+            self.total = (left, now)
+            return False
+        if len(self.buckets) > 4096:            # a flood of forged addresses
+            self.buckets.clear()
+        mine, since = self.buckets.get(host, (DISCOVERY_BURST, now))
+        mine = min(DISCOVERY_BURST, mine + (now - since) * DISCOVERY_RATE)
+        if mine < 1:
+            self.buckets[host] = (mine, now)
+            self.total = (left, now)
+            return False
+        self.buckets[host] = (mine - 1, now)
+        self.total = (left - 1, now)
+        return True
 
 
 class _Connection:

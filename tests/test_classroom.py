@@ -74,16 +74,15 @@ def test_a_discovery_query_is_the_prefix_a_version_and_padding():
 ])
 def test_anything_but_a_well_formed_query_is_ignored(relay, datagram):
     assert nethelper.parse_discovery_query(datagram) is None
-    relay.core.datagram(datagram, ("10.0.0.9", 5000), relay.now)
+    relay.core.datagram(datagram, ("10.0.0.9", 5000), 65042, relay.now)
     assert relay.take() == []
 
 
 def test_the_answer_names_the_port_the_groups_and_their_players(relay):
-    relay.core.port = 65042
     relay.join("Alice")
     relay.join("Bob")
     relay.take()
-    relay.core.datagram(nethelper.discovery_query(), ("10.0.0.9", 5000), relay.now)
+    relay.core.datagram(nethelper.discovery_query(), ("10.0.0.9", 5000), 65042, relay.now)
     [(kind, address, answer)] = relay.take()
     assert (kind, address) == (SEND_DATAGRAM, ("10.0.0.9", 5000))
     info = nethelper.parse_discovery_answer(answer)
@@ -94,9 +93,8 @@ def test_the_answer_names_the_port_the_groups_and_their_players(relay):
 def test_an_answer_is_never_longer_than_the_query_however_many_groups():
     groups = ["class-3-pair-{:03d}-{}".format(n, "x" * 40) for n in range(300)]
     relay = Core(groups)
-    relay.core.port = 65042
     query = nethelper.discovery_query()
-    relay.core.datagram(query, ("10.0.0.9", 5000), relay.now)
+    relay.core.datagram(query, ("10.0.0.9", 5000), 65042, relay.now)
     [(_, _, answer)] = relay.take()
     assert len(answer) <= len(query)
     info = nethelper.parse_discovery_answer(answer)
@@ -106,10 +104,9 @@ def test_an_answer_is_never_longer_than_the_query_however_many_groups():
 
 def test_a_private_relay_answers_with_no_group_names():
     relay = Core(private=True)
-    relay.core.port = 65042
     relay.join("Alice")
     relay.take()
-    relay.core.datagram(nethelper.discovery_query(), ("10.0.0.9", 5000), relay.now)
+    relay.core.datagram(nethelper.discovery_query(), ("10.0.0.9", 5000), 65042, relay.now)
     [(_, _, answer)] = relay.take()
     assert b"pong_game" not in answer
     info = nethelper.parse_discovery_answer(answer)
@@ -121,7 +118,7 @@ def test_answers_are_rate_limited_per_address(relay):
 
     def answers(host, count):
         for _ in range(count):
-            relay.core.datagram(query, (host, 5000), relay.now)
+            relay.core.datagram(query, (host, 5000), 65042, relay.now)
         return len([a for a in relay.take() if a[0] == SEND_DATAGRAM])
 
     assert answers("10.0.0.9", 50) == nethelper.DISCOVERY_BURST
@@ -133,7 +130,7 @@ def test_answers_are_rate_limited_per_address(relay):
 def test_all_answers_together_are_rate_limited_too(relay):
     query = nethelper.discovery_query()
     for n in range(1000):                               # many (forged) addresses at once
-        relay.core.datagram(query, ("10.{}.{}.1".format(n // 250, n % 250), 5000), relay.now)
+        relay.core.datagram(query, ("10.{}.{}.1".format(n // 250, n % 250), 5000), 65042, relay.now)
     sent = [a for a in relay.take() if a[0] == SEND_DATAGRAM]
     assert len(sent) == nethelper.DISCOVERY_TOTAL_RATE
 
