@@ -1226,6 +1226,7 @@ class Relay:
         self._selector = None
         self._want_flush = set()     # connections with bytes waiting to be sent
         self._stopping = False
+        self._accepting_again_at = None     # set while accepting is paused (out of files)
         self._thread = None
         self._wake_send = self._wake_recv = None
         self._recv_buffer = _receive_buffer()
@@ -1281,6 +1282,9 @@ class Relay:
                         self._drain_wake_socket()
                 now = time.monotonic()
                 core.end_turn(now)
+                if self._accepting_again_at is not None and now >= self._accepting_again_at:
+                    self._accepting_again_at = None
+                    self._selector.register(self._listener, selectors.EVENT_READ, None)
                 if now >= next_tick:
                     core.tick(now)
                     next_tick = now + core.tick_interval
@@ -1326,7 +1330,13 @@ class Relay:
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                log.warning("could not accept a connection: %s", exc)
+                # Out of file descriptors (or memory): the waiting connection
+                # stays queued and the listener stays readable, so asking
+                # again at once would spin. Pause accepting for a moment.
+                log.warning("could not accept a connection (%s); trying again in %g s",
+                            exc.strerror or exc, _ACCEPT_PAUSE)
+                self._selector.unregister(self._listener)
+                self._accepting_again_at = time.monotonic() + _ACCEPT_PAUSE
                 break
             sock.setblocking(False)
             try:
@@ -2226,6 +2236,8 @@ def _receive_buffer():
 
 
 _LISTEN_BACKLOG = 1024          # a class logging in at once is not turned away by the kernel
+_ACCEPT_PAUSE = 0.5             # s without accepting after the system ran out of sockets
+_WINDOWS_SELECT_LIMIT = 500     # select() on Windows watches at most 512 sockets
 
 
 def _listen(host, port):
@@ -2275,9 +2287,13 @@ def _open_discovery_socket(host, port):
 
 def _fit_to_open_file_limit(wanted):
     """Keep the connection cap below what the OS lets this process open."""
+    if sys.platform == "win32":
+        # No open-file limit there, but the selector (select()) fails with
+        # more than 512 sockets, the listener and a refused few included.
+        return min(wanted, _WINDOWS_SELECT_LIMIT - 40)
     try:
         import resource
-    except ImportError:              # Windows: no such limit to fit
+    except ImportError:
         return wanted
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < wanted + 32:

@@ -537,3 +537,48 @@ def test_groups_and_names_files_with_a_byte_order_mark(started, tmp_path):
     named = join(port, "")
     assert named.get_name() == "Red"
     round_trip(named, join(port, "Blue"), "bom")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="open-file limits are a POSIX thing")
+def test_running_out_of_open_files_pauses_accepting_instead_of_spinning():
+    # A relay allowed only 64 open files, and 80 connections at once: the
+    # last ones cannot be accepted (EMFILE). The relay must say so a few
+    # times, not thousands of times a second, and take new games again once
+    # the crowd is gone.
+    import resource
+    import threading
+    import time
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    command = [sys.executable, "-u", str(ROOT / "nethelper.py"), "-g", "pong_game",
+               "-p", "0", "-i", HOST]
+    relay = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, preexec_fn=few_files)
+    lines, crowd = [], []
+    reader = threading.Thread(target=lambda: lines.extend(relay.stdout), daemon=True)
+    reader.start()
+    try:
+        assert wait_for(lambda: any(l.startswith("Server listening") for l in lines))
+        port = int(next(l for l in lines if l.strip().startswith("Port:")).split()[-1])
+        for _ in range(80):
+            crowd.append(raw_connect(port))
+        assert wait_for(lambda: any("could not accept" in l for l in lines)), "".join(lines)
+        time.sleep(1.0)     # the window in which a spinning relay would write thousands
+        for sock in crowd:
+            sock.close()
+        crowd = []
+        node = NetNode()
+        assert wait_for(lambda: node.connect(HOST, "Player1", "pong_game", port=port,
+                                             timeout=1), timeout=10), node.error
+        node.disconnect()
+    finally:
+        for sock in crowd:
+            sock.close()
+        relay.terminate()
+        relay.wait(timeout=10)
+        reader.join(timeout=5)
+    output = "".join(lines)
+    complaints = output.count("could not accept a connection")
+    assert 1 <= complaints <= 20, "%d complaints:\n%s" % (complaints, output[-2000:])
+    assert "Traceback" not in output
