@@ -2680,7 +2680,11 @@ class _Watcher:
         if frame.type == SYSM:
             sysm = parse_typed(frame.payload)
             if sysm["type"] == SYSM_PLAYERS:
-                self.names = {p["addr"]: p["name"] for p in sysm.get("data") or []}
+                try:
+                    self.names = dict((addr, name) for name, addr in
+                                      parse_peers(encode_json(sysm.get("data") or [])))
+                except ProtocolError:
+                    return None         # a list it cannot read: keep the names it had
                 players = ", ".join(self.names.values())
                 self.out("Players in {}: {}".format(self.group, players or "none yet"))
             elif sysm["type"] in (SYSM_REFUSED, SYSM_GOODBYE):
@@ -2691,7 +2695,15 @@ class _Watcher:
             dest = "everyone" if frame.dest == ALL_ADDR else self.names.get(
                 frame.dest, "address {}".format(frame.dest))
             now = time.monotonic()
-            for title, content, _ in parse_messages(frame.payload):
+            try:
+                messages = parse_messages(frame.payload)
+            except ProtocolError:
+                # The relay passes a game's bytes on unread: a buggy game's
+                # broken DATA is worth a line, not the end of watching.
+                self.out("{} {} -> {}: (not a list of messages)".format(
+                    time.strftime("%H:%M:%S"), sender, dest))
+                return None
+            for title, content, _ in messages:
                 self.counts[title] += 1
                 key = (sender, dest, title)
                 if self.show_all or now - self.last_shown.get(key, -1.0) >= 0.5:

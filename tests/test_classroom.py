@@ -17,8 +17,8 @@ import threading
 import pytest
 
 import nethelper
-from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, start_relay_process,
-                      stop_process, wait_for)
+from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, raw_join,
+                      start_relay_process, stop_process, wait_for)
 from nethelper import CLOSED, CLOSING, OBSERVER, PEERS, REQ, SEND_DATAGRAM, SYSM
 from test_relay_core import Core, names_in
 
@@ -618,6 +618,38 @@ def test_watch_prints_a_running_exchange_and_stays_invisible(started):
     assert "Traceback" not in rest
     assert any(l.startswith("Players in pong1: Player1, Player2") for l in lines), lines
     assert not any("watcher" in l for l in lines), lines
+
+
+def test_watch_skips_a_games_broken_data_and_watches_on(started):
+    process, port = started("-g", "pong1", *LOOPBACK)
+    watcher = subprocess.Popen([sys.executable, "-u", str(ROOT / "nethelper.py"), "--watch",
+                                "pong1", HOST, "-p", str(port)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = []
+
+    def read_until(text):
+        while True:
+            line = watcher.stdout.readline()
+            assert line, lines
+            lines.append(line.rstrip("\n"))
+            if text in line:
+                return
+    try:
+        read_until("Players in pong1: none yet")
+        buggy, addr, _ = raw_join(port, "Buggy", "pong1")
+        read_until("Players in pong1: Buggy")
+        # The relay forwards DATA unread, so broken bytes reach the watcher.
+        buggy.sendall(frame(nethelper.DATA, 255, addr, b"{not json"))
+        buggy.sendall(data(255, addr, ("after", 1)))
+        read_until("Buggy -> everyone: (not a list of messages)")
+        read_until("Buggy -> everyone: after 1")
+        buggy.close()
+    finally:
+        watcher.terminate()
+        rest, _ = watcher.communicate(timeout=5)
+    assert watcher.returncode == 0, lines + [rest]
+    assert "Traceback" not in rest
 
 
 def test_watch_an_unknown_group_names_the_groups(started):
