@@ -2433,7 +2433,13 @@ def check_relay(host, port=DEFAULT_PORT, timeout=3.0, samples=20):
                 if exc.errno not in _CONNECT_REFUSED:
                     failure, detail = UNREACHABLE, exc.strerror or exc
                 continue
-            return _probe(sock, host, port, timeout, samples)
+            try:
+                return _probe(sock, host, port, timeout, samples)
+            except OSError as exc:      # reset while we talked
+                return CheckResult(NOT_A_RELAY, host, port, (
+                    "Something at {} accepted the connection and then broke it off ({}): "
+                    "it does not behave like a nethelper relay.").format(
+                        _where(host, port), exc.strerror or exc))
         finally:
             sock.close()
     return CheckResult(failure, host, port, _advice(failure, host, port, timeout, detail))
@@ -2460,6 +2466,11 @@ def _probe(sock, host, port, timeout, samples):
         except ProtocolError:
             kind, value = "garbage", value.raw
             break
+        if answer["type"] == SYSM_REFUSED:
+            # This relay turns every newcomer away for now (it is full).
+            return CheckResult(str(answer.get("msg")), host, port, "The relay at {} turned the "
+                               "check away: {}".format(where, _shorten(str(answer.get("data")),
+                                                                       200)))
         if answer["type"] != SYSM_STATUS or not isinstance(answer.get("data"), dict):
             kind = "other"
             break

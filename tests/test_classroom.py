@@ -441,6 +441,17 @@ def test_check_relay_for_games_times_each_of_twenty_requests(relay_process):
     assert result.status["groups"] == {"pong_game": 0}
 
 
+def test_check_a_full_relay_says_it_is_full_not_an_original_relay():
+    with nethelper.Relay(["pong_game"], host=HOST, port=0, max_connections=1) as relay:
+        holder = join(relay.port, "Player1")
+        try:
+            result = nethelper.check_relay(HOST, relay.port, timeout=2)
+        finally:
+            holder.disconnect()
+    assert not result.ok and result.code == nethelper.SERVER_FULL, result.message
+    assert "full" in result.message
+
+
 def test_check_with_nothing_listening_says_so_with_the_port():
     port = free_port()
     status, output = run("--check", HOST, "-p", str(port))
