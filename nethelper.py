@@ -700,6 +700,9 @@ class NetNode:
         self.error = self.error_code = self.warning = None
         port = DEFAULT_PORT if port is None else int(port)
         self._where = "{}:{}".format(host, port)
+        if not 0 < port <= 65535:
+            return self._fail(BAD_ADDRESS, "{} is not a port number: ports go from 1 to "
+                                           "65535 (the relay's is {}).".format(port, DEFAULT_PORT))
         self._timeout = timeout
         self._deadline = time.monotonic() + timeout
         if name and name_problem(name):

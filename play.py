@@ -53,7 +53,7 @@ def relay_here(port, group):
     if not result.ok:
         sys.exit(result.message)
     groups = (result.status or {}).get("groups") if result.code == RELAY_OK else None
-    if isinstance(groups, dict) and group not in groups:
+    if isinstance(groups, dict) and group not in groups and not result.status.get("more_groups"):
         sys.exit("A relay already runs on port {} but has no group {} (its groups: {}). Use "
                  "one of them with --group, or another port with --port.".format(
                      port, group, ", ".join(groups)))

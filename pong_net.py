@@ -671,7 +671,11 @@ def read_options(args):
     parser.add_argument("--frames", type=int, metavar="N", help="quit after N frames")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="with --frames: save the last frame to PNG")
-    return parser.parse_args(args)
+    options = parser.parse_args(args)
+    if not 0 < options.port <= 65535:
+        parser.error("the port must be a number from 1 to 65535 (the relay's is %d)"
+                     % DEFAULT_PORT)
+    return options
 
 
 def nothing_at_localhost():
@@ -689,8 +693,10 @@ def find_the_relay():
     except OSError as exc:
         relays = []
         print("Could not ask the network:", exc, flush=True)
-    # A private relay lists no groups: it may have ours.
-    ours = [r for r in relays if r["groups"] is None or GROUP in r["groups"]]
+    # A private relay lists no groups, and one with many lists only the first
+    # ones: either may have ours.
+    ours = [r for r in relays
+            if r["groups"] is None or GROUP in r["groups"] or r.get("more_groups")]
     if not ours:
         print("No relay with group %s answered (UDP port %d). Start one with: python "
               "nethelper.py -g %s%s, or give its address: python pong_net.py 192.168.0.12"

@@ -387,3 +387,11 @@ def test_a_relay_stops_when_asked_right_after_starting():
         thread = relay._thread
         relay.stop()
         assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("port", [0, -1, 70000])
+def test_a_port_out_of_range_is_named_as_such(port):
+    net = NetNode()
+    assert net.connect(HOST, "Player1", "pong_game", port=port, wait=False) is False
+    assert net.error_code == nethelper.BAD_ADDRESS
+    assert "%d is not a port number" % port in net.error
