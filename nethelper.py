@@ -102,7 +102,6 @@ WRONG_VERSION = "version"
 # Why a relay closes a member's connection (the "msg" of SYSM type 3), or
 # warns it first (SYSM type 2).
 OVER_QUOTA = "over_quota"
-TOO_SLOW = "too_slow"
 BAD_FRAME = "bad_frame"
 SILENT = "timeout"
 RELAY_STOPPING = "relay_stopping"

@@ -223,12 +223,12 @@ def test_a_goodbye_from_the_relay_says_why_it_closed_us(scripted):
 
 
 def test_a_goodbye_behind_a_backlog_is_still_read(scripted):
-    goodbye = nethelper.sysm_frame(1, nethelper.SYSM_GOODBYE, nethelper.TOO_SLOW, "Too slow.")
+    goodbye = nethelper.sysm_frame(1, nethelper.SYSM_GOODBYE, nethelper.OVER_QUOTA, "Too much.")
     relay = scripted(lambda relay, conn: relay.send(conn, numbered_frames(2000) + goodbye)
                      or conn.close())
     net = join(relay, recv_budget_seconds=0)              # one frame per call
     assert wait_for(lambda: turn(net) or not net.connected, 5, step=0)
-    assert net.error_code == "too_slow" and net.error == "Too slow."
+    assert net.error_code == "over_quota" and net.error == "Too much."
     assert net.get_all_msgs("Flooder", "n") == list(range(2000))
 
 
