@@ -240,13 +240,3 @@ def free_port():
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
 
-
-# The tests that run whole games take seconds each (Pygame Zero draws 60
-# frames a second, however fast the machine is); the rest take milliseconds.
-# Handing the long ones out first lets the short ones fill the gaps, so the
-# suite ends soon after its longest test.
-LONG_TEST_FILES = ("test_pong_net.py", "test_classroom.py", "test_real_window.py")
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: item.path.name not in LONG_TEST_FILES)
