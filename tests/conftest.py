@@ -72,6 +72,20 @@ def stop_process(process, timeout=5):
 
 
 @pytest.fixture
+def started():
+    """Start relays with start(*args); every one is stopped afterwards."""
+    processes = []
+
+    def start(*args):
+        process, port, banner = start_relay_process(*args)
+        processes.append(process)
+        return process, port, banner
+    yield start
+    for process in processes:
+        stop_process(process)
+
+
+@pytest.fixture
 def relay_process():
     """A relay started with its real command line (-g pong_game) as a subprocess."""
     process, port, banner = start_relay_process("-g", "pong_game", "-p", "0", "-i", HOST)

@@ -18,7 +18,7 @@ import pytest
 
 import nethelper
 from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, raw_join,
-                      start_relay_process, stop_process, wait_for)
+                      stop_process, wait_for)
 from nethelper import CLOSED, CLOSING, OBSERVER, PEERS, REQ, SEND_DATAGRAM, SYSM
 from test_relay_core import Core, names_in
 
@@ -372,22 +372,8 @@ def test_the_summary_shows_players_messages_a_second_and_the_slowest():
 # --find, end to end
 # ---------------------------------------------------------------------------
 
-@pytest.fixture
-def started():
-    processes = []
-
-    def start(*args):
-        process, port, banner = start_relay_process(*args)
-        processes.append(process)
-        return process, port
-
-    yield start
-    for process in processes:
-        stop_process(process)
-
-
 def test_find_lists_the_relay_at_an_address_with_its_groups_and_players(started):
-    process, port = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
     alice = join(port, "Alice", "pong1")
     status, output = run("--find", HOST, "-p", str(port))
     assert status == 0, output
@@ -410,7 +396,7 @@ def test_find_with_no_relay_says_so_and_exits_1():
 
 
 def test_find_of_a_private_relay_lists_no_groups(started):
-    process, port = started("-g", "secret", "--private", *LOOPBACK)
+    process, port, _ = started("-g", "secret", "--private", *LOOPBACK)
     status, output = run("--find", HOST, "-p", str(port))
     assert status == 0 and "groups not listed (private)" in output and "secret" not in output
 
@@ -420,7 +406,7 @@ def test_find_of_a_private_relay_lists_no_groups(started):
 # ---------------------------------------------------------------------------
 
 def test_check_a_relay_reports_groups_players_version_and_round_trip(started):
-    process, port = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
     a, b = join(port, "Player1", "pong2"), join(port, "Player2", "pong2")
     status, output = run("--check", HOST, "-p", str(port))
     assert status == 0, output
@@ -580,7 +566,7 @@ def pump(nodes, condition, timeout=5):
 
 
 def test_watch_prints_a_running_exchange_and_stays_invisible(started):
-    process, port = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
     watcher = subprocess.Popen([sys.executable, "-u", str(ROOT / "nethelper.py"), "--watch",
                                 "pong1", HOST, "-p", str(port), "--every", "0.2"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -632,7 +618,7 @@ def test_watch_prints_a_running_exchange_and_stays_invisible(started):
 
 
 def test_watch_skips_a_games_broken_data_and_watches_on(started):
-    process, port = started("-g", "pong1", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", *LOOPBACK)
     watcher = subprocess.Popen([sys.executable, "-u", str(ROOT / "nethelper.py"), "--watch",
                                 "pong1", HOST, "-p", str(port)],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -664,7 +650,7 @@ def test_watch_skips_a_games_broken_data_and_watches_on(started):
 
 
 def test_watch_an_unknown_group_names_the_groups(started):
-    process, port = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
     status, output = run("--watch", "pong9", HOST, "-p", str(port))
     assert status == 1
     assert output.strip() == "The relay at 127.0.0.1 port {} has no group 'pong9'. Its " \
@@ -732,7 +718,7 @@ def run_game(*args, timeout=30):
 
 
 def test_two_pairs_play_at_once_each_in_its_own_group(started):
-    process, port = started("-g", "pong1", "pong2", "--max-peers", "2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", "--max-peers", "2", *LOOPBACK)
     games = []
     try:
         for group in ("pong1", "pong2"):
@@ -806,7 +792,7 @@ def test_a_bad_host_name_is_not_told_to_start_the_relay():
 
 
 def test_a_full_group_says_so_and_how_to_choose_another(started):
-    process, port = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
     a, b = join(port, "Player1", "pong1"), join(port, "Player2", "pong1")
     status, lines = run_game(HOST, str(port), "--group", "pong1", "--frames", "100")
     a.disconnect(), b.disconnect()
@@ -817,7 +803,7 @@ def test_a_full_group_says_so_and_how_to_choose_another(started):
 
 
 def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
-    process, port = started("-g", "pong_game", *LOOPBACK)
+    process, port, _ = started("-g", "pong_game", *LOOPBACK)
     host = Game(port, "--bot", "--frames", "900")
     peer = Game(port, "--bot", "--frames", "900")
     try:
@@ -835,7 +821,7 @@ def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
 
 
 def test_play_py_plays_in_the_group_it_is_given(started):
-    process, port = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
     result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
                              "--group", "pong2", "--frames", "120"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
@@ -849,7 +835,7 @@ def test_play_py_plays_in_the_group_it_is_given(started):
 
 
 def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
-    process, port = started("-g", "pong1", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", *LOOPBACK)
     result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
                              "--group", "pong9", "--frames", "30"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import (HOST, ROOT, expect_closed, free_port, join, raw_connect, raw_join,
-                      start_relay_process, stop_process, wait_for)
+                      stop_process, wait_for)
 from nethelper import DATA, SYSM, NetNode, encode_frame
 
 LOOPBACK = ("-i", HOST, "-p", "0")
@@ -70,20 +70,6 @@ def has_ipv6_loopback():
         return True
     except OSError:
         return False
-
-
-@pytest.fixture
-def started():
-    """Start relays with start(*args); every one is stopped afterwards."""
-    processes = []
-
-    def start(*args):
-        process, port, banner = start_relay_process(*args)
-        processes.append(process)
-        return process, port, banner
-    yield start
-    for process in processes:
-        stop_process(process)
 
 
 # ---------------------------------------------------------------------------
