@@ -1796,8 +1796,8 @@ class RelayCore:
         self._now = now
         if parse_discovery_query(data) is None or not self._discovery.allow(address[0], now):
             return
-        info = {"relay": "nethelper", "version": __version__, "protocol": "020",
-                "port": port, "players": sum(len(m) for m in self.groups.values())}
+        info = self._about()
+        info["port"] = port
         if not self.private:
             info["groups"] = {g: len(m) for g, m in self.groups.items()}
         answer = discovery_answer(info, len(data))
@@ -1871,11 +1871,16 @@ class RelayCore:
             else:
                 self._send(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
 
+    def _about(self):
+        """What both a discovery answer and a status answer begin with."""
+        return {"relay": "nethelper", "version": __version__,
+                "protocol": PROTOCOL_VERSION.decode("ascii"),
+                "players": sum(len(m) for m in self.groups.values())}
+
     def _status(self):
         """What a status request (REQ 2) is told: see PROTOCOL.md."""
-        status = {"relay": "nethelper", "version": __version__, "protocol": "020",
-                  "observers": True, "max_players": self.max_peers,
-                  "players": sum(len(m) for m in self.groups.values())}
+        status = self._about()
+        status.update(observers=True, max_players=self.max_peers)
         if not self.private:
             names = list(self.groups)
             status["groups"] = {g: len(self.groups[g]) for g in names[:STATUS_GROUPS]}
