@@ -18,15 +18,12 @@ import json
 import select
 import signal
 import socket
-import struct
 import sys
 
-HEADER = struct.Struct(">I3sBBBB")      # length, version, dest, sender, type, meta
-HEADER_SIZE = HEADER.size               # 11
-VERSION = b"020"
-AUTH, DATA, HEART, PEERS, REQ, SYSM = 1, 2, 3, 4, 5, 6
-RELAY_ADDR, ALL_ADDR = 0, 255
-HIGHEST_ADDR = 254
+# The framing and the join rules are the asyncio reference's (same folder).
+from minrelay import (ALL_ADDR, AUTH, DATA, HEADER, HEADER_SIZE, PEERS, REQ, SYSM, VERSION,
+                      _frame, _json, _peers_payload, admit)
+
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 BUFFER = bytearray(256 * 1024)
 VIEW = memoryview(BUFFER)
@@ -172,26 +169,11 @@ class EpollRelay:
                 del self.groups[conn.group]
 
     def _join(self, conn, payload):
-        try:
-            auth = json.loads(payload)
-            name, group = str(auth["name"]), str(auth["group"])
-        except (ValueError, TypeError, KeyError):
+        joined = admit(self.groups, payload)
+        if joined is None:
             self._close(conn)
             return
-        members = self.groups.setdefault(group, {})
-        names = {c.name for c in members.values()}
-        picked = not name
-        if picked:
-            number = 1
-            while "Player{}".format(number) in names:
-                number += 1
-            name = "Player{}".format(number)
-        addr = next((a for a in range(1, HIGHEST_ADDR + 1) if a not in members), None)
-        if name in names or addr is None:
-            if not members:
-                del self.groups[group]
-            self._close(conn)
-            return
+        group, name, addr, members, picked = joined
         conn.group, conn.name, conn.addr, conn.members = group, name, addr, members
         members[addr] = conn
         if picked:
@@ -212,18 +194,6 @@ class EpollRelay:
         frame = _frame(PEERS, ALL_ADDR, _peers_payload(members))
         for conn in list(members.values()):
             self._send(conn, frame)
-
-
-def _frame(frame_type, dest, payload):
-    return HEADER.pack(HEADER_SIZE + len(payload), VERSION, dest, RELAY_ADDR, frame_type, 0) + payload
-
-
-def _json(value):
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
-def _peers_payload(members):
-    return _json([{"name": c.name, "addr": a} for a, c in sorted(members.items())])
 
 
 def main():

@@ -108,26 +108,11 @@ class Member(asyncio.Protocol):
         self.members = None
 
     def _join(self, payload):
-        try:
-            auth = json.loads(payload)
-            name, group = str(auth["name"]), str(auth["group"])
-        except (ValueError, TypeError, KeyError):
+        joined = admit(self.groups, payload)
+        if joined is None:
             self.transport.close()
             return
-        members = self.groups.setdefault(group, {})
-        names = {m.name for m in members.values()}
-        picked = not name
-        if picked:
-            number = 1
-            while "Player{}".format(number) in names:
-                number += 1
-            name = "Player{}".format(number)
-        addr = next((a for a in range(1, HIGHEST_ADDR + 1) if a not in members), None)
-        if name in names or addr is None:
-            if not members:
-                del self.groups[group]
-            self.transport.close()
-            return
+        group, name, addr, members, picked = joined
         self.group, self.name, self.addr, self.members = group, name, addr, members
         members[addr] = self
         if picked:
@@ -143,6 +128,31 @@ class Member(asyncio.Protocol):
             self.transport.close()
         elif kind == 1:
             self.transport.write(_frame(PEERS, ALL_ADDR, _peers_payload(self.members)))
+
+
+def admit(groups, payload):
+    """The join rules both reference relays share: for an AUTH payload,
+    (group, name, addr, members, picked) with the name picked when it was
+    empty, or None to refuse (bad AUTH, name taken, no address left)."""
+    try:
+        auth = json.loads(payload)
+        name, group = str(auth["name"]), str(auth["group"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    members = groups.setdefault(group, {})
+    names = {m.name for m in members.values()}
+    picked = not name
+    if picked:
+        number = 1
+        while "Player{}".format(number) in names:
+            number += 1
+        name = "Player{}".format(number)
+    addr = next((a for a in range(1, HIGHEST_ADDR + 1) if a not in members), None)
+    if name in names or addr is None:
+        if not members:
+            del groups[group]
+        return None
+    return group, name, addr, members, picked
 
 
 def _peers_payload(members):

@@ -241,6 +241,16 @@ def join(port, name, group="pong_game", host=HOST):
     return node
 
 
+def pump_until(nodes, condition, timeout=5):
+    """Let each NetNode send and read, again and again, until condition() holds."""
+    def step():
+        for node in nodes:
+            node.process_send()
+            node.process_recv()
+        return condition()
+    return wait_for(step, timeout=timeout)
+
+
 def join_pair(relay):
     """Player1 and Player2 in pong_game on ``relay``, once each knows the other is there."""
     host, peer = join(relay.port, "Player1"), join(relay.port, "Player2")

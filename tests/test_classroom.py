@@ -17,7 +17,7 @@ import threading
 import pytest
 
 import nethelper
-from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, raw_join,
+from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, pump_until, raw_join,
                       stop_process, wait_for)
 from nethelper import CLOSED, CLOSING, OBSERVER, PEERS, REQ, SEND_DATAGRAM, SYSM
 from test_relay_core import Core, names_in
@@ -556,15 +556,6 @@ def test_check_an_original_relay_that_does_not_answer_status_requests():
 # --watch, end to end
 # ---------------------------------------------------------------------------
 
-def pump(nodes, condition, timeout=5):
-    def step():
-        for node in nodes:
-            node.process_send()
-            node.process_recv()
-        return condition()
-    return wait_for(step, timeout=timeout)
-
-
 def test_watch_prints_a_running_exchange_and_stays_invisible(started):
     process, port, _ = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
     watcher = subprocess.Popen([sys.executable, "-u", str(ROOT / "nethelper.py"), "--watch",
@@ -582,7 +573,7 @@ def test_watch_prints_a_running_exchange_and_stays_invisible(started):
                     return line
         read_until("Players in pong1: none yet")
         host, guest = join(port, "Player1", "pong1"), join(port, "Player2", "pong1")
-        assert pump([host, guest], lambda: host.get_peers() == ["Player1", "Player2"])
+        assert pump_until([host, guest], lambda: host.get_peers() == ["Player1", "Player2"])
         tick = [0]
 
         def exchange():
@@ -594,7 +585,7 @@ def test_watch_prints_a_running_exchange_and_stays_invisible(started):
 
         def play():                 # a running match, as a game loop would send it
             while not stop.is_set():
-                pump([host, guest], exchange, timeout=0)
+                pump_until([host, guest], exchange, timeout=0)
                 stop.wait(0.01)
         game = threading.Thread(target=play, daemon=True)
         game.start()

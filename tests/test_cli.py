@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from conftest import (HOST, ROOT, expect_closed, free_port, join, raw_connect, raw_join,
-                      stop_process, wait_for)
+from conftest import (HOST, ROOT, expect_closed, free_port, join, pump_until, raw_connect,
+                      raw_join, stop_process, wait_for)
 from nethelper import DATA, SYSM, NetNode, encode_frame
 
 LOOPBACK = ("-i", HOST, "-p", "0")
@@ -35,15 +35,6 @@ def assert_clean_error(result, *words):
         assert word in lines[0], lines[0]
     assert "Server listening" not in result.stdout
     return lines[0]
-
-
-def pump_until(nodes, condition, timeout=5):
-    def step():
-        for node in nodes:
-            node.process_send()
-            node.process_recv()
-        return condition()
-    return wait_for(step, timeout=timeout)
 
 
 def round_trip(a, b, tag):
