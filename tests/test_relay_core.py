@@ -805,3 +805,33 @@ def test_a_sender_over_its_quota_gets_every_answer_and_is_then_paused():
     answers = [m for m in relay.sent(actions)[bob] if m.type == PEERS]
     assert len(answers) == 25                                # nothing it sent is lost
     assert pauses(actions, bob)
+
+
+# ---------------------------------------------------------------------------
+# The forward path: one whole frame is passed on without buffering
+# ---------------------------------------------------------------------------
+
+def test_a_whole_frame_is_taken_without_buffering_and_anything_else_is_left_alone():
+    reader = nethelper.FrameReader()
+    one = frame(DATA, 2, 1, b'"x"')
+    assert reader.whole_frame(memoryview(one), DATA, 1) == (2, one)
+    assert reader.frames_taken == 1 and reader.buffered() == 0
+    for other in (frame(DATA, 2, 3, b'"x"'),                 # another sender
+                  frame(HEART, 0, 1, b"null"),               # another type
+                  one + one,                                 # more than one frame
+                  one[:-1],                                  # not all of it
+                  frame(DATA, 2, 1, b'"x"', version=b"019")):   # not our protocol
+        assert reader.whole_frame(other, DATA, 1) is None
+    reader.feed(one[:5])
+    assert reader.whole_frame(one, DATA, 1) is None          # something is buffered
+    assert reader.frames_taken == 1
+
+
+def test_a_forged_or_oversized_single_frame_still_gets_the_full_checks():
+    relay = Core(max_frame_size=4096)
+    alice, bob = relay.join("Alice"), relay.join("Bob")
+    relay.take()
+    relay.feed(alice, frame(DATA, 2, 7, b'"forged"'))         # sender 7 is not Alice
+    assert bob not in relay.sent()
+    relay.feed(alice, frame(DATA, 2, 1, b'"' + b"x" * 5000 + b'"'))
+    assert alice.state is CLOSING and bob.state is MEMBER
