@@ -25,6 +25,7 @@ changes language.
 """
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -300,11 +301,13 @@ class Lettering:
         path = self.font_path(text)
         if self.has_all(path, text):
             return text
-        if any(is_hangul(letter) for letter in text) and not self.told_no_font:
+        korean_words = re.findall(r"\w*[\uac00-\ud7a3]\w*", text)
+        if korean_words and not self.told_no_font:
             self.told_no_font = True
             if not self.quiet:
                 print("This computer has no font with Korean letters (Hangul), so Korean "
-                      "names are shown in Latin letters: %s -> %s" % (text, romanize(text)),
+                      "names are shown in Latin letters: %s" % ", ".join(
+                          "%s -> %s" % (word, romanize(word)) for word in korean_words),
                       flush=True)
         return "".join(letter if self.has_all(path, letter) else
                        romanize(letter) if is_hangul(letter) else "?" for letter in text)
