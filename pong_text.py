@@ -323,7 +323,7 @@ class Lettering:
         return remembered(self.wrapped, (text, size, width), lambda: self.wrap(text, size, width))
 
     def wrap(self, text, size, width):
-        text = self.readable(text)
+        text = self.readable(text)          # (the font of the whole text, as render() uses)
         font = self.font(size, self.font_path(text))
         lines = []
         for paragraph in text.split("\n"):
@@ -338,16 +338,18 @@ class Lettering:
                 lines += fill(sentence, font, narrowest)
         return lines
 
-    def line_height(self, text, size):
-        return self.font(size, self.font_path(self.readable(text))).get_linesize()
+    def line_height(self, text, size, whole=None):
+        """The height of a line of text; whole: see render()."""
+        return self.font(size, self.font_path(self.readable(whole or text))).get_linesize()
 
-    def render(self, text, size, color):
-        """One line of text as a picture (kept: the same words are drawn every frame)."""
+    def render(self, text, size, color, whole=None):
+        """One line of text as a picture (kept: the same words are drawn every
+        frame). A line cut from a longer text (whole) is drawn in the font of
+        the whole text, so that all its lines look alike."""
         def draw():
-            readable = self.readable(text)
-            return self.font(size, self.font_path(readable)).render(
-                readable, True, pygame.Color(color))
-        return remembered(self.drawn, (text, size, tuple(pygame.Color(color))), draw)
+            path = self.font_path(self.readable(whole or text))
+            return self.font(size, path).render(self.readable(text), True, pygame.Color(color))
+        return remembered(self.drawn, (text, size, tuple(pygame.Color(color)), whole), draw)
 
     def why_failed(self, code, explanation, host, port, group, timeout):
         """Why a game could not join, for the screen. explanation is the
@@ -454,8 +456,9 @@ def say(key, **fields):
     return current().say(key, **fields)
 
 
-def draw_text(screen, text, size, color, **position):
+def draw_text(screen, text, size, color, whole=None, **position):
     """Draw one line of text on Pygame Zero's screen, placed like a Rect:
-    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y))."""
-    picture = current().render(text, size, color)
+    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). (whole: the text
+    this line was cut from, see Lettering.render.)"""
+    picture = current().render(text, size, color, whole)
     screen.blit(picture, picture.get_rect(**position).topleft)
