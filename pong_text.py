@@ -198,6 +198,7 @@ def locale_language(value):
 
 def find_hangul_font(places=None):
     """The path of a font file on this computer that draws Hangul, or None."""
+    pygame.font.init()
     for pattern in HANGUL_FONTS if places is None else places:
         for path in sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") \
                 else [pattern]:
@@ -233,7 +234,6 @@ def choose_language(wanted="auto", font_places=None, quiet=False):
     """The Lettering for wanted ("auto", "ko" or "en"): see the top of this file."""
     if wanted not in ("auto",) + LANGUAGES:
         raise ValueError('the language must be "auto", "ko" or "en", not %r' % (wanted,))
-    pygame.font.init()
     font_path = find_hangul_font(font_places)
     language = wanted
     if wanted == "auto":

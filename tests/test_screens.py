@@ -11,6 +11,7 @@ as letters, not as the empty boxes of a font without it.
 """
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -666,3 +667,53 @@ def test_the_game_speaks_the_computers_language_or_lang(tmp_path, local_game, la
     expected = court_with_message(local_game, None, words(shown, "start"),
                                   words(shown, "keys_both"))
     assert same_picture(picture, expected)
+
+
+@needs_hangul_font
+def test_the_language_constant_works_without_options(local_game, monkeypatch):
+    """Mu's Play button gives no options: LANGUAGE at the top of the game
+    decides, when the first screen is drawn."""
+    monkeypatch.setattr(pong_text, "lettering", None)
+    monkeypatch.setattr(local_game, "LANGUAGE", "ko")
+    picture = render_game(local_game)
+    assert pong_text.current().language == "ko"
+    assert same_picture(picture, court_with_message(local_game, None, words("ko", "start"),
+                                                    words("ko", "keys_both")))
+
+
+def test_a_font_in_the_games_fonts_folder_is_used_first(tmp_path):
+    """A student can give the game a font: fonts/ next to it, where Pygame
+    Zero keeps a game's fonts."""
+    if HANGUL_FONT is None:
+        pytest.skip("no font with Hangul here to copy: apt install fonts-nanum")
+    shutil.copy(ROOT / "pong_text.py", tmp_path)
+    (tmp_path / "fonts").mkdir()
+    shutil.copy(HANGUL_FONT, tmp_path / "fonts" / "hangul.ttf")
+    (tmp_path / "fonts" / "notes.txt").write_text("not a font")
+    result = subprocess.run([sys.executable, "-c", "import pong_text; "
+                             "print(pong_text.find_hangul_font())"], cwd=tmp_path,
+                            env=dict(os.environ, PYGAME_HIDE_SUPPORT_PROMPT="1"),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "fonts" / "hangul.ttf")
+
+
+@needs_hangul_font
+def test_korean_screen_english_console(net_game, tmp_path):
+    """--lang ko: the refusal is explained in Korean on the screen, and in
+    the textbook's English in the console."""
+    port = closed_port()
+    picture = tmp_path / "refused.png"
+    result = subprocess.run([sys.executable, "pong_harness.py", "--frames", "30",
+                             "--screenshot", str(picture), "pong_net.py", HOST, str(port),
+                             "--lang", "ko"], cwd=ROOT,
+                            env=dict(os.environ, SDL_VIDEODRIVER="dummy",
+                                     SDL_AUDIODRIVER="dummy"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr      # refused
+    assert "Failed to connect. No relay is running at %s:%d." % (HOST, port) in result.stdout
+    pong_text.use_language("ko", quiet=True)
+    title = words("ko", "failed")
+    small = pong_text.current().why_failed(nethelper.NO_RELAY, "", HOST, port, "pong_game", 3.0)
+    assert same_picture(pygame.image.load(str(picture)),
+                        court_with_message(net_game, None, title, small))
