@@ -105,8 +105,9 @@ MESSAGE_MARGIN = GAP_FROM_SCR + BAR_W  # the panel stays between the bars
 MESSAGE_PADDING = 30              # room left and right of the words, inside the panel ...
 MESSAGE_PADDING_Y = 20            # ... and above and below them
 MESSAGE_GAP = 15                  # between the big and the small text
-# Font sizes (pixels) of messages, big and small: the first pair whose panel
-# fits above the ball (long messages take more lines, so smaller letters).
+# Font sizes (pixels) of messages, big and small: the first pair with which
+# the big text is one line and the panel fits above the ball (a long message
+# takes more lines, so smaller letters).
 MESSAGE_SIZES = [(64, 32), (56, 28), (48, 24), (40, 20)]
 LABEL_TEXT = 30
 

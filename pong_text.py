@@ -227,7 +227,9 @@ MISSING_LETTER = "\U0010FFFD"   # in no font: drawn as the font's box for a miss
 
 def picture_of(font, text):
     drawn = font.render(text, False, (255, 255, 255), (0, 0, 0))
-    return drawn.get_size(), pygame.image.tobytes(drawn, "RGB")
+    # (pygame before 2.1.3, which an older Mu may have, calls tobytes() tostring())
+    as_bytes = getattr(pygame.image, "tobytes", None) or pygame.image.tostring
+    return drawn.get_size(), as_bytes(drawn, "RGB")
 
 
 def choose_language(wanted="auto", font_places=None, quiet=False):
