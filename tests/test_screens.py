@@ -644,8 +644,8 @@ def run_local_game(tmp_path, lang_env, *options):
     env = {name: value for name, value in os.environ.items()
            if name not in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")}
     env.update(lang_env, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    result = subprocess.run([sys.executable, "pong_oop.py", "--frames", "2", "--screenshot",
-                             str(picture), *options], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "pong_harness.py", "--frames", "2", "--screenshot",
+                             str(picture), "pong_oop.py", *options], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return pygame.image.load(str(picture))
