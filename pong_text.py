@@ -458,9 +458,15 @@ def say(key, **fields):
     return current().say(key, **fields)
 
 
-def draw_text(screen, text, size, color, whole=None, **position):
+def draw_text(screen, text, size, color, whole=None, by_ink=False, **position):
     """Draw one line of text on Pygame Zero's screen, placed like a Rect:
-    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). (whole: the text
-    this line was cut from, see Lettering.render.)"""
+    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). by_ink: place the
+    letters themselves, not their line (fonts put letters at different
+    heights in it: a Hangul "나" sits lower than "YOU"). whole: the text this
+    line was cut from, see Lettering.render."""
     picture = current().render(text, size, color, whole)
-    screen.blit(picture, picture.get_rect(**position).topleft)
+    box = picture.get_bounding_rect() if by_ink else picture.get_rect()
+    placed = box.copy()
+    for anchor, point in position.items():
+        setattr(placed, anchor, point)
+    screen.blit(picture, (placed.x - box.x, placed.y - box.y))
