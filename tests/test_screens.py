@@ -418,7 +418,8 @@ def test_net_refusal_stays_four_seconds_from_when_it_appears(net_game, silent_se
         frames_before += 1
         time.sleep(1 / 60)
         assert frames_before < 600, "no timeout"
-    assert frames_before >= 20 and game.net.error_code == nethelper.TIMEOUT
+    # (Frames went by before it: counted from the start, it would be shown fewer.)
+    assert frames_before >= 2 and game.net.error_code == nethelper.TIMEOUT
     picture = render_game(game)
     title, small = game.screen_message()
     assert "python nethelper.py --check %s -p %d" % (HOST, silent_server) in small
