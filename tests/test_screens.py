@@ -24,6 +24,7 @@ from pgzero.screen import Screen
 
 from conftest import HOST, ROOT, wait_for
 import nethelper
+import pong_net
 import pong_oop
 import pong_text
 from pong_oop import (BACKGROUND_COLOR, FINAL_SCORE, HEIGHT, LINE_COLOR, MESSAGE_BORDER_COLOR,
@@ -258,7 +259,6 @@ def test_local_winner_screen(local_game, lang):
 @pytest.fixture
 def net_game(relay):
     """A fresh pong_net (its own NetNode) pointed at the test's relay."""
-    import pong_net
     game = importlib.reload(pong_net)
     game.SERVER_IP, game.SERVER_PORT = HOST, relay.port
     yield game
@@ -434,7 +434,7 @@ def test_net_refusal_stays_four_seconds_from_when_it_appears(net_game, silent_se
 
 
 @pytest.mark.parametrize("phase", sorted(phase for phase, message in
-                                         __import__("pong_net").SCREENS.items() if message))
+                                         pong_net.SCREENS.items() if message))
 def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
     """Each row of pong_net's SCREENS, drawn: its words fit their panel, with
     no boxes, and the ball stays in sight (long explanations included)."""
