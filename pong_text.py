@@ -333,10 +333,10 @@ class Lettering:
                 lines.append(paragraph)
                 continue
             for sentence in re.split(r"(?<=[.!?]) +", paragraph):
-                greedy = fill(sentence, font, width)
                 # As narrow as it can be in as many lines: no lone last word.
-                narrowest = min(range(width // 2, width + 1, 10),
-                                key=lambda tried: (len(fill(sentence, font, tried)) > len(greedy), tried))
+                count = len(fill(sentence, font, width))
+                narrowest = first(width // 2, width,
+                                  lambda tried: len(fill(sentence, font, tried)) <= count)
                 lines += fill(sentence, font, narrowest)
         return lines
 
@@ -386,11 +386,23 @@ def fill(text, font, width):
         if line:
             lines.append(line)
         while len(word) > 1 and not fits(word):
-            cut = max([n for n in range(2, len(word)) if fits(word[:n])] or [1])
+            cut = first(2, len(word), lambda n: not fits(word[:n])) - 1   # as much as fits
             lines.append(word[:cut])
             word = word[cut:]
         line = word
     return lines + [line]
+
+
+def first(low, high, good):
+    """The smallest number from low to high for which good() is true, when
+    it is true of every number after that one too (high if of none)."""
+    while low < high:
+        middle = (low + high) // 2
+        if good(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def remembered(cache, key, make, most=200):
