@@ -16,7 +16,7 @@ import pytest
 
 import nethelper
 import packaged
-from conftest import HOST, ROOT, wait_for
+from conftest import HOST, ROOT, free_port, wait_for
 from test_pong_net import Game, Running
 from test_real_window import x_display  # noqa: F401  (a fixture: a private X server)
 
@@ -91,6 +91,16 @@ def test_play_uses_the_constants_at_the_top(tmp_path, started):
         stop(game)
     assert "Found a relay at 127.0.0.1 port %d; joining group pong3." % port in game.lines
     assert "Traceback" not in game.output()
+
+
+def test_play_looks_for_a_relay_when_none_answers_at_localhost(tmp_path):
+    folder = mu_folder(tmp_path, SERVER_PORT=free_port(), DISCOVER_AT=HOST, GROUP="pong7")
+    game = play(folder)
+    try:
+        assert game.wait_for_line("No relay with group pong7 answered"), game.output()
+    finally:
+        stop(game)
+    assert "Looking for a relay on the local network..." in game.lines
 
 
 @pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
