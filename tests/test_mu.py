@@ -191,7 +191,7 @@ def test_packaged_game_plays_through_a_packaged_relay(programs, tmp_path):
         host = Running([programs["pong_net"], HOST, str(port), "--bot"], cwd=tmp_path,
                        env=HEADLESS)
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port, "--bot", frames=300)
+        peer = Game(port, "--bot", frames=180)
         assert peer.finish() == 0, peer.output()
         assert host.wait_for_line("Game started"), host.output()
     finally:
