@@ -175,6 +175,8 @@ def test_package_wrapped_files_take_their_options(tmp_path):
 @pytest.fixture(scope="session")
 def programs():
     """The one-file game and relay, built as Mu's Package builds them."""
+    if not packaged.available():
+        pytest.skip("needs PyInstaller (pip install -r requirements-dev.txt)")
     result = packaged.wait()
     assert result["ok"], result.get("error")
     return {name: str(packaged.program(name)) for name in packaged.PROGRAMS}
