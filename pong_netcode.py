@@ -505,7 +505,6 @@ class BallPrediction:
         self.shown_at = {}              # frame -> where the ball was
         self.pending_hit = None         # HitReport not yet accepted
         self.reported_at = -100         # frame of the last hit reported
-        self.errors = []                # px between my ball and the host's, per state
         self.path = collections.deque(maxlen=3)     # the ball's centers, last frames
 
     def host_bar_at(self, frame):
@@ -538,16 +537,23 @@ class BallPrediction:
             my_bar_y = my_bar.y
             self.frame += 1
             self.my_bar[self.frame] = my_bar_y
-            self.my_bar.pop(self.frame - HISTORY_FRAMES, None)
             if moving:
                 events, hit = self._move(self.ball, self.frame, my_bar_y)
                 all_events += events
                 if hit:
                     hits.append(hit)
             self.shown_at[self.frame] = self.ball.center
-            self.shown_at.pop(self.frame - HISTORY_FRAMES, None)
             self.path.append(self.ball.center)
+        self._forget_old_frames()
         return all_events, hits
+
+    def _forget_old_frames(self):
+        """Keep HISTORY_FRAMES frames of my bar and my ball. (Frames the ball
+        skipped, catching up with a newer state, leave gaps: the old ones are
+        looked for, not just the one that just got too old.)"""
+        for table in (self.my_bar, self.shown_at):
+            for old in [frame for frame in table if frame <= self.frame - HISTORY_FRAMES]:
+                del table[old]
 
     def drawn_at(self, lead_frames):
         """Where to draw the ball lead_frames (-2 to 1) from its frame:
@@ -586,8 +592,6 @@ class BallPrediction:
             elif state.frame >= hit.frame:
                 self.pending_hit = None         # refused: the host's ball is the truth
         old_center = self.ball.center
-        if state.frame in self.shown_at and moving:
-            self.errors.append(math.dist(self.shown_at[state.frame], state.center))
         if self.frame is None or state.frame >= self.frame:
             self.frame = state.frame
             self.ball.set_state(state.center, state.vel)
