@@ -34,6 +34,7 @@ def deliver_backlog(host, peer, title, count, limit=30):
     deadline = time.monotonic() + limit
     while len(received) < count and time.monotonic() < deadline:
         host.process_send()
+        peer.process_send()         # its heartbeats: on a busy machine this takes over 5 s
         peer.process_recv()
         arrived = peer.get_all_msgs("Player1", title)
         if arrived:
