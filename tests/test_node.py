@@ -396,3 +396,63 @@ def test_a_port_out_of_range_is_named_as_such(port):
     assert net.connect(HOST, "Player1", "pong_game", port=port, wait=False) is False
     assert net.error_code == nethelper.BAD_ADDRESS
     assert "%d is not a port number" % port in net.error
+
+
+# -- for people writing their own games ----------------------------------------------
+
+def test_send_msg_to_the_other_player_right_after_both_connects_arrives(relay):
+    host, peer = join(relay.port, "Player1"), join(relay.port, "Player2")
+    # No process_recv() yet: the host has not read that Player2 came.
+    assert host.send_msg("Player2", "hello", "from the host", queue=True), host.send_error
+    assert peer.send_msg("Player1", "hello", "from the peer", queue=True), peer.send_error
+    host.process_send(), peer.process_send()
+    assert receive(peer, "Player1", "hello") == "from the host"
+    assert receive(host, "Player2", "hello") == "from the peer"
+
+
+def test_joined_and_left_name_who_came_and_went_since_the_last_call(relay):
+    first = join(relay.port, "A", "chat")
+    assert first.joined() == [] and first.left() == []
+    second = join(relay.port, "B", "chat")
+    assert second.joined() == ["A"]                 # who was there already
+    third = join(relay.port, "C", "chat")
+    second.disconnect()
+    assert wait_for(lambda: keep_turning(first) or first.get_peers() == ["A", "C"])
+    assert first.joined() == ["B", "C"] and first.left() == ["B"]
+    assert first.joined() == [] and first.left() == []
+    assert third.joined() == ["A", "B"]
+
+
+def test_ping_is_the_round_trip_to_the_relay_in_ms(relay):
+    net = NetNode()
+    net.ping_interval = 0.05
+    assert net.connect(HOST, "Player1", "pong_game", port=relay.port)
+    assert net.ping is None                         # not measured yet
+    assert wait_for(lambda: keep_turning(net) or net.ping is not None)
+    assert 0 < net.ping < 1000
+    net.disconnect()
+    assert net.ping is None
+
+
+def test_integer_dict_keys_arrive_as_strings_and_your_own_name_reaches_you(relay):
+    host, peer = join_pair(relay)
+    assert host.send_msg("Player2", "scores", {1: "ten", 2: "five"})
+    host.process_send()
+    assert receive(peer, "Player1", "scores") == {"1": "ten", "2": "five"}
+    assert host.send_msg("Player1", "note", "to myself")
+    host.process_send()
+    assert receive(host, "Player1", "note") == "to myself"
+
+
+def test_the_relay_answers_a_ping_with_the_same_number_and_nothing_else(relay):
+    from conftest import frame, js, raw_join, read_until
+    sock, addr, _ = raw_join(relay.port, "Pinger")
+    try:
+        for data in ("a string", [1], None, True):      # only an integer is echoed
+            sock.sendall(frame(nethelper.REQ, 0, addr, js({"type": 3, "data": data})))
+        sock.sendall(frame(nethelper.REQ, 0, addr, js({"type": 3, "data": 7})))
+        pong = read_until(sock, lambda m: m.type == nethelper.SYSM)
+        assert (pong.dest, pong.sender, pong.body) == (addr, 0, {"type": 6, "msg": "pong",
+                                                                 "data": 7})
+    finally:
+        sock.close()
