@@ -914,7 +914,7 @@ class NetNode:
         try:
             sent = self._sock.send(core.outgoing)
         except (BlockingIOError, InterruptedError):
-            return
+            sent = 0
         except OSError as exc:
             # The connection broke. What the relay sent before may still wait
             # to be read (a goodbye says why): the core reports the loss once
@@ -1211,6 +1211,7 @@ class NodeCore:
         self._deadline = None           # connect()'s: joined by then, or TIMEOUT
         self._timeout = 0
         self._last_heard = self._last_sent = 0.0
+        self._stuck_since = None        # when a send last left bytes waiting
 
     # -- the connection comes up ----------------------------------------------
 
@@ -1372,10 +1373,15 @@ class NodeCore:
         self._outbox_bytes = 0
 
     def sent(self, count, now):
-        """The socket took the first ``count`` bytes of ``outgoing``."""
+        """The driver tried to send ``outgoing``, and the socket took the
+        first ``count`` bytes (0: none, it is full)."""
         if count:
             del self.outgoing[:count]
             self._last_sent = now
+        if not self.outgoing:
+            self._stuck_since = None
+        elif count or self._stuck_since is None:
+            self._stuck_since = now         # bytes wait from now on
 
     def leave(self):
         """Leave the group (REQ 0, for the driver to send) or give up joining."""
@@ -1407,7 +1413,7 @@ class NodeCore:
                 return [self._end(LOST, "The relay at {} has said nothing for {:g} s although "
                                   "it sends a heartbeat every second: it, or the network, has "
                                   "stopped.".format(self.where, settings.relay_silence_timeout))]
-            if self.outgoing and now - self._last_sent >= settings.send_stall_timeout:
+            if self._stuck_since is not None and now - self._stuck_since >= settings.send_stall_timeout:
                 return [self._end(LOST, "The relay at {} has stopped taking what this node "
                                   "sends ({} KiB wait to go, none taken for {:g} s): it is "
                                   "stuck, or the network is.".format(

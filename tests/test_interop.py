@@ -12,7 +12,7 @@ import threading
 import time
 
 from nethelper import NetNode
-from conftest import HOST, frame, js, raw_connect, read_frame, wait_for
+from conftest import HOST, frame, js, raw_connect, read_frame, wait_for, both_selectors
 
 
 def msg(frame_type, dest, sender, value):
@@ -37,6 +37,7 @@ def payload(raw):
 
 # -- an original node talking to this relay -----------------------------------
 
+@both_selectors
 def test_an_original_nodes_conversation_with_this_relay(relay):
     first, second = raw_connect(relay.port), raw_connect(relay.port)
     first.sendall(msg(1, 0, 255, {"name": "Player1", "group": "pong_game"}))
@@ -231,6 +232,7 @@ class OriginalRelay:
         self.server.close()
 
 
+@both_selectors
 def test_both_players_can_send_right_after_connecting_to_an_original_relay():
     relay = OriginalRelay()
     try:

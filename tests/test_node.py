@@ -6,7 +6,7 @@ import pytest
 
 import nethelper
 from nethelper import RELAY_STOPPING, TIMEOUT, NetNode, Relay
-from conftest import HOST, free_port, join, join_pair, wait_for
+from conftest import HOST, free_port, join, join_pair, wait_for, both_selectors
 
 
 def pump(*nodes):
@@ -67,6 +67,7 @@ def keep_turning(net):
 
 # -- joining ----------------------------------------------------------------
 
+@both_selectors
 def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
     """Try "Player1", then "Player2", as the book's game does."""
     players = []
@@ -91,6 +92,7 @@ def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
     assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1", "Player2"])
 
 
+@both_selectors
 def test_connect_says_why_when_no_relay_listens():
     net = NetNode()
     started = time.monotonic()
@@ -126,6 +128,7 @@ def test_name_all_is_refused(relay):
     assert net.error_code == "bad_request"
 
 
+@both_selectors
 def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(relay):
     host = join(relay.port, "Player1")
     net = NetNode()
@@ -139,6 +142,7 @@ def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(re
     assert host.connected
 
 
+@both_selectors
 def test_connect_without_wait_returns_at_once_when_nothing_answers(unanswering_port):
     net = NetNode()
     started = time.monotonic()
@@ -240,6 +244,7 @@ def test_the_same_node_can_connect_again_after_leaving(relay):
 
 # -- messages ---------------------------------------------------------------
 
+@both_selectors
 def test_latest_wins_unless_queued(relay):
     host, peer = join_pair(relay)
     for y in (10, 20, 30):
@@ -346,6 +351,7 @@ def test_the_others_hear_when_a_node_leaves(relay):
     assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1"])
 
 
+@both_selectors
 def test_a_lost_relay_marks_the_node_disconnected_without_raising():
     relay = Relay(["pong_game"], host=HOST, port=0).run_in_background()
     host, peer = join_pair(relay)
@@ -364,6 +370,7 @@ def test_a_lost_relay_marks_the_node_disconnected_without_raising():
         peer.process_recv()
 
 
+@both_selectors
 def test_heartbeats_keep_an_idle_node_in_its_group():
     with Relay(["pong_game"], host=HOST, port=0, liveness_timeout=0.5) as relay:
         host, idle = join(relay.port, "Player1"), join(relay.port, "Player2")
@@ -400,6 +407,7 @@ def test_a_port_out_of_range_is_named_as_such(port):
 
 # -- for people writing their own games ----------------------------------------------
 
+@both_selectors
 def test_send_msg_to_the_other_player_right_after_both_connects_arrives(relay):
     host, peer = join(relay.port, "Player1"), join(relay.port, "Player2")
     # No process_recv() yet: the host has not read that Player2 came.
@@ -410,6 +418,7 @@ def test_send_msg_to_the_other_player_right_after_both_connects_arrives(relay):
     assert receive(host, "Player2", "hello") == "from the peer"
 
 
+@both_selectors
 def test_joined_and_left_name_who_came_and_went_since_the_last_call(relay):
     first = join(relay.port, "A", "chat")
     assert first.joined() == [] and first.left() == []
@@ -423,6 +432,7 @@ def test_joined_and_left_name_who_came_and_went_since_the_last_call(relay):
     assert third.joined() == ["A", "B"]
 
 
+@both_selectors
 def test_ping_is_the_round_trip_to_the_relay_in_ms(relay):
     net = NetNode()
     net.ping_interval = 0.05

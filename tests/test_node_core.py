@@ -241,12 +241,17 @@ def test_an_idle_member_sends_a_heartbeat_each_interval():
 
 
 def test_a_relay_that_takes_nothing_of_what_waits_is_lost_after_the_stall_timeout():
-    core = joined(send_stall_timeout=10)
+    core = joined(send_stall_timeout=10, heartbeat_interval=1)
+    core.tick(NOW + 1)                          # a heartbeat waits, but no send was tried:
+    assert core.outgoing and core.tick(NOW + 100) == []     # a game reading only is not stuck
+    core.sent(0, NOW + 100)
+    core.sent(len(core.outgoing), NOW + 100)
     assert core.send("Player1", b'{"title":"t","content":1,"queue":true}')
     core.pack()
-    core.sent(5, NOW + 3)                       # the socket took a little, then nothing
-    assert core.tick(NOW + 12.9) == [] and core.state is NODE_JOINED
-    [end] = core.tick(NOW + 13)
+    core.sent(5, NOW + 103)                     # the socket took a little, then nothing
+    core.sent(0, NOW + 105)
+    assert core.tick(NOW + 112.9) == [] and core.state is NODE_JOINED
+    [end] = core.tick(NOW + 113)
     assert end.code == nethelper.LOST and "none taken for 10 s" in end.text
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import nethelper
 from nethelper import NetNode
-from conftest import HOST, join_pair, wait_for
+from conftest import HOST, join_pair, wait_for, both_selectors
 
 FLOODER_ADDR, FRIEND_ADDR = 2, 3
 
@@ -256,6 +256,7 @@ def test_a_relay_that_stops_reading_is_reported_lost_not_buffered_forever(script
     assert "stopped taking what this node sends" in net.error
 
 
+@both_selectors
 def test_when_the_relay_takes_nothing_more_send_msg_says_no_and_why(scripted):
     """A relay slows a sender over its quota by not reading from it: TCP
     pushes back, and the game must hear it from send_msg, not lose messages."""
@@ -289,6 +290,7 @@ def collect(host, peer, title, count, limit=10):
     return received
 
 
+@both_selectors
 def test_two_big_messages_sent_at_once_go_in_separate_frames(relay):
     host, peer = join_pair(relay)
     first, second = "a" * 600_000, "b" * 600_000
