@@ -518,6 +518,14 @@ _CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
 _CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
 
 
+def _core_attribute(name, doc=None, settable=False):
+    """A NetNode attribute that is its NodeCore's attribute ``name``."""
+    def setter(node, value):
+        setattr(node._core, name, value)
+    return property(lambda node: getattr(node._core, name), setter if settable else None,
+                    doc=doc)
+
+
 class NetNode:
     """A game's connection to a relay.
 
@@ -603,28 +611,18 @@ class NetNode:
         """True while a ``connect()`` attempt is still under way."""
         return self._core.state in _NODE_UNDER_WAY
 
-    @property
-    def name(self):
-        return self._core.name
-
-    @property
-    def group(self):
-        return self._core.group
-
-    @property
-    def error(self):
-        """Why the last connect() failed or the connection ended, in plain words (or None)."""
-        return self._core.error
-
-    @property
-    def error_code(self):
-        """The same in one word: see the NetNode.error_code values at the top of this file."""
-        return self._core.error_code
-
-    @property
-    def warning(self):
-        """The relay's latest warning in plain words, or None."""
-        return self._core.warning
+    name = _core_attribute("name", "Our name (the relay's choice, if we asked it to choose).")
+    group = _core_attribute("group", "The group we joined (or are joining).")
+    error = _core_attribute("error", "Why the last connect() failed or the connection ended, "
+                                     "in plain words, or None.")
+    error_code = _core_attribute("error_code", "The same in one word: see the NetNode."
+                                               "error_code values at the top of this file.")
+    warning = _core_attribute("warning", "The relay's latest warning in plain words, or None.")
+    send_error = _core_attribute("send_error", "Why the last send_msg() returned False, in "
+                                               "plain words, or None.")
+    ping = _core_attribute("ping", """The round trip to the relay and back in milliseconds,
+        as the game sees it (the median of the last few, one a second), or None: not
+        measured yet, not connected, or a relay that does not answer pings (an original one).""")
 
     @property
     def dropped_messages(self):
@@ -744,18 +742,6 @@ class NetNode:
         """Names of the players who left our group since the last call."""
         return self._core.take_departures()
 
-    @property
-    def ping(self):
-        """The round trip to the relay and back in milliseconds, as the game
-        sees it (the median of the last few, one a second), or None: not
-        measured yet, not connected, or a relay that does not answer pings
-        (an original one)."""
-        return self._core.ping
-
-    @property
-    def send_error(self):
-        """Why the last send_msg() returned False, in plain words, or None."""
-        return self._core.send_error
 
     # -- the magical pair (kept for the original's users) -------------------
 
@@ -792,25 +778,10 @@ class NetNode:
 
     # -- the core's parts, under their old names (for tests and benchmarks) ---
 
-    @property
-    def _peers(self):
-        return self._core.peers
-
-    @property
-    def _outbox(self):
-        return self._core.outbox
-
-    @property
-    def _my_addr(self):
-        return self._core.my_addr
-
-    @property
-    def _outgoing(self):
-        return self._core.outgoing
-
-    @_outgoing.setter
-    def _outgoing(self, data):
-        self._core.outgoing = data
+    _peers = _core_attribute("peers")
+    _outbox = _core_attribute("outbox")
+    _my_addr = _core_attribute("my_addr")
+    _outgoing = _core_attribute("outgoing", settable=True)
 
     # -- the driver: lookup, TCP connection, socket reads and writes ---------
 
