@@ -26,9 +26,10 @@ spoken by the original public nethelper module, so this relay serves the
 original's nodes and this NetNode joins the original's relay.
 
 The file reads top to bottom: protocol constants, the frame codec (pure
-functions and a frame reader that never touch a socket), NetNode, the relay
-(Relay, the network loop, driving RelayCore, its rules without sockets), and
-the command line.
+functions and a frame reader that never touch a socket), NetNode (driving
+NodeCore, the node's side of the protocol without sockets), the relay
+(Relay, the network loop, driving RelayCore, its rules without sockets), the
+tools for a classroom (--find, --check, --watch) and the command line.
 """
 
 import argparse
@@ -39,7 +40,6 @@ import json
 import logging
 import os
 import random
-import select
 import selectors
 import signal
 import socket
@@ -57,7 +57,8 @@ if sys.version_info < (3, 8):
 __version__ = "1.0.0"
 
 __all__ = [
-    "NetNode", "NodeCore", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
+    "NetNode", "NodeCore", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader",
+    "Frame",
     "encode_frame", "encode_json", "decode_json", "DEFAULT_PORT", "main",
     "find_relays", "check_relay", "CheckResult",
 ]
@@ -88,7 +89,8 @@ MAX_OBSERVERS = 4             # observers (watchers) per group; they are not pla
 # REQ types (node -> relay) and SYSM types (relay -> node). REQ 2-3 and SYSM
 # 1-6 are this project's additions; an original node ignores them.
 REQ_LEAVE, REQ_PEERS, REQ_STATUS, REQ_PING = 0, 1, 2, 3
-SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS, SYSM_PONG = range(7)
+(SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS,
+ SYSM_PONG) = range(7)
 
 # Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
 # values of NetNode.error_code after such a refusal.
@@ -1175,10 +1177,10 @@ class NodeCore:
         self._ping = None               # (number, when sent) of the ping under way
         self._next_ping = None          # when to ask for the next round trip
         self._pings_unanswered = 0
-        self.relay_beats = False        # True once the relay has sent HEART (an original never does)
+        self.relay_beats = False        # it has sent HEART (an original relay never does)
         self.send_failed = None         # why sending failed, if it did
         self.send_error = None          # why the last send() said no
-        self._ending = None             # (why,) once the stream has ended: the frames before come first
+        self._ending = None             # (why,) once the stream ended: frames before it first
         self._deadline = None           # connect()'s: joined by then, or TIMEOUT
         self._timeout = 0
         self._last_heard = self._last_sent = 0.0
@@ -1384,7 +1386,8 @@ class NodeCore:
                 return [self._end(LOST, "The relay at {} has said nothing for {:g} s although "
                                   "it sends a heartbeat every second: it, or the network, has "
                                   "stopped.".format(self.where, settings.relay_silence_timeout))]
-            if self._stuck_since is not None and now - self._stuck_since >= settings.send_stall_timeout:
+            stuck_since = self._stuck_since
+            if stuck_since is not None and now - stuck_since >= settings.send_stall_timeout:
                 return [self._end(LOST, "The relay at {} has stopped taking what this node "
                                   "sends ({} KiB wait to go, none taken for {:g} s): it is "
                                   "stuck, or the network is.".format(
@@ -3012,12 +3015,13 @@ class _Watcher:
         core.opened(now, _format_address(sock.getpeername()))
         core.watch("watcher", self.group)
         next_rates, rates_since = now + self.every, now
+        selector = _new_selector()
+        selector.register(sock, selectors.EVENT_READ)
         try:
             while True:
                 sock.sendall(core.outgoing)
                 core.sent(len(core.outgoing), time.monotonic())
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if ready:
+                if selector.select(0.2):
                     core.receive(sock.recv(_RECV_SIZE), time.monotonic())
                 events = []
                 while True:
@@ -3040,6 +3044,8 @@ class _Watcher:
         except OSError as exc:
             self.out("The connection to the relay broke ({}).".format(exc.strerror or exc))
             return 1
+        finally:
+            selector.close()
 
     def _show(self, event, now):
         """Print one event; an exit status when watching is over, else None."""
