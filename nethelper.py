@@ -869,12 +869,13 @@ class NetNode:
         self._go_on_connecting()
         with _new_selector() as selector:
             while self.connecting:
-                events = (selectors.EVENT_WRITE if self._core.state is NODE_CONNECTING
-                          else selectors.EVENT_READ)
-                if self._sock is not None:
-                    selector.register(self._sock, events)
-                selector.select(max(0.0, min(self._core.time_left(time.monotonic()), 0.5)))
-                if self._sock is not None:
+                wait = max(0.0, min(self._core.time_left(time.monotonic()), 0.5))
+                if self._sock is None:
+                    time.sleep(min(wait, 0.01))     # (Windows' select() cannot wait on nothing)
+                else:
+                    selector.register(self._sock, selectors.EVENT_WRITE if self._core.state
+                                      is NODE_CONNECTING else selectors.EVENT_READ)
+                    selector.select(wait)
                     selector.unregister(self._sock)
                 self.process_recv()
                 self._flush()
