@@ -2578,10 +2578,11 @@ class RelayCore:
                 continue
             slowest = max(members.values(), key=lambda c: (c.pending_size, now - c.last_heard))
             watching = len(self.watchers[group])
+            names = _listing([c.name for c in members.values()], GROUPS_LISTED)   # one line
             self._log(logging.INFO, "group {}: {} player{} ({}), {:.0f} messages/s; slowest: {} "
                       "(heard {:.1f} s ago, {} bytes waiting for it){}".format(
                           group, len(members), "" if len(members) == 1 else "s",
-                          ", ".join(c.name for c in members.values()), frames / elapsed,
+                          names, frames / elapsed,
                           slowest.name, now - slowest.last_heard, slowest.pending_size,
                           ", {} watching".format(watching) if watching else ""))
 

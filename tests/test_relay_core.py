@@ -856,3 +856,12 @@ def test_what_waiting_members_hold_cannot_keep_the_others_waiting_for_ever():
     resumed = [c for kind, c, _ in relay.take() if kind == nethelper.RESUME_READING]
     assert resumed == waiting[:16]                  # ...and the next 16 in line get room
     assert all(c.state is MEMBER for c in members)
+
+
+def test_the_summary_of_a_big_group_names_ten_players_and_counts_the_rest():
+    relay = Core(summary_interval=2.0, liveness_timeout=60.0)
+    for i in range(40):
+        relay.join("P{:02d}".format(i))
+    relay.advance(2.5)
+    line = next(text for text in relay.log_text().splitlines() if text.startswith("group pong"))
+    assert "40 players (P00, P01, P02, P03, P04, P05, P06, P07, P08, P09 ... and 30 more)" in line
