@@ -1676,8 +1676,9 @@ RELAY_OPTIONS = (
     RelayOption("summary_interval", 5.0, "seconds between the summary lines of busy groups "
                 "(default {default}; `-q`: none)", kind=float, check=_above(0)),
     RelayOption("stats", None, "append the relay's own figures to FILE once a second, one JSON "
-                "line each (loop turns, their time p50/p99/max in ms, connections): they tell a "
-                "slow relay from a busy computer", ("--stats",), str, "FILE", scope="driver"),
+                "line each (loop turns, their CPU time p50/p99/max in ms, connections): they "
+                "tell a slow relay from a busy computer", ("--stats",), str, "FILE",
+                scope="driver"),
     RelayOption("discovery", True, "answer `--find` on UDP at the relay's port number "
                 "(default {default})", kind=bool, scope="driver"),
 )
@@ -1732,8 +1733,10 @@ def relay_options_markdown():
 # loop's socket events into core events and carries the actions out.
 
 class _TurnTimes:
-    """--stats: how long the relay's loop turns take (its own work, from the
-    end of one wait to the start of the next), written once a second as a
+    """--stats: how long the relay's loop turns take, as CPU time of its
+    thread (its own work, from the end of one wait to the start of the
+    next; time other programs held the CPU is not counted, so a busy
+    computer does not make the relay look slow), written once a second as a
     JSON line: time.monotonic() at the end of the second, turns, turn time
     p50/p99/max in ms, connections. A histogram of 0.1 ms steps keeps the
     cost per turn at two clock readings."""
@@ -1755,15 +1758,15 @@ class _TurnTimes:
         self.next_line = time.monotonic() + 1.0
 
     def begin(self):
-        self.started = time.monotonic()
+        self.started = time.thread_time()
 
     def end(self):
-        now = time.monotonic()
-        took = now - self.started
+        took = time.thread_time() - self.started
         self.counts[min(int(took / self.STEP), self.STEPS)] += 1
         self.turns += 1
         if took > self.longest:
             self.longest = took
+        now = time.monotonic()
         if now >= self.next_line:
             self.next_line = now + 1.0
             self.write(now)
@@ -1835,6 +1838,7 @@ class Relay:
         self._thread = None
         self._wake_send = self._wake_recv = None
         self._recv_buffer = _receive_buffer()
+        self._read_left = _TURN_READ_BUDGET
 
     @property
     def groups(self):
@@ -1886,6 +1890,7 @@ class Relay:
                 ready = self._selector.select(timeout=timeout)
                 if turns is not None:
                     turns.begin()
+                self._read_left = _TURN_READ_BUDGET
                 for key, events in ready:
                     if key.data is not None:
                         self._service(key.data, events)
@@ -1982,6 +1987,8 @@ class Relay:
         self._execute()
 
     def _read(self, conn):
+        if self._read_left <= 0:
+            return      # this turn has read its share: the socket stays ready for the next
         try:
             size = conn.sock.recv_into(self._recv_buffer, self.core.read_size)
         except (BlockingIOError, InterruptedError):
@@ -1991,6 +1998,7 @@ class Relay:
                                       time.monotonic())
             return
         if size:
+            self._read_left -= size
             self.core.receive(conn, self._recv_buffer[:size], time.monotonic())
         else:
             self.core.connection_lost(conn, None, time.monotonic())
@@ -2265,6 +2273,7 @@ class RelayCore:
         self._dirty_groups = set()       # groups whose new PEERS list is not made yet
         self._unsettled = set()          # those, and those whose list is still going out
         self._partial_total = 0          # bytes of unfinished frames, all connections
+        self._room_taken = 0             # of which room kept for frames that may finish
         self._refusals_logged = {}       # host -> refusal lines logged this window
         self._refusals_quiet = {}        # host -> refusals not logged this window
         self._refusal_window_end = None
@@ -2375,7 +2384,7 @@ class RelayCore:
         by ``next_resume`` at the latest."""
         if now >= self.next_resume:
             self._resume(now)
-        if self._waiting_for_room and self._partial_total < self.max_partial_total:
+        if self._waiting_for_room and self._room_taken < self.max_partial_total:
             self._make_room(now)
         if self._dirty_groups:
             self._now = now
@@ -2702,16 +2711,20 @@ class RelayCore:
             return
         if frames_taken or conn.partial_since is None:
             conn.partial_since = now        # a new frame started: its own deadline
-        others = self._partial_total - conn.partial_size
         length = reader.unfinished_length()
-        if conn.paused_until == float("inf"):
-            counted = left                  # waits for room: holds what it has, no more
-        elif others + length <= self.max_partial_total:
-            counted = length                # room kept for the whole frame
-        else:
-            counted = left
-            self._wait_for_room(conn)
-        self._partial_total = others + counted
+        if frames_taken or conn.room < length:          # not the frame room was kept for
+            self._room_taken -= conn.room
+            conn.room = 0
+            if conn.paused_until == float("inf"):
+                pass                        # waits for room: holds what it has, no more
+            elif (self._room_taken + length <= self.max_partial_total
+                  and not self._waiting_for_room):     # (no jumping the queue)
+                conn.room = length          # room kept for the whole frame
+                self._room_taken += length
+            else:
+                self._wait_for_room(conn)
+        counted = max(conn.room, left)
+        self._partial_total += counted - conn.partial_size
         conn.partial_size = counted
         if self._partial_total > PARTIAL_HARD_LIMIT * self.max_partial_total:
             self._drop_for_partial(conn, "the relay holds {} bytes of unfinished frames, "
@@ -2735,19 +2748,23 @@ class RelayCore:
 
     def _make_room(self, now):
         """Unfinished frames finished or timed out: read again from the
-        connections that waited longest for room, as long as their frames fit."""
+        connections that waited longest for room, as long as their frames fit.
+        Room is counted for the frames it was kept for, so that what waiting
+        connections hold cannot keep everyone waiting."""
         waiting = self._waiting_for_room
         while waiting:
             conn = waiting[0]
             if conn.paused_until != float("inf"):
                 waiting.popleft()           # gone, or no longer waiting
                 continue
-            more = conn.reader.unfinished_length() - conn.partial_size
-            if self._partial_total + more > self.max_partial_total:
+            length = conn.reader.unfinished_length()
+            if self._room_taken + length > self.max_partial_total:
                 return
             waiting.popleft()
-            self._partial_total += more
-            conn.partial_size += more
+            conn.room = length
+            self._room_taken += length
+            self._partial_total += length - conn.partial_size
+            conn.partial_size = length
             self._unpause(conn)
             conn.last_heard = conn.partial_since = now     # its timers start again from here
 
@@ -2823,7 +2840,8 @@ class RelayCore:
 
     def _forget_partial(self, conn):
         self._partial_total -= conn.partial_size
-        conn.partial_size = 0
+        self._room_taken -= conn.room
+        conn.partial_size = conn.room = 0
         conn.partial_since = None
 
     def _move(self, conn, state):
@@ -2922,10 +2940,11 @@ class RelayCore:
                 continue
             slowest = max(members.values(), key=lambda c: (c.pending_size, now - c.last_heard))
             watching = len(self.watchers[group])
+            names = _listing([c.name for c in members.values()], GROUPS_LISTED)   # one line
             self._log(logging.INFO, "group {}: {} player{} ({}), {:.0f} messages/s; slowest: {} "
                       "(heard {:.1f} s ago, {} bytes waiting for it){}".format(
                           group, len(members), "" if len(members) == 1 else "s",
-                          ", ".join(c.name for c in members.values()), frames / elapsed,
+                          names, frames / elapsed,
                           slowest.name, now - slowest.last_heard, slowest.pending_size,
                           ", {} watching".format(watching) if watching else ""))
 
@@ -2978,7 +2997,7 @@ class _Connection:
 
     __slots__ = ("state", "where", "host", "reader", "name", "group", "members", "watchers",
                  "addr", "opened_at", "last_heard", "last_sent", "closing_since",
-                 "partial_size", "partial_since", "byte_tokens", "frame_tokens",
+                 "partial_size", "partial_since", "room", "byte_tokens", "frame_tokens",
                  "refilled_at", "warned_at", "paused_until", "status_answers", "summary_frames",
                  "sock", "pending", "pending_size", "watched", "reading", "shut_when_sent")
 
@@ -2996,7 +3015,8 @@ class _Connection:
         self.addr = UNKNOWN_ADDR
         self.opened_at = self.last_heard = self.last_sent = self.refilled_at = now
         self.closing_since = None
-        self.partial_size = 0        # bytes of an unfinished frame held for it
+        self.partial_size = 0        # bytes of an unfinished frame held for it (or kept: room)
+        self.room = 0                # room kept for its unfinished frame, its full length
         self.partial_since = None    # when that frame started arriving
         self.byte_tokens = byte_tokens
         self.frame_tokens = frame_tokens
@@ -3033,6 +3053,11 @@ def _receive_buffer():
     return memoryview(bytearray(_RECV_SIZE))
 
 
+# Bytes read in one loop turn, from every connection together: past it, the
+# rest wait for the next turn (at once: their sockets stay ready). Members
+# pushing megabytes then cost each turn a millisecond at most, and a game's
+# small frame never waits behind them for longer.
+_TURN_READ_BUDGET = 1024 * 1024
 _LISTEN_BACKLOG = 1024          # a class logging in at once is not turned away by the kernel
 _ACCEPT_PAUSE = 0.5             # s without accepting after the system ran out of sockets
 _WINDOWS_SELECT_LIMIT = 500     # select() on Windows watches at most 512 sockets

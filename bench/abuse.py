@@ -20,15 +20,20 @@ in group ``abuse``, this process plays the abusers of one scenario:
   waits in the relay, until it is dropped as too slow (then it joins again
   at once). Its default run is longer (--stuck-seconds) for that to happen.
 
+The scenario ``alone`` is the reference: the honest pair with no abusers, in
+the same run, so that the machine's own noise can be told from the abusers'.
 Printed per scenario: the honest pair's round trip p50/p99/max (median and
 spread over the repeats), its lost frames, the relay's peak memory (VmHWM)
-and CPU, with the load average. Targets (issue 14): p99 <= 10 ms and peak
+and CPU, with the load average, and the relay's own time per loop turn
+(--stats: the worst second's p99). Targets (issue 14): p99 <= 10 ms and peak
 under 100 MiB. Standard library only; Linux (/proc); 127.0.0.1 only;
 everything started here is stopped at the end, also on errors.
 """
 
 import argparse
+import json
 import multiprocessing
+import queue
 import os
 import selectors
 import socket
@@ -36,12 +41,14 @@ import statistics
 import struct
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadgen import HOST, ROOT  # noqa: E402
 from relayproc import RelayProcess  # noqa: E402
 
+import nethelper  # noqa: E402
 from nethelper import (  # noqa: E402
     ALL_ADDR, DATA, DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, PEERS, FrameReader, auth_frame,
     encode_frame, heart_frame, parse_peers,
@@ -57,8 +64,23 @@ class DefaultQuotaRelay(RelayProcess):
 
     def command(self):
         profile = ["-m", "cProfile", "-o", self.profile] if self.profile else []
-        return [sys.executable, *profile, os.path.join(ROOT, "nethelper.py"), "-g", "honest", "abuse",
-                "-p", "0", "-i", HOST, "-q", "--max-connections", "1000"]
+        # --stats (where the relay has it): its own time per loop turn.
+        stats = ["--stats", self.stats] if self.stats else []
+        return [sys.executable, *profile, os.path.join(ROOT, "nethelper.py"), "-g", "honest",
+                "abuse", "-p", "0", "-i", HOST, "-q", "--max-connections", "1000", *stats]
+
+
+def turn_figures(path):
+    """The worst second's turn p99 and the longest turn, from --stats lines."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            seconds = [json.loads(line) for line in file]
+    except (OSError, ValueError):
+        return {}
+    if not seconds:
+        return {}
+    return {"turn_p99_ms": max(s["turn_p99_ms"] for s in seconds),
+            "turn_max_ms": max(s["turn_max_ms"] for s in seconds)}
 
 
 def join(port, name, group, blocking=True, receive_buffer=None):
@@ -155,29 +177,51 @@ class Abuser:
         self.rejoins = -1
 
 
-def partial_scenario(port, seconds, count=250):
-    """250 members keep a 1 MiB frame open, one more byte every 2 s."""
+def partial_scenario(port, seconds, begin, count=250):
+    """250 members keep a 1 MiB frame open, one more byte every 2 s. They
+    all join first (in parallel: a big group's PEERS lists are spaced out),
+    then ``begin()`` starts the honest pair, then the frames go."""
     selector = selectors.DefaultSelector()
     abusers = [Abuser(i) for i in range(count)]
     length = DEFAULT_MAX_FRAME_SIZE
     opening = struct.pack(">I3sBBBB", length, b"020", 1, 0, DATA, 0)   # sender set below
+    joined = queue.Queue()
+
+    def joiner(abuser):
+        try:
+            joined.put((abuser,) + join(port, abuser.name, "abuse", blocking=False))
+        except OSError:
+            joined.put((abuser, None, None))
 
     def start(abuser):
         if abuser.sock is not None:
             selector.unregister(abuser.sock)
             abuser.sock.close()
+            abuser.sock = None
         abuser.rejoins += 1
-        abuser.sock, abuser.addr = join(port, abuser.name, "abuse", blocking=False)
+        threading.Thread(target=joiner, args=(abuser,), daemon=True).start()
+
+    def go(abuser, sock, addr):
+        if sock is None:
+            start(abuser)                   # refused (its old self not gone yet): again
+            return
+        abuser.sock, abuser.addr = sock, addr
         head = bytearray(opening)
-        head[8] = abuser.addr
+        head[8] = addr
         abuser.outgoing = bytes(head) + b"\"" + b"x" * (length - HEADER_SIZE - 200)
         abuser.next_byte = time.monotonic() + 2.0
-        selector.register(abuser.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, abuser)
+        selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, abuser)
 
     for abuser in abusers:
         start(abuser)
+    ready = [joined.get(timeout=60) for _ in abusers]
+    begin()
+    for item in ready:
+        go(*item)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        while not joined.empty():
+            go(*joined.get())
         for key, events in selector.select(0.05):
             abuser = key.data
             if events & selectors.EVENT_READ:
@@ -201,7 +245,7 @@ def partial_scenario(port, seconds, count=250):
                     selector.modify(abuser.sock, selectors.EVENT_READ, abuser)
         now = time.monotonic()
         for abuser in abusers:
-            if not abuser.outgoing and now >= abuser.next_byte:
+            if abuser.sock is not None and not abuser.outgoing and now >= abuser.next_byte:
                 abuser.next_byte = now + 2.0
                 try:
                     abuser.sock.send(b"x")
@@ -209,12 +253,13 @@ def partial_scenario(port, seconds, count=250):
                     start(abuser)
     rejoins = sum(a.rejoins for a in abusers)
     for abuser in abusers:
-        abuser.sock.close()
+        if abuser.sock is not None:
+            abuser.sock.close()
     selector.close()
     return {"rejoins": rejoins}
 
 
-def stuck_scenario(port, seconds, count=100):
+def stuck_scenario(port, seconds, begin, count=100):
     """100 members never read; one broadcasts 60 frames of 4 KiB a second."""
     stuck = []
     rejoins = 0
@@ -241,6 +286,7 @@ def stuck_scenario(port, seconds, count=100):
             beat()
             next_heart = time.monotonic() + 1.0
     caster, caster_addr = join(port, "Caster", "abuse", blocking=False)
+    begin()
     frame = encode_frame(DATA, ALL_ADDR, caster_addr, b'"' + b"b" * (4096 - HEADER_SIZE - 2) + b'"')
     start = time.monotonic()
     next_send = start
@@ -283,36 +329,53 @@ def stuck_scenario(port, seconds, count=100):
     return {"rejoins": rejoins}
 
 
-SCENARIOS = {"partial": partial_scenario, "stuck": stuck_scenario}
+def no_abuse(port, seconds, begin):
+    """The reference, measured in the same run: the honest pair alone, so
+    that what the machine's own load costs shows apart from the abusers'."""
+    begin()
+    time.sleep(seconds)
+    return {"rejoins": 0}
+
+
+SCENARIOS = {"alone": no_abuse, "partial": partial_scenario, "stuck": stuck_scenario}
 
 
 def run_once(name, seconds, workdir, profile=None):
     """One scenario against a fresh relay: the honest pair's figures and the relay's."""
-    relay = DefaultQuotaRelay(["honest", "abuse"], workdir, "abuse-" + name,
-                              profile=profile).start()
+    stats = os.path.join(workdir, "abuse-{}.stats".format(name))
+    if os.path.exists(stats):
+        os.remove(stats)
+    has_stats = any(o.name == "stats" for o in getattr(nethelper, "RELAY_OPTIONS", ()))
+    relay = DefaultQuotaRelay(["honest", "abuse"], workdir, "abuse-" + name, profile=profile,
+                              stats=stats if has_stats else None).start()
     child = None
     try:
         parent_end, child_end = multiprocessing.Pipe()
         child = multiprocessing.get_context("fork").Process(
-            target=honest_pair, args=(relay.port, seconds + 1.0, child_end), daemon=True)
-        child.start()
-        cpu0, wall0 = relay.cpu_seconds(), time.monotonic()
-        extra = SCENARIOS[name](relay.port, seconds)
-        cpu = (relay.cpu_seconds() - cpu0) / (time.monotonic() - wall0) * 100
+            target=honest_pair, args=(relay.port, seconds, child_end), daemon=True)
+        clock = {}
+
+        def begin():                    # the abusers are in: the honest pair plays
+            child.start()
+            clock.update(cpu=relay.cpu_seconds(), wall=time.monotonic())
+        extra = SCENARIOS[name](relay.port, seconds, begin)
+        cpu = (relay.cpu_seconds() - clock["cpu"]) / (time.monotonic() - clock["wall"]) * 100
         if not parent_end.poll(30):
             raise RuntimeError("the honest pair did not report")
         trips, lost = parent_end.recv()
         peak = relay.memory_kib()["VmHWM"] / 1024
         trips.sort()
-        return {"p50_ms": statistics.median(trips), "p99_ms": trips[int(len(trips) * 0.99)],
-                "max_ms": trips[-1], "trips": len(trips), "lost": lost, "peak_mib": peak,
-                "relay_cpu_pct": cpu, **extra}
+        figures = {"p50_ms": statistics.median(trips), "p99_ms": trips[int(len(trips) * 0.99)],
+                   "max_ms": trips[-1], "trips": len(trips), "lost": lost, "peak_mib": peak,
+                   "relay_cpu_pct": cpu, **extra}
     finally:
         if child is not None:
             child.join(5)
             if child.is_alive():
                 child.terminate()
         relay.stop()
+    figures.update(turn_figures(stats))
+    return figures
 
 
 def spread(values):
@@ -321,45 +384,49 @@ def spread(values):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=sorted(SCENARIOS))
+    parser.add_argument("--only", choices=sorted(SCENARIOS), action="append",
+                        help="a scenario (may be given more than once)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", metavar="DIR", help="run the relay under cProfile: "
                         "DIR/abuse-SCENARIO.prof")
     parser.add_argument("--seconds", type=float, default=10.0, help="partial's duration")
     parser.add_argument("--stuck-seconds", type=float, default=25.0, help="stuck's duration")
     args = parser.parse_args(argv)
-    results = {}
+    names = args.only or list(SCENARIOS)
+    results = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as workdir:
-        for name in [args.only] if args.only else list(SCENARIOS):
-            runs = []
-            for repeat in range(args.repeats):
+        for repeat in range(args.repeats):      # scenarios take turns: the noise falls on all
+            for name in names:
                 load = os.getloadavg()[0]
                 profile = os.path.join(os.path.abspath(args.profile), "abuse-{}.prof".format(
                     name)) if args.profile else None
                 run = run_once(name, args.stuck_seconds if name == "stuck" else args.seconds,
                                workdir, profile)
                 run["load"] = load
-                runs.append(run)
+                results[name].append(run)
                 print("  {} #{}: p99 {:.1f} ms, peak {:.0f} MiB, relay CPU {:.0f}%, load {:.1f}, "
-                      "{} rejoins".format(name, repeat + 1, run["p99_ms"], run["peak_mib"],
-                                          run["relay_cpu_pct"], load, run["rejoins"]), flush=True)
-            results[name] = runs
+                      "{} rejoins; relay's own loop turn p99 {} ms, max {} ms".format(
+                          name, repeat + 1, run["p99_ms"], run["peak_mib"], run["relay_cpu_pct"],
+                          load, run["rejoins"], run.get("turn_p99_ms", "-"),
+                          run.get("turn_max_ms", "-")), flush=True)
     print()
-    print("scenario  honest round trip ms: p50 / p99 / max   lost  relay peak MiB  relay CPU %  "
-          "load  verdict")
+    print("median [min-max] of {} repeats".format(args.repeats))
+    print("scenario  round trip p50 ms   p99 ms              max ms               lost  "
+          "relay peak MiB     relay CPU %     relay turn p99 ms  load              verdict")
     failed = False
     for name, runs in results.items():
         p99 = statistics.median(r["p99_ms"] for r in runs)
         peak = statistics.median(r["peak_mib"] for r in runs)
         ok = p99 <= TARGET_P99_MS and peak < TARGET_PEAK_MIB
-        failed |= not ok
-        print("{:8}  {} / {} / {}  {}  {}  {}  {}  {}".format(
+        failed |= not ok and name != "alone"
+        turns = [r["turn_p99_ms"] for r in runs if "turn_p99_ms" in r]
+        print("{:8}  {:18}  {:18}  {:19}  {:4}  {:17}  {:14}  {:17}  {:16}  {}".format(
             name, spread([r["p50_ms"] for r in runs]), spread([r["p99_ms"] for r in runs]),
             spread([r["max_ms"] for r in runs]), max(r["lost"] for r in runs),
             spread([r["peak_mib"] for r in runs]), spread([r["relay_cpu_pct"] for r in runs]),
-            spread([r["load"] for r in runs]),
-            "ok" if ok else "MISSED (p99 <= {:g} ms, peak < {:g} MiB)".format(
-                TARGET_P99_MS, TARGET_PEAK_MIB)))
+            spread(turns) if turns else "-", spread([r["load"] for r in runs]),
+            "reference" if name == "alone" else "ok" if ok else
+            "MISSED (p99 <= {:g} ms, peak < {:g} MiB)".format(TARGET_P99_MS, TARGET_PEAK_MIB)))
     return 1 if failed else 0
 
 

@@ -835,3 +835,33 @@ def test_a_forged_or_oversized_single_frame_still_gets_the_full_checks():
     assert bob not in relay.sent()
     relay.feed(alice, frame(DATA, 2, 1, b'"' + b"x" * 5000 + b'"'))
     assert alice.state is CLOSING and bob.state is MEMBER
+
+
+def test_what_waiting_members_hold_cannot_keep_the_others_waiting_for_ever():
+    relay = Core(groups=["g{}".format(i) for i in range(10)])
+    members = [relay.join("M{}".format(i), "g{}".format(i % 10)) for i in range(40)]
+    relay.take()
+    frames = {c: frame(DATA, 255, c.addr, b"x" * (nethelper.DEFAULT_MAX_FRAME_SIZE - 11))
+              for c in members}
+    for conn in members:                            # a first read of 256 KiB from each
+        relay.feed(conn, frames[conn][:256 * 1024])
+    waiting = [c for c in members if c.paused_until is not None]
+    admitted = [c for c in members if c.paused_until is None]
+    assert len(admitted) == 16 and len(waiting) == 24
+    assert relay.core._partial_total > relay.core.max_partial_total   # with what waiters hold
+    for conn in admitted:                           # the admitted frames finish...
+        relay.feed(conn, frames[conn][256 * 1024:])
+    for _ in range(20):
+        relay.core.end_turn(relay.now)
+    resumed = [c for kind, c, _ in relay.take() if kind == nethelper.RESUME_READING]
+    assert resumed == waiting[:16]                  # ...and the next 16 in line get room
+    assert all(c.state is MEMBER for c in members)
+
+
+def test_the_summary_of_a_big_group_names_ten_players_and_counts_the_rest():
+    relay = Core(summary_interval=2.0, liveness_timeout=60.0)
+    for i in range(40):
+        relay.join("P{:02d}".format(i))
+    relay.advance(2.5)
+    line = next(text for text in relay.log_text().splitlines() if text.startswith("group pong"))
+    assert "40 players (P00, P01, P02, P03, P04, P05, P06, P07, P08, P09 ... and 30 more)" in line
