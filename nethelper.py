@@ -75,6 +75,7 @@ log = logging.getLogger("nethelper")
 
 PROTOCOL_VERSION = b"020"
 DEFAULT_PORT = 65042
+DEFAULT_GROUP = "pong_game"      # what a relay started without -g or -f serves
 HEADER_SIZE = 11
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 
@@ -1183,6 +1184,166 @@ class NetNode:
 
 
 # ---------------------------------------------------------------------------
+# Relay options: each one declared once, here
+# ---------------------------------------------------------------------------
+#
+# The command line (main), the keyword arguments of Relay and RelayCore,
+# their checks and the README's "Relay options" table all come from
+# RELAY_OPTIONS. An option's scope says who reads it: "core" (a RelayCore
+# setting, passed on by Relay), "driver" (Relay's own: where it listens) or
+# "command" (the command line only: files to read, how much to log).
+
+class RelayOption:
+    """One relay option: its keyword ``name`` and ``default``; ``help``, what
+    it means (``{default}`` stands for the default); the command line's
+    ``flags`` (none: a keyword only); ``kind``, what its value is (int,
+    float, str, bool for a switch, list for several words); ``check``, which
+    returns what is wrong with a value (or None); ``scope`` (see above)."""
+
+    __slots__ = ("name", "default", "help", "flags", "kind", "metavar", "check", "scope")
+
+    def __init__(self, name, default, help, flags=(), kind=int, metavar="N", check=None,
+                 scope="core"):
+        self.name, self.default, self.help, self.flags = name, default, help, flags
+        self.kind, self.metavar, self.check, self.scope = kind, metavar, check, scope
+
+    def text(self):
+        """``help`` with the default filled in (Markdown, as the README shows it)."""
+        return self.help.format(default=self.default)
+
+    def problem(self, value):
+        """What is wrong with ``value`` for this option, or None."""
+        kind = self.kind
+        if kind is int or kind is float:
+            numbers = (int,) if kind is int else (int, float)
+            if not isinstance(value, numbers) or isinstance(value, bool):
+                return "{} must be a{} number, not {!r}".format(
+                    self.name, " whole" if kind is int else "", value)
+        problem = self.check(value) if self.check else None
+        return "{} {}".format(self.name, problem) if problem else None
+
+    def add_to(self, parser):
+        """Declare it to an argparse parser (command line options only)."""
+        help = self.text().replace("`", "").replace("%", "%%")
+        if self.kind is bool:
+            parser.add_argument(*self.flags, dest=self.name, action="store_true", help=help)
+        elif self.kind is list:
+            parser.add_argument(*self.flags, dest=self.name, nargs="+", metavar=self.metavar,
+                                default=self.default, help=help)
+        else:
+            parser.add_argument(*self.flags, dest=self.name, type=self.kind,
+                                metavar=self.metavar, default=self.default, help=help)
+
+
+def _from_to(low, high, why=""):
+    return lambda value: None if low <= value <= high else "must be from {} to {}{}".format(
+        low, high, why)
+
+
+def _above(low):
+    return lambda value: None if value > low else "must be above {}".format(low)
+
+
+def _at_least(low):
+    return lambda value: None if value >= low else "must be at least {}".format(low)
+
+
+RELAY_OPTIONS = (
+    RelayOption("groups", None, "the groups games may join (with neither `-g` nor `-f`: "
+                "`pong_game`)", ("-g", "--groups"), list, "GROUP", scope="command"),
+    RelayOption("file", None, "read groups from a file, one per line; `#` starts a comment (may "
+                "be combined with `-g`); a file saved by Windows Notepad (UTF-8, with or "
+                "without a byte-order mark) is fine", ("-f", "--file"), str, "FILE",
+                scope="command"),
+    RelayOption("port", DEFAULT_PORT, "listen on this TCP port (default {default}; 0 picks a "
+                "free one); with `--find`, `--check` or `--watch`, the relay's port",
+                ("-p", "--port"), int, "PORT", _from_to(0, 65535), scope="driver"),
+    RelayOption("host", None, "listen on this address only (default: all, IPv4 and IPv6)",
+                ("-i", "--interface"), str, "ADDRESS", scope="driver"),
+    RelayOption("names", None, "names to give players that ask the relay to choose one, one "
+                "per line", ("-n", "--names"), str, "FILE", scope="command"),
+    RelayOption("max_peers", MAX_NODES_PER_GROUP, "most players in one group (default "
+                "{default}; others are refused with `group_full`)", ("--max-peers",),
+                check=_from_to(1, MAX_NODES_PER_GROUP)),
+    RelayOption("max_connections", 1000, "most connections at once (default {default}; others "
+                "get `server_full`)", ("--max-connections",), check=_at_least(1)),
+    RelayOption("max_frame_size", DEFAULT_MAX_FRAME_SIZE, "largest frame accepted, in bytes "
+                "(default {default}, 1 MiB, which is also the most: it can only be lowered, "
+                "since a `NetNode` reads no larger frames)", ("--max-frame-size",),
+                metavar="BYTES", check=_from_to(256, DEFAULT_MAX_FRAME_SIZE, " bytes: it can "
+                                                "only lower the limit, since a NetNode reads "
+                                                "no larger frames")),
+    RelayOption("quota_bytes", 256 * 1024, "bytes a second each player may send, bursts of "
+                "two seconds' worth (default {default}, 256 KiB); the relay reads more slowly "
+                "from a player over it", ("--quota-bytes",), check=_above(0)),
+    RelayOption("quota_frames", 1000, "frames a second each player may send, bursts of two "
+                "seconds' worth (default {default})", ("--quota-frames",), check=_above(0)),
+    RelayOption("private", False, "never tell a program that has not joined which groups there "
+                "are (nor `--find` or `--check`: they see only how many play)", ("--private",),
+                bool),
+    RelayOption("quiet", False, "only report problems (no joins, leaves or summaries)",
+                ("-q", "--quiet"), bool, scope="command"),
+    RelayOption("verbose", False, "also report ignored frames", ("-v", "--verbose"), bool,
+                scope="command"),
+    RelayOption("max_pending", 1024 * 1024, "bytes waiting for a player that does not read "
+                "before it is dropped as too slow (default {default})", check=_at_least(1)),
+    RelayOption("max_observers", MAX_OBSERVERS, "most `--watch` observers per group (default "
+                "{default}); they are not players", check=_at_least(0)),
+    RelayOption("auth_timeout", 5.0, "seconds to join after connecting (default {default})",
+                kind=float, check=_above(0)),
+    RelayOption("liveness_timeout", LIVENESS_TIMEOUT, "seconds of silence before a player is "
+                "dropped (default {default})", kind=float, check=_above(0)),
+    RelayOption("partial_frame_timeout", 5.0, "seconds to finish a frame once started "
+                "(default {default})", kind=float, check=_above(0)),
+    RelayOption("heartbeat_interval", HEARTBEAT_INTERVAL, "seconds of quiet before the relay "
+                "sends a player a heartbeat (default {default})", kind=float, check=_above(0)),
+    RelayOption("summary_interval", 5.0, "seconds between the summary lines of busy groups "
+                "(default {default}; `-q`: none)", kind=float, check=_above(0)),
+    RelayOption("discovery", True, "answer `--find` on UDP at the relay's port number "
+                "(default {default})", kind=bool, scope="driver"),
+)
+_OPTIONS = {option.name: option for option in RELAY_OPTIONS}
+
+
+def relay_settings(scope, given):
+    """The options of ``scope`` ("core" or "driver"): ``given`` (a dict of
+    keyword arguments) over the defaults, each checked. Raises TypeError for
+    a name that is no such option, ValueError for a value its check refuses."""
+    settings = {}
+    for name, value in given.items():
+        option = _OPTIONS.get(name)
+        if option is None or option.scope == "command":
+            raise TypeError("the relay has no option {!r}; its options: {}".format(
+                name, ", ".join(o.name for o in RELAY_OPTIONS if o.scope != "command")))
+        if option.scope == scope:
+            problem = option.problem(value)
+            if problem:
+                raise ValueError(problem)
+            settings[name] = value
+    for option in RELAY_OPTIONS:
+        if option.scope == scope:
+            settings.setdefault(option.name, option.default)
+    return settings
+
+
+def relay_options_markdown():
+    """The README's table of relay options, made from RELAY_OPTIONS."""
+    rows = ["| option | `Relay(...)` keyword | meaning |", "|--------|------|---------|"]
+    for option in RELAY_OPTIONS:
+        flags = ""
+        if option.flags:
+            first = option.flags[0]
+            if option.kind is list:
+                first += " {} ...".format(option.metavar)
+            elif option.kind is not bool:
+                first += " " + option.metavar
+            flags = ", ".join("`{}`".format(f) for f in (first,) + option.flags[1:])
+        keyword = "" if option.scope == "command" else "`{}`".format(option.name)
+        rows.append("| {} | {} | {} |".format(flags, keyword, option.text()))
+    return "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------------------
 # Relay: the server
 # ---------------------------------------------------------------------------
 #
@@ -1206,31 +1367,22 @@ class Relay:
             ...                     # the relay stops at the end of the block
 
     ``start()`` binds the port (``port=0`` picks a free one) and
-    ``serve_forever()`` runs the loop until ``stop()`` is called. The limits,
-    quotas and timeouts are RelayCore's (see there); ``relay.core`` is it.
-    It also answers discovery queries (``--find``) on UDP at the same port
-    number, unless ``discovery=False``.
+    ``serve_forever()`` runs the loop until ``stop()`` is called. Its keyword
+    arguments are the options in RELAY_OPTIONS (the README's table): ``host``,
+    ``port`` and ``discovery`` (answer ``--find`` on UDP at the same port
+    number) are its own; the limits, quotas and timeouts go to RelayCore,
+    which is ``relay.core``. ``names``: the names it hands out.
     """
 
-    def __init__(self, groups, host=None, port=DEFAULT_PORT, names=None,
-                 max_peers=MAX_NODES_PER_GROUP, max_frame_size=DEFAULT_MAX_FRAME_SIZE,
-                 max_connections=1000, max_pending=1024 * 1024,
-                 liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0, summary_interval=5.0,
-                 heartbeat_interval=HEARTBEAT_INTERVAL, partial_frame_timeout=5.0,
-                 quota_bytes=256 * 1024, quota_frames=1000, private=False,
-                 max_observers=MAX_OBSERVERS, discovery=True):
-        self.core = RelayCore(
-            groups, names=names, max_peers=max_peers, max_frame_size=max_frame_size,
-            max_connections=max_connections, max_pending=max_pending,
-            liveness_timeout=liveness_timeout, auth_timeout=auth_timeout,
-            summary_interval=summary_interval, heartbeat_interval=heartbeat_interval,
-            partial_frame_timeout=partial_frame_timeout, quota_bytes=quota_bytes,
-            quota_frames=quota_frames, private=private, max_observers=max_observers)
+    def __init__(self, groups, names=None, **options):
+        driver = relay_settings("driver", options)
+        self.core = RelayCore(groups, names=names, **{
+            name: value for name, value in options.items() if name not in driver})
         self.core.max_connections = _fit_to_open_file_limit(self.core.max_connections)
-        self.host = host
-        self.port = port
+        self.host = driver["host"]
+        self.port = driver["port"]
         self._listener = None
-        self._discovery = discovery     # answer discovery queries on UDP (same port)
+        self._discovery = driver["discovery"]     # answer discovery queries on UDP (same port)
         self._udp = None
         self._selector = None
         self._want_flush = set()     # connections with bytes waiting to be sent
@@ -1591,42 +1743,24 @@ class RelayCore:
     empties. ``now`` is a ``time.monotonic()`` reading, so tests can drive
     time by hand.
 
-    Limits (each a constructor argument): ``max_peers`` nodes per group,
-    ``max_connections`` at once, ``max_frame_size`` bytes per frame (at most
-    DEFAULT_MAX_FRAME_SIZE, what NetNode reads), ``max_pending`` bytes waiting
-    for a slow reader. Quotas per sender: ``quota_bytes`` bytes and
-    ``quota_frames`` frames a second, with bursts of two seconds' worth (and
-    at least one frame of the largest size). Timeouts: ``auth_timeout`` to
-    join, ``liveness_timeout`` of silence, ``partial_frame_timeout`` to finish
-    a frame once started; ``heartbeat_interval`` of quiet before the relay
-    sends a member HEART; ``summary_interval`` between summary log lines.
-    ``private`` keeps group names from anyone who has not joined.
-    ``max_observers`` watchers per group (see OBSERVER); they are not players.
+    Its settings (limits, quotas, timeouts) are the keyword arguments of
+    scope "core" in RELAY_OPTIONS, where each is declared, checked and
+    explained; each becomes an attribute (``core.quota_bytes``, ...), and
+    ``core.settings`` holds them all. Quotas allow bursts of two seconds'
+    worth, and at least one frame of the largest size.
 
     One more event comes from outside the TCP connections: ``datagram(data,
     address, port, now)``, a UDP datagram (a discovery query is answered with
     SEND_DATAGRAM, naming ``port``, the TCP port the relay serves).
     """
 
-    def __init__(self, groups, names=None, max_peers=MAX_NODES_PER_GROUP,
-                 max_frame_size=DEFAULT_MAX_FRAME_SIZE, max_connections=1000,
-                 max_pending=1024 * 1024, liveness_timeout=LIVENESS_TIMEOUT, auth_timeout=5.0,
-                 summary_interval=5.0, heartbeat_interval=HEARTBEAT_INTERVAL,
-                 partial_frame_timeout=5.0, quota_bytes=256 * 1024, quota_frames=1000,
-                 private=False, max_observers=MAX_OBSERVERS):
+    def __init__(self, groups, names=None, **settings):
         groups = list(groups)
         if not groups or not all(isinstance(g, str) and g for g in groups):
             raise ValueError("a relay needs at least one group, and group names cannot be empty")
-        if not 1 <= max_peers <= MAX_NODES_PER_GROUP:
-            raise ValueError("max_peers must be from 1 to {}".format(MAX_NODES_PER_GROUP))
-        if not 256 <= max_frame_size <= DEFAULT_MAX_FRAME_SIZE:
-            raise ValueError("max_frame_size must be from 256 to {} bytes: it can only lower "
-                             "the limit, since a NetNode reads no larger frames".format(
-                                 DEFAULT_MAX_FRAME_SIZE))
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        if quota_bytes <= 0 or quota_frames <= 0:
-            raise ValueError("quota_bytes and quota_frames must be above zero")
+        self.settings = relay_settings("core", settings)
+        for name, value in self.settings.items():
+            setattr(self, name, value)          # self.quota_bytes, self.max_peers, ...
         self.names = list(names) if names else list(_ANIMALS)
         for name in self.names:
             if name_problem(name):
@@ -1634,25 +1768,13 @@ class RelayCore:
         random.shuffle(self.names)
         self.groups = {name: {} for name in groups}      # group -> {addr: connection}
         self.watchers = {name: [] for name in groups}    # group -> [observer connection]
-        self.max_observers = max_observers
-        self.max_peers = max_peers
-        self.max_frame_size = max_frame_size
-        self.max_connections = max_connections
-        self.max_pending = max_pending
-        self.liveness_timeout = liveness_timeout
-        self.auth_timeout = auth_timeout
-        self.summary_interval = summary_interval
-        self.heartbeat_interval = heartbeat_interval
-        self.partial_frame_timeout = partial_frame_timeout
-        self.quota_bytes = quota_bytes
-        self.quota_frames = quota_frames
-        self.burst_bytes = max(2 * quota_bytes, max_frame_size)
-        self.burst_frames = 2 * quota_frames
-        self.private = private
+        self.burst_bytes = max(2 * self.quota_bytes, self.max_frame_size)
+        self.burst_frames = 2 * self.quota_frames
         self.max_partial_total = MAX_PARTIAL_TOTAL
         # The driver calls tick() this often: enough to keep every timer on time.
-        self.tick_interval = max(0.005, min(0.5, heartbeat_interval / 2, liveness_timeout / 4,
-                                            auth_timeout / 4, partial_frame_timeout / 4))
+        self.tick_interval = max(0.005, min(0.5, self.heartbeat_interval / 2,
+                                            self.liveness_timeout / 4, self.auth_timeout / 4,
+                                            self.partial_frame_timeout / 4))
         self.actions = []
         self.connections = set()
         self._dirty_groups = set()       # groups whose new PEERS list is not sent yet
@@ -3380,32 +3502,9 @@ def main(argv=None):
         epilog="Examples: python nethelper.py -g pong1 pong2 pong3 | "
                "python nethelper.py --find | python nethelper.py --check 192.168.0.10 | "
                "python nethelper.py --watch pong1 192.168.0.10")
-    parser.add_argument("-g", "--groups", nargs="+", metavar="GROUP", default=[],
-                        help="the groups games may join")
-    parser.add_argument("-f", "--file", metavar="FILE",
-                        help="read groups from FILE, one per line (# starts a comment)")
-    parser.add_argument("-p", "--port", type=int, default=DEFAULT_PORT,
-                        help="TCP port to listen on, or of the relay to find, check or "
-                             "watch (default %(default)s)")
-    parser.add_argument("-i", "--interface", metavar="ADDRESS",
-                        help="listen on this address only (default: all interfaces)")
-    parser.add_argument("-n", "--names", metavar="FILE",
-                        help="names to give games that ask for one, one per line")
-    parser.add_argument("--max-peers", type=int, default=MAX_NODES_PER_GROUP, metavar="N",
-                        help="most players in one group (default %(default)s)")
-    parser.add_argument("--max-connections", type=int, default=1000, metavar="N",
-                        help="most connections at once (default %(default)s)")
-    parser.add_argument("--max-frame-size", type=int, default=DEFAULT_MAX_FRAME_SIZE,
-                        metavar="BYTES", help="largest frame accepted; can only lower the "
-                        "default %(default)s, the most a NetNode reads")
-    parser.add_argument("--quota-bytes", type=int, default=256 * 1024, metavar="N",
-                        help="bytes a second each game may send, bursts of 2 s allowed "
-                             "(default %(default)s)")
-    parser.add_argument("--quota-frames", type=int, default=1000, metavar="N",
-                        help="frames a second each game may send, bursts of 2 s allowed "
-                             "(default %(default)s)")
-    parser.add_argument("--private", action="store_true",
-                        help="never tell a game that has not joined which groups there are (nor --find)")
+    for option in RELAY_OPTIONS:
+        if option.flags:
+            option.add_to(parser)
     tools = parser.add_mutually_exclusive_group()
     tools.add_argument("--find", nargs="?", const="", metavar="ADDRESS",
                        help="list the relays that answer on the local network (or at ADDRESS)")
@@ -3422,14 +3521,16 @@ def main(argv=None):
     parser.add_argument("--all", action="store_true",
                         help="--watch prints every message (default: each kind at most "
                              "twice a second)")
-    loudness = parser.add_mutually_exclusive_group()
-    loudness.add_argument("-q", "--quiet", action="store_true",
-                          help="only report problems, not joins, leaves and summaries")
-    loudness.add_argument("-v", "--verbose", action="store_true",
-                          help="also report ignored frames")
     args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error("the port must be a number from 0 to 65535")
+    if args.quiet and args.verbose:
+        parser.error("choose -q (quiet) or -v (verbose), not both")
+    options = {o.name: getattr(args, o.name) for o in RELAY_OPTIONS
+               if o.flags and o.scope != "command"}
+    try:
+        relay_settings("driver", options)       # checked before --find, --check or --watch too
+    except ValueError as exc:
+        print("Error:", exc, file=sys.stderr)
+        return 1
     if args.watch is not None and len(args.watch) > 2:
         parser.error("--watch takes a group and at most one host")
     if args.timeout is not None and args.timeout <= 0 or args.every <= 0:
@@ -3443,8 +3544,11 @@ def main(argv=None):
         return _watch_command(args.watch[0], host, args.port, args.timeout or 3.0,
                               args.every, args.all)
 
+    chosen_for_you = not args.groups and not args.file
     try:
-        groups = list(args.groups)
+        groups = list(args.groups or ())
+        if chosen_for_you:
+            groups = [DEFAULT_GROUP]
         if args.file:
             groups += _read_list(args.file, "groups file")
         names = _read_list(args.names, "names file") if args.names else None
@@ -3452,14 +3556,10 @@ def main(argv=None):
             if name_problem(name):
                 raise RelayError("names file {}: cannot hand out {!r}. {}".format(
                     args.names, name, name_problem(name)))
-        if not groups:
-            raise RelayError("no groups: name some with -g (e.g. -g pong_game) or -f FILE")
         groups = list(dict.fromkeys(groups))    # drop repeats, keep order
-        relay = Relay(groups, host=args.interface, port=args.port, names=names,
-                      max_peers=args.max_peers, max_connections=args.max_connections,
-                      max_frame_size=args.max_frame_size, quota_bytes=args.quota_bytes,
-                      quota_frames=args.quota_frames, private=args.private,
-                      summary_interval=float("inf") if args.quiet else 5.0)
+        if args.quiet:
+            options["summary_interval"] = float("inf")
+        relay = Relay(groups, names=names, **options)
     except (RelayError, ValueError) as exc:
         print("Error:", exc, file=sys.stderr)
         return 1
@@ -3469,14 +3569,17 @@ def main(argv=None):
     except RelayError as exc:
         print("Error:", exc, file=sys.stderr)
         return 1
+    if chosen_for_you:
+        print("No groups given: serving group {}. To choose groups, name them: "
+              "python nethelper.py -g name1 name2".format(DEFAULT_GROUP))
     print("Starting Server")
-    print("  Interface:", args.interface or "ALL")
+    print("  Interface:", args.host or "ALL")
     print("  Port:     ", relay.port)
     print("  Groups:   ", ", ".join(groups))
     if names:
         print("  Names:     {} from {}".format(len(names), args.names))
     print("Server listening", flush=True)
-    if not args.interface:
+    if not args.host:
         _print_lan_addresses()
 
     logging.basicConfig(stream=sys.stdout, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",

@@ -323,10 +323,20 @@ def test_groups_file_empty(tmp_path, content):
     assert line.startswith("Error:")
 
 
-def test_no_groups_at_all():
-    result = run_cli(*LOOPBACK)
-    line = assert_clean_error(result, "-g")
-    assert line.startswith("Error:") and "groups" in line
+def test_no_groups_at_all_serves_pong_game_and_says_how_to_choose(started):
+    process, port, banner = started(*LOOPBACK)
+    assert banner[0] == ("No groups given: serving group pong_game. To choose groups, name "
+                         "them: python nethelper.py -g name1 name2")
+    assert banner[1:] == ["Starting Server", "  Interface: 127.0.0.1",
+                          "  Port:      {}".format(port), "  Groups:    pong_game",
+                          "Server listening"]
+    round_trip(join(port, "Alice"), join(port, "Bob"), "chosen for you")
+
+
+def test_named_groups_print_the_banner_alone(started):
+    process, port, banner = started("-g", "pong_game", *LOOPBACK)
+    assert banner == ["Starting Server", "  Interface: 127.0.0.1", "  Port:      {}".format(port),
+                      "  Groups:    pong_game", "Server listening"]
 
 
 def test_names_file_missing(tmp_path):
@@ -366,7 +376,7 @@ def test_bad_port_number(port):
     assert "Traceback" not in result.stdout + result.stderr
     assert "Server listening" not in result.stdout
     # argparse's usage synopsis comes first; the message itself is one line.
-    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert len(errors) == 1, result.stderr
     assert "port" in errors[0]
     assert result.stderr.rstrip().splitlines()[-1] == errors[0]
