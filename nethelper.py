@@ -1214,6 +1214,8 @@ class RelayOption:
     def problem(self, value):
         """What is wrong with ``value`` for this option, or None."""
         kind = self.kind
+        if value is None and self.default is None:
+            return None                 # not given: the default's meaning (see help)
         if kind is int or kind is float:
             numbers = (int,) if kind is int else (int, float)
             if not isinstance(value, numbers) or isinstance(value, bool):
@@ -1301,6 +1303,11 @@ RELAY_OPTIONS = (
                 "(default {default}; `-q`: none)", kind=float, check=_above(0)),
     RelayOption("discovery", True, "answer `--find` on UDP at the relay's port number "
                 "(default {default})", kind=bool, scope="driver"),
+    RelayOption("board", False, "also serve the teacher's board, a web page of every group "
+                "(the banner prints its address with its key)", ("--board",), bool,
+                scope="driver"),
+    RelayOption("board_port", None, "the board's TCP port (default: the relay's port + 1)",
+                ("--board-port",), int, "PORT", _from_to(0, 65535), scope="driver"),
 )
 _OPTIONS = {option.name: option for option in RELAY_OPTIONS}
 
@@ -1392,6 +1399,8 @@ class Relay:
         self._wake_send = self._wake_recv = None
         self._recv_buffer = _receive_buffer()
         self.board = None            # the teacher's board (see Board), if it has one
+        if driver["board"]:
+            Board(self, self.host, driver["board_port"])
         self.started_at = time.monotonic()
 
     @property
@@ -1425,6 +1434,12 @@ class Relay:
         self._selector.register(self._wake_recv, selectors.EVENT_READ, None)
         self._stopping = False
         self.started_at = time.monotonic()
+        if self.board is not None:
+            try:
+                self.board.start()
+            except RelayError:
+                self._shut_down()
+                raise
         return self
 
     def serve_forever(self):
@@ -3578,6 +3593,10 @@ def main(argv=None):
     print("  Groups:   ", ", ".join(groups))
     if names:
         print("  Names:     {} from {}".format(len(names), args.names))
+    if relay.board is not None:
+        where = args.host or (_lan_addresses() or ["localhost"])[0]
+        print("  Board:     {}  (the teacher's page; keep its key to yourself)".format(
+            relay.board.url(where)))
     print("Server listening", flush=True)
     if not args.host:
         _print_lan_addresses()
