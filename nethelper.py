@@ -2391,7 +2391,8 @@ class RelayCore:
         logged = self._refusals_logged.get(conn.host, 0)
         if logged < REFUSAL_LOG_LINES:
             self._refusals_logged[conn.host] = logged + 1
-            self._log(level, text, "refused")
+            # (A taken name is Player 2's routine join: not an event for the board.)
+            self._log(level, text, "refused" if level >= logging.WARNING else None)
         else:
             self._refusals_quiet[conn.host] = self._refusals_quiet.get(conn.host, 0) + 1
         if self._refusal_window_end is None:
@@ -3474,6 +3475,7 @@ class _BoardHandler(http.server.BaseHTTPRequestHandler):
         if refusal is None:
             return True
         status, sentence = refusal
+        self.close_connection = True    # (a body it did not read must not pass for a request)
         if self.command == "GET" and urllib.parse.urlsplit(self.path).path == "/":
             page = "<!doctype html><meta charset=utf-8><title>Relay board</title><p>{}</p>"
             self._send(status, page.format(sentence).encode("utf-8"), "text/html; charset=utf-8")
@@ -3757,6 +3759,7 @@ _BOARD_PAGE = r"""<!doctype html>
 :root { --bg: #0f1419; --card: #1b232c; --line: #2e3b48; --text: #eef2f5; --dim: #9aa9b7;
         --warn: #ffb020; --bad: #ff5c5c; --good: #4cd182; --accent: #5cb8ff; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; background: var(--bg); color: var(--text);
        font: 16px/1.35 system-ui, "Segoe UI", "Malgun Gothic", "Noto Sans KR", sans-serif; }
 header { display: flex; flex-wrap: wrap; gap: .4em 1.2em; align-items: baseline;
@@ -3768,7 +3771,7 @@ h1 { font-size: 1.3em; margin: 0; }
 #live { margin-left: auto; color: var(--dim); font-size: .9em; }
 #problem { display: none; background: var(--bad); color: #fff; padding: .5em 1em; font-weight: 600; }
 main { display: grid; grid-template-columns: 1fr minmax(16em, 22em); gap: 1em; padding: 1em; }
-#groups { display: grid; grid-template-columns: repeat(auto-fill, minmax(22em, 1fr)); gap: .8em;
+#groups { display: grid; grid-template-columns: repeat(auto-fill, minmax(25em, 1fr)); gap: .8em;
           align-content: start; }
 .group { background: var(--card); border: 2px solid var(--line); border-radius: .5em; padding: .5em .7em;
          min-width: 0; }
@@ -3780,9 +3783,12 @@ main { display: grid; grid-template-columns: 1fr minmax(16em, 22em); gap: 1em; p
 .badge.quiet { background: var(--warn); color: #000; }
 .badge.locked { background: var(--accent); color: #000; }
 .badge.empty { background: var(--line); color: var(--dim); }
-table { width: 100%; border-collapse: collapse; font-size: .9em; }
-th { text-align: left; color: var(--dim); font-weight: normal; font-size: .85em; }
-td, th { padding: .15em .3em; white-space: nowrap; }
+table { width: 100%; border-collapse: collapse; font-size: .85em; }
+th { text-align: left; color: var(--dim); font-weight: normal; font-size: .85em; line-height: 1.1;
+     vertical-align: bottom; }
+td, th { padding: .15em .25em; }
+td { white-space: nowrap; }
+td.where { color: var(--dim); font-size: .85em; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.quiet td.heard { color: var(--warn); font-weight: 700; }
 .none { color: var(--dim); font-style: italic; margin: .2em 0; }
@@ -3802,7 +3808,7 @@ ol.recent { list-style: none; margin: .3em 0 0; padding: 0; font: .8em/1.3 ui-mo
             color: var(--dim); max-height: 9em; overflow: hidden; }
 ol.recent li { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 aside h2 { font-size: 1.1em; margin: 0 0 .4em; }
-aside label { display: block; margin-bottom: .6em; }
+header label { color: var(--dim); }
 #events { list-style: none; margin: 0; padding: 0; font-size: .85em; }
 #events li { padding: .2em 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
 #events .t { color: var(--dim); margin-right: .4em; font-variant-numeric: tabular-nums; }
@@ -3825,13 +3831,13 @@ body.watchall .group table, body.watchall .group .act, body.watchall .group .sai
 <header>
   <h1>Relay board</h1>
   <div id="totals"></div>
+  <label><input type="checkbox" id="watchall"> watch every game</label>
   <div id="live">connecting...</div>
 </header>
 <div id="problem"></div>
 <main>
   <section id="groups"></section>
   <aside>
-    <label><input type="checkbox" id="watchall"> Watch every game (the court of each Pong pair)</label>
     <h2>Recent events</h2>
     <ol id="events"></ol>
   </aside>
@@ -3960,11 +3966,13 @@ function show(state) {
     "<span><b>" + state.players + "</b> players in <b>" + playing + "</b> of " + state.groups.length +
     " groups</span><span><b>" + Math.round(state.msgs_s) + "</b> messages/s</span>" +
     "<span>up " + duration(state.uptime_s) + "</span>";
-  document.body.classList.toggle("watchall", document.getElementById("watchall").checked);
+  const all = document.getElementById("watchall").checked;
+  document.body.classList.toggle("watchall", all);
   const seen = new Set();
   for (const group of state.groups) {
     seen.add(group.name);
-    const el = card(group.name), isWatched = group.court !== undefined;
+    const el = card(group.name);
+    const isWatched = group.court !== undefined && (watched.has(group.name) || all);
     el.classList.toggle("quiet", group.quiet);
     el.classList.toggle("locked", group.locked);
     el.querySelector("h2").innerHTML = '<button class="name" title="Watch this game">' + esc(group.name) +
@@ -3977,11 +3985,14 @@ function show(state) {
     lock.textContent = group.locked ? "Unlock" : "Lock";
     lock.dataset.locked = group.locked;
     el.querySelector(".players").innerHTML = group.players.length ?
-      "<table><thead><tr><th>player</th><th class=wide>address</th><th class=num>round trip</th>" +
-      "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>heard</th>" +
-      "<th class='num wide'>waiting</th><th></th></tr></thead><tbody>" +
+      "<table><thead><tr><th>player</th><th class=wide>address</th>" +
+      "<th class=num title='Round trip from the relay to the game and back, as the relay " +
+      "computer estimates it (it includes the game&#39;s wait before it answers)'>round trip</th>" +
+      "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>last heard</th>" +
+      "<th class='num wide' title='Bytes the relay holds for this game because it reads " +
+      "too slowly'>waiting</th><th></th></tr></thead><tbody>" +
       group.players.map(p => "<tr class='player" + (p.heard_s >= 3 ? " quiet" : "") + "'><td>" +
-        esc(p.name) + "</td><td class=wide>" + esc(p.where) + "</td><td class=num>" +
+        esc(p.name) + "</td><td class='wide where'>" + esc(p.where) + "</td><td class=num>" +
         (p.rtt_ms === null ? "-" : p.rtt_ms + " ms") + "</td><td class=num>" + p.msgs_s +
         "</td><td class='num wide'>" + bytes(p.bytes_s) + "</td><td class='num heard'>" +
         p.heard_s.toFixed(1) + " s</td><td class='num wide'>" + bytes(p.waiting) +
