@@ -59,7 +59,7 @@ def court(game, you=None):
         draw_game(screen, game.ball, game.bar1, game.bar2, game.score)
         if you is not None:
             draw_bar_label(screen, you, "YOU")
-        if getattr(game, "opponent_here", False):
+        if getattr(getattr(game, "match", None), "opponent_here", False):
             game.draw_ping(screen)
     return render(draw)
 
@@ -174,7 +174,7 @@ def other_player(relay, name):
 
 def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
     game = net_game
-    run_frames_until(game, lambda: game.me == game.HOST_NAME)
+    run_frames_until(game, lambda: game.match.is_host)
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
         game, game.bar1, "Waiting for a peer connection...",
@@ -183,7 +183,7 @@ def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
 
     player2 = other_player(relay, "Player2")
     try:
-        run_frames_until(game, lambda: game.opponent_here)
+        run_frames_until(game, lambda: game.match.opponent_here)
         picture = render_game(game)
         assert same_picture(picture, court_with_message(
             game, game.bar1, "Press Space to start",
@@ -193,7 +193,7 @@ def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
         game.on_key_down(keys.SPACE)
         for _ in range(20):
             game.update()
-        assert game.game_started and game.ball.vel != (0.0, 0.0)
+        assert game.match.game_started and game.ball.vel != (0.0, 0.0)
         assert same_picture(render_game(game), court(game, game.bar1))    # just YOU
 
         for _ in range(FINAL_SCORE):
@@ -211,14 +211,14 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
     game = net_game
     host = other_player(relay, "Player1")
     try:
-        run_frames_until(game, lambda: game.me == game.PEER_NAME and game.opponent_here)
+        run_frames_until(game, lambda: game.match.me == game.PEER_NAME and game.match.opponent_here)
         picture = render_game(game)
         assert same_picture(picture, court_with_message(
             game, game.bar2, "Press Space to start",
             "Your bar: A = up, Z = down (or the Up and Down arrows)"))
     finally:
         host.disconnect()
-    run_frames_until(game, lambda: game.me == game.HOST_NAME and game.net.connected)
+    run_frames_until(game, lambda: game.match.is_host and game.net.connected)
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
         game, game.bar1, "The host is disconnected",
@@ -227,8 +227,8 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
     # A new opponent arrives: the note is gone, the normal start screen is back.
     newcomer = other_player(relay, "Player2")
     try:
-        run_frames_until(game, lambda: game.opponent_here)
-        assert not game.took_over
+        run_frames_until(game, lambda: game.match.opponent_here)
+        assert game.match.phase == "playing"
     finally:
         newcomer.disconnect()
 
@@ -237,7 +237,7 @@ def test_net_connection_lost_screen(net_game):
     game = net_game
     with nethelper.Relay(["pong_game"], host=HOST, port=0) as own_relay:
         game.SERVER_PORT = own_relay.port
-        run_frames_until(game, lambda: game.me == game.HOST_NAME)
+        run_frames_until(game, lambda: game.match.is_host)
     run_frames_until(game, lambda: not game.net.connected)
     picture = render_game(game)
     # The relay said it was stopping: the screen says so, not just "lost".
@@ -250,7 +250,7 @@ def test_net_group_full_screen(net_game, relay):
     game = net_game
     players = [other_player(relay, "Player1"), other_player(relay, "Player2")]
     try:
-        run_frames_until(game, lambda: game.refusal is not None)
+        run_frames_until(game, lambda: game.match.phase == "group_full")
     finally:
         for player in players:
             player.disconnect()
