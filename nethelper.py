@@ -2016,15 +2016,17 @@ class RelayCore:
         self._log(logging.INFO, "message  {}: {}".format(group, _echo(text)), "message")
         return len(receivers)
 
-    def board_state(self, now, watched=(), round_trip=None):
+    def board_state(self, now, watched=(), courts=(), round_trip=None):
         """What the board shows, as a dict ready for JSON: every group with
         its players and rates since the last call, totals and recent events.
         For the groups in ``watched`` (those a page watches), also the
-        latest sampled messages and, for Pong, the court. Watching starts
-        a group's tap here; a group not in ``watched`` loses its tap.
-        ``round_trip(conn)`` gives a connection's round trip in ms, or None."""
+        latest sampled messages and, for Pong, the court; for those in
+        ``courts``, the court only. Watching starts a group's tap here; a
+        group in neither loses its tap. ``round_trip(conn)`` gives a
+        connection's round trip in ms, or None."""
         self._now = now
-        self._watch_only(set(watched) & set(self.groups))
+        watched = set(watched) & set(self.groups)
+        self._watch_only(watched | (set(courts) & set(self.groups)))
         looked = self._board_looked_at
         self._board_looked_at = now
         groups, total_rate = [], 0.0
@@ -2049,7 +2051,10 @@ class RelayCore:
                      "quiet": any(p["heard_s"] >= QUIET_AFTER for p in players)}
             tap = self._taps.get(group)
             if tap is not None:
-                entry["court"], entry["recent"] = tap.look(now, members)
+                entry["court"] = tap.look(now, members, group in watched)
+                if group in watched:
+                    entry["recent"] = [[round(now - when, 1), who, to, title, text]
+                                       for when, who, to, title, text in tap.recent]
             groups.append(entry)
         return {"groups": groups, "connections": len(self.connections),
                 "players": sum(len(m) for m in self.groups.values()),
@@ -2127,7 +2132,9 @@ class RelayCore:
                 append((SEND_BYTES, watcher, data))
         tap = conn.tap
         if tap is not None:             # a board page watches this group: keep, do not read
-            tap.keep(conn.addr, data)
+            tap.latest[conn.addr] = data
+            if _Tap.MARK in data:       # a point must not be missed: that run is kept too
+                tap.marked.append(data)
 
     def _request(self, conn, frame):
         try:
@@ -2482,12 +2489,12 @@ class _AnswerLimits:
 
 class _Tap:
     """A group a board page watches. The relay keeps, unread, each sender's
-    latest DATA run and the runs that carry a point or a new game (a
+    latest DATA run (RelayCore._forward) and the runs that carry a point (a
     substring test); look() reads them when the board asks, a few times a
     second at most, so a busy game costs the relay no parsing."""
 
     __slots__ = ("latest", "marked", "court", "recent")
-    MARKS = (b'"title":"score"', b'"title": "score"', b'"game_start"')
+    MARK = b'"score",'      # a score message's title, as either JSON spacing writes it
 
     def __init__(self):
         self.latest = {}             # sender addr -> the bytes of its latest DATA run
@@ -2495,16 +2502,16 @@ class _Tap:
         self.court = {"ball": None, "bars": {}, "score": [0, 0], "pong": False}
         self.recent = collections.deque(maxlen=BOARD_RECENT)   # (when, from, to, title, text)
 
-    def keep(self, sender, data):
-        self.latest[sender] = data
-        marks = self.MARKS
-        if marks[0] in data or marks[1] in data or marks[2] in data:
-            self.marked.append(data)
-
-    def look(self, now, members):
-        """Read what was kept since the last look: (court, recent messages)."""
+    def look(self, now, members, with_recent):
+        """Read what was kept since the last look: the court, and (with
+        ``with_recent``) the messages of each sender's latest run added to
+        ``recent``. A new game (game_start) counts when it is sampled."""
+        court = self.court
+        marked, latest = self.marked, self.latest
+        if not marked and not latest:
+            return dict(court, bars=dict(court["bars"]))        # nothing new
         names = {addr: c.name for addr, c in members.items()}
-        marked, latest = list(self.marked), self.latest
+        marked = list(marked)
         self.marked.clear()
         self.latest = {}
         for run in marked:
@@ -2514,17 +2521,14 @@ class _Tap:
             for dest, sender, messages in _data_in_run(run):
                 if not any(run is m for m in marked):
                     self._see(messages, names.get(sender))
-                for title, content, _ in messages:
+                for title, content, _ in messages if with_recent else ():
                     self.recent.append((now, names.get(sender, "address {}".format(sender)),
                                         "everyone" if dest == ALL_ADDR else names.get(
                                             dest, "address {}".format(dest)),
                                         title, _shorten(json.dumps(content, ensure_ascii=False),
                                                         60)))
-        court = self.court
         court["bars"] = {n: xy for n, xy in court["bars"].items() if n in names.values()}
-        recent = [[round(now - when, 1), who, to, title, text]
-                  for when, who, to, title, text in self.recent]
-        return dict(court, bars=dict(court["bars"])), recent
+        return dict(court, bars=dict(court["bars"]))
 
     def _see(self, messages, sender):
         """Pong's messages move the court: the textbook's shapes and this
@@ -3186,15 +3190,21 @@ class Board:
         self._key_bytes = self.key.encode("utf-8")
         self._server = None
         self._thread = None
-        self._lock = threading.Condition()
+        # The relay loop never waits for a web thread: it publishes a
+        # snapshot by one assignment and takes the watched groups only if
+        # their lock is free at once (else it keeps the last ones).
+        self._lock = threading.Lock()            # _polled_at and _watched
+        self._fresh = threading.Condition()      # a web thread waiting for a first snapshot
+        self._wrong_lock = threading.Lock()      # _wrong
         self._jobs = collections.deque()         # commands for the relay loop
         self._polled_at = float("-inf")          # when a page last asked (monotonic)
-        self._watched = {}                       # group -> watched until (monotonic)
-        self._state = None                       # the latest snapshot (a dict) ...
-        self._state_json = None                  # ... and its JSON, made on first request
-        self._state_at = float("-inf")           # ... and when it was taken
+        self._watched = {}                       # group -> (until (monotonic), messages too)
+        self._published = (float("-inf"), None)  # (when, snapshot dict): the latest
+        self._encoded = (None, None)             # (that dict, its JSON), made on request
+        self._last_watched = (set(), set())      # relay loop: the groups watched last time
         self._next_look = 0.0                    # relay loop: when the next snapshot is due
         self._tapping = False                    # relay loop: some group's tap is on
+        self._fresh_wanted = 0                   # web threads waiting for a snapshot
         self._wrong = {}                         # host -> (tries left, when, logged at, quiet)
         relay.board = self
 
@@ -3249,19 +3259,26 @@ class Board:
         if now < self._next_look and not ran:
             return
         self._next_look = now + BOARD_REFRESH
-        with self._lock:
-            polling = now - self._polled_at < BOARD_POLLS_COUNT
-            for group, until in list(self._watched.items()):
-                if until <= now or not polling:
-                    del self._watched[group]
-            watched = set(self._watched)
-        state = core.board_state(now, watched, _round_trip_ms)
-        self._tapping = bool(watched)
+        if self._lock.acquire(blocking=False):
+            try:
+                polling = now - self._polled_at < BOARD_POLLS_COUNT
+                for group, (until, _) in list(self._watched.items()):
+                    if until <= now or not polling:
+                        del self._watched[group]
+                watched = {g for g, (_, messages) in self._watched.items() if messages}
+                courts = set(self._watched) - watched
+            finally:
+                self._lock.release()
+            self._last_watched = watched, courts
+        watched, courts = self._last_watched
+        state = core.board_state(now, watched, courts, _round_trip_ms)
+        self._tapping = bool(watched or courts)
         state.update(uptime_s=round(now - relay.started_at), port=relay.port,
-                     version=__version__, watched=sorted(watched))
-        with self._lock:
-            self._state, self._state_json, self._state_at = state, None, now
-            self._lock.notify_all()
+                     version=__version__, watched=sorted(watched), courts=sorted(courts))
+        self._published = (now, state)
+        if self._fresh_wanted:
+            with self._fresh:
+                self._fresh.notify_all()
 
     # -- the web server's side (its threads) ------------------------------------
 
@@ -3270,7 +3287,7 @@ class Board:
         Wrong keys are counted per address, logged, and over the limit
         every request from that address is turned away for a while."""
         now = time.monotonic()
-        with self._lock:
+        with self._wrong_lock:
             left, since, logged_at, quiet = self._wrong.get(host, (BOARD_WRONG_KEYS, now,
                                                                   float("-inf"), 0))
             left = min(BOARD_WRONG_KEYS, left + (now - since) * BOARD_WRONG_KEY_RATE)
@@ -3280,7 +3297,7 @@ class Board:
                             "open the address the relay printed."
         if key and hmac.compare_digest(key.encode("utf-8", "replace"), self._key_bytes):
             return None
-        with self._lock:
+        with self._wrong_lock:
             if len(self._wrong) > 4096:              # a flood from forged addresses
                 self._wrong.clear()
             quiet += 1
@@ -3293,28 +3310,36 @@ class Board:
         return 403, "This board needs its key: open the address the relay printed " \
                     "(Board: http://...?key=...)."
 
-    def state_json(self, watch):
-        """The latest snapshot as JSON bytes; notes that a page polls and which
-        groups it watches. Waits (up to a second) only when there is no fresh one."""
+    def state_json(self, watch, courts=()):
+        """The latest snapshot as JSON bytes; notes that a page polls, which
+        groups it watches (court and messages) and whose courts it shows.
+        Waits (up to a second) only when there is no fresh snapshot."""
         now = time.monotonic()
         wake = False
+        groups = self.relay.core.groups
         with self._lock:
             wake = now - self._polled_at >= BOARD_POLLS_COUNT
             self._polled_at = now
-            for group in watch[:len(self.relay.core.groups)]:
-                if group in self.relay.core.groups:
-                    wake = wake or group not in self._watched
-                    self._watched[group] = now + BOARD_WATCH_FOR
+            for messages, asked in ((False, courts), (True, watch)):
+                for group in asked[:len(groups)]:
+                    if group in groups:
+                        wake = wake or group not in self._watched
+                        self._watched[group] = (now + BOARD_WATCH_FOR, messages)
         if wake:
             self._wake_relay()
-        with self._lock:
-            if now - self._state_at > 2 * BOARD_REFRESH + 0.5:
-                self._lock.wait_for(lambda: self._state_at >= now, timeout=1.0)
-            if self._state is None:
-                return None
-            if self._state_json is None:
-                self._state_json = json.dumps(self._state, ensure_ascii=False).encode("utf-8")
-            return self._state_json
+        if now - self._published[0] > 2 * BOARD_REFRESH + 0.5:
+            with self._fresh:
+                self._fresh_wanted += 1
+                self._fresh.wait_for(lambda: self._published[0] >= now, timeout=1.0)
+                self._fresh_wanted -= 1
+        state = self._published[1]
+        if state is None:
+            return None
+        shown, encoded = self._encoded
+        if shown is not state:          # (two threads may both encode it: no harm)
+            encoded = json.dumps(state, ensure_ascii=False).encode("utf-8")
+            self._encoded = (state, encoded)
+        return encoded
 
     def command(self, action, request):
         """Run a command from the page in the relay loop: (HTTP status, answer)."""
@@ -3439,8 +3464,8 @@ class _BoardHandler(http.server.BaseHTTPRequestHandler):
         if url.path == "/":
             self._send(200, _BOARD_PAGE.encode("utf-8"), "text/html; charset=utf-8")
         elif url.path == "/state":
-            watch = ",".join(query.get("watch", [])).split(",")
-            state = board.state_json([g for g in watch if g])
+            watch, courts = (",".join(query.get(name, [])).split(",") for name in ("watch", "court"))
+            state = board.state_json([g for g in watch if g], [g for g in courts if g])
             if state is None:
                 self._send_json(503, {"ok": False, "error": "The relay has not answered yet."})
             else:
@@ -3895,7 +3920,13 @@ function card(group) {
   el.className = "group";
   el.dataset.group = group;
   el.innerHTML = '<h2></h2><canvas class="court" width="400" height="300" hidden></canvas>' +
-    '<div class="players"></div><ol class="recent" hidden></ol>' +
+    '<div class="players"><table><thead><tr><th>player</th><th class=wide>address</th>' +
+    "<th class=num title='Round trip from the relay to the game and back, as the relay " +
+    "computer estimates it (it includes the game&#39;s wait before it answers)'>round trip</th>" +
+    "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>last heard</th>" +
+    "<th class='num wide' title='Bytes the relay holds for this game because it reads " +
+    "too slowly'>waiting</th><th></th></tr></thead><tbody></tbody></table>" +
+    '<p class="none">Nobody here yet.</p></div><ol class="recent" hidden></ol>' +
     '<div class="act"><input class="text" maxlength="200" placeholder="A message, or why you kick">' +
     '<button class="send">Send message</button><button class="lock">Lock</button></div>' +
     '<div class="said"></div>';
@@ -3941,6 +3972,36 @@ async function act(el, target) {
   refresh();
 }
 
+// Rows are kept and only their text changes, so that a Kick button is not
+// replaced under the teacher's finger between two polls.
+function showPlayers(el, players) {
+  const body = el.querySelector("tbody");
+  const rows = new Map([...body.rows].map(row => [row.dataset.name, row]));
+  el.querySelector("table").hidden = !players.length;
+  el.querySelector("p.none").hidden = players.length > 0;
+  players.forEach((p, i) => {
+    let row = rows.get(p.name);
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.name = p.name;
+      row.innerHTML = "<td></td><td class='wide where'></td><td class=num></td><td class=num></td>" +
+        "<td class='num wide'></td><td class='num heard'></td><td class='num wide'></td>" +
+        "<td><button class=kick>Kick</button></td>";
+      const kick = row.querySelector("button");
+      kick.dataset.name = p.name;
+      kick.title = "Kick " + p.name;
+    }
+    rows.delete(p.name);
+    if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+    row.className = "player" + (p.heard_s >= 3 ? " quiet" : "");
+    [p.name, p.where, p.rtt_ms === null ? "-" : p.rtt_ms + " ms", p.msgs_s, bytes(p.bytes_s),
+     p.heard_s.toFixed(1) + " s", bytes(p.waiting)].forEach((text, j) => {
+      if (row.cells[j].textContent !== String(text)) row.cells[j].textContent = text;
+    });
+  });
+  for (const row of rows.values()) row.remove();
+}
+
 function drawCourt(canvas, court) {
   const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height, sx = w / 800, sy = h / 600;
   g.fillStyle = "#07210f"; g.fillRect(0, 0, w, h);
@@ -3984,26 +4045,12 @@ function show(state) {
     const lock = el.querySelector("button.lock");
     lock.textContent = group.locked ? "Unlock" : "Lock";
     lock.dataset.locked = group.locked;
-    el.querySelector(".players").innerHTML = group.players.length ?
-      "<table><thead><tr><th>player</th><th class=wide>address</th>" +
-      "<th class=num title='Round trip from the relay to the game and back, as the relay " +
-      "computer estimates it (it includes the game&#39;s wait before it answers)'>round trip</th>" +
-      "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>last heard</th>" +
-      "<th class='num wide' title='Bytes the relay holds for this game because it reads " +
-      "too slowly'>waiting</th><th></th></tr></thead><tbody>" +
-      group.players.map(p => "<tr class='player" + (p.heard_s >= 3 ? " quiet" : "") + "'><td>" +
-        esc(p.name) + "</td><td class='wide where'>" + esc(p.where) + "</td><td class=num>" +
-        (p.rtt_ms === null ? "-" : p.rtt_ms + " ms") + "</td><td class=num>" + p.msgs_s +
-        "</td><td class='num wide'>" + bytes(p.bytes_s) + "</td><td class='num heard'>" +
-        p.heard_s.toFixed(1) + " s</td><td class='num wide'>" + bytes(p.waiting) +
-        "</td><td><button class=kick data-name='" + esc(p.name) + "' title='Kick " + esc(p.name) +
-        "'>Kick</button></td></tr>").join("") + "</tbody></table>"
-      : '<p class="none">Nobody here yet.</p>';
+    showPlayers(el, group.players);
     const canvas = el.querySelector("canvas.court"), recent = el.querySelector("ol.recent");
     canvas.hidden = !(isWatched && group.court.pong);
     if (!canvas.hidden) drawCourt(canvas, group.court);
-    recent.hidden = !isWatched || document.body.classList.contains("watchall");
-    if (isWatched) {
+    recent.hidden = group.recent === undefined || all || !watched.has(group.name);
+    if (!recent.hidden) {
       recent.innerHTML = group.recent.slice().reverse().map(m => "<li>" + clock(m[0]) + " " +
         esc(m[1]) + " -> " + esc(m[2]) + ": " + esc(m[3]) + " " + esc(m[4]) + "</li>").join("") ||
         "<li>No messages yet.</li>";
@@ -4018,14 +4065,15 @@ function show(state) {
 async function refresh() {
   clearTimeout(timer);
   const all = document.getElementById("watchall").checked;
-  const watch = all ? [...cards.keys()] : [...watched];
+  const watch = all ? [] : [...watched], courts = all ? [...cards.keys()] : [];
   try {
-    const state = await call("/state?watch=" + encodeURIComponent(watch.join(",")));
+    const state = await call("/state?watch=" + encodeURIComponent(watch.join(",")) +
+                             "&court=" + encodeURIComponent(courts.join(",")));
     show(state);
     lastGood = Date.now();
     problem("");
     document.getElementById("live").textContent = "live: " + new Date().toTimeString().slice(0, 8) +
-      (watch.length ? ", watching " + watch.length : "");
+      (watch.length + courts.length ? ", watching " + (watch.length + courts.length) : "");
   } catch (error) {
     problem(error.message.includes("key") || error.message.includes("wrong") ? error.message :
             "No answer from the relay" + (lastGood ? " since " + new Date(lastGood).toTimeString().slice(0, 8) : "") +

@@ -149,8 +149,11 @@ def test_an_unwatched_group_is_not_read_and_a_watched_one_shows_its_court():
     c.feed(host, data(255, host.addr, ("ball_pos", {"center": [5, 6], "score": [7, 3]})))
     state = c.core.board_state(c.now, watched=["pong1"])
     assert state["groups"][0]["court"]["score"] == [7, 3]
-    assert "court" not in state["groups"][1]
     recent = state["groups"][0]["recent"]
+    assert "court" not in state["groups"][1]
+    c.feed(host, data(255, host.addr, ("score", "b2")))     # kept as a point and as the latest
+    court = c.core.board_state(c.now, courts=["pong1"])["groups"][0]
+    assert court["court"]["score"] == [7, 4] and "recent" not in court     # counted once
     assert [m[1:4] for m in recent[-1:]] == [["Player1", "everyone", "ball_pos"]]
     assert ["Player2", "Player1", "bar_pos", "[780, 300, 76]"] not in [m[1:5] for m in recent]
 
