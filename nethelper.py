@@ -2041,13 +2041,13 @@ class RelayCore:
                 players.append({
                     "name": conn.name, "addr": conn.addr, "where": conn.where,
                     "rtt_ms": round_trip(conn) if round_trip else None,
-                    "msgs_s": round(player_rate, 1),
-                    "bytes_s": round((conn.bytes_in - size) / seconds),
-                    "heard_s": round(now - conn.last_heard, 1),
+                    "msgs_s": int(player_rate * 10 + 0.5) / 10,
+                    "bytes_s": int((conn.bytes_in - size) / seconds),
+                    "heard_s": int((now - conn.last_heard) * 10) / 10,
                     "waiting": conn.pending_size})
             total_rate += rate
             entry = {"name": group, "players": players, "watchers": len(self.watchers[group]),
-                     "locked": group in self.locked, "msgs_s": round(rate, 1),
+                     "locked": group in self.locked, "msgs_s": int(rate * 10 + 0.5) / 10,
                      "quiet": any(p["heard_s"] >= QUIET_AFTER for p in players)}
             tap = self._taps.get(group)
             if tap is not None:
@@ -2059,8 +2059,11 @@ class RelayCore:
         return {"groups": groups, "connections": len(self.connections),
                 "players": sum(len(m) for m in self.groups.values()),
                 "msgs_s": round(total_rate, 1), "since_last_s": None if looked is None else
-                round(now - looked, 2),
-                "events": [[round(now - when, 1), kind, text] for when, kind, text in self.events]}
+                round(now - looked, 2), "events": self._event_list(now)}
+
+    def _event_list(self, now):
+        """[[seconds ago, kind, text], ...] of the recent events."""
+        return [[int((now - when) * 10) / 10, kind, text] for when, kind, text in self.events]
 
     def _watch_only(self, groups):
         """Taps on exactly these groups: their members' DATA runs are kept
@@ -2133,8 +2136,6 @@ class RelayCore:
         tap = conn.tap
         if tap is not None:             # a board page watches this group: keep, do not read
             tap.latest[conn.addr] = data
-            if _Tap.MARK in data:       # a point must not be missed: that run is kept too
-                tap.marked.append(data)
 
     def _request(self, conn, frame):
         try:
@@ -2489,46 +2490,41 @@ class _AnswerLimits:
 
 class _Tap:
     """A group a board page watches. The relay keeps, unread, each sender's
-    latest DATA run (RelayCore._forward) and the runs that carry a point (a
-    substring test); look() reads them when the board asks, a few times a
-    second at most, so a busy game costs the relay no parsing."""
+    latest DATA run (RelayCore._forward: one dict store per frame); look()
+    reads the last frame of each when the board asks (at most twice a
+    second), so a busy game costs the relay no parsing. What is read is a
+    sample: a score is right when the game repeats it (this project's Pong
+    sends it in every ball_pos); a lone "b1" or game_start counts only if
+    it is the latest message when the board looks."""
 
-    __slots__ = ("latest", "marked", "court", "recent")
-    MARK = b'"score",'      # a score message's title, as either JSON spacing writes it
+    __slots__ = ("latest", "court", "recent")
 
     def __init__(self):
         self.latest = {}             # sender addr -> the bytes of its latest DATA run
-        self.marked = collections.deque(maxlen=32)
         self.court = {"ball": None, "bars": {}, "score": [0, 0], "pong": False}
         self.recent = collections.deque(maxlen=BOARD_RECENT)   # (when, from, to, title, text)
 
     def look(self, now, members, with_recent):
         """Read what was kept since the last look: the court, and (with
         ``with_recent``) the messages of each sender's latest run added to
-        ``recent``. A new game (game_start) counts when it is sampled."""
+        ``recent``."""
         court = self.court
-        marked, latest = self.marked, self.latest
-        if not marked and not latest:
-            return dict(court, bars=dict(court["bars"]))        # nothing new
-        names = {addr: c.name for addr, c in members.items()}
-        marked = list(marked)
-        self.marked.clear()
-        self.latest = {}
-        for run in marked:
-            for _, sender, messages in _data_in_run(run):
+        latest = self.latest
+        if latest:
+            self.latest = {}
+            names = {addr: c.name for addr, c in members.items()}
+            for run in latest.values():
+                dest, sender, messages = _last_data(run)
                 self._see(messages, names.get(sender))
-        for run in latest.values():
-            for dest, sender, messages in _data_in_run(run):
-                if not any(run is m for m in marked):
-                    self._see(messages, names.get(sender))
                 for title, content, _ in messages if with_recent else ():
                     self.recent.append((now, names.get(sender, "address {}".format(sender)),
                                         "everyone" if dest == ALL_ADDR else names.get(
                                             dest, "address {}".format(dest)),
                                         title, _shorten(json.dumps(content, ensure_ascii=False),
                                                         60)))
-        court["bars"] = {n: xy for n, xy in court["bars"].items() if n in names.values()}
-        return dict(court, bars=dict(court["bars"]))
+            present = set(names.values())
+            court["bars"] = {n: xy for n, xy in court["bars"].items() if n in present}
+        return dict(court, bars=dict(court["bars"]))        # (the snapshot's own copy)
 
     def _see(self, messages, sender):
         """Pong's messages move the court: the textbook's shapes and this
@@ -2559,26 +2555,34 @@ class _Tap:
                 court["score"] = [0, 0]
 
 
-def _data_in_run(run):
-    """(dest, sender, messages) of each frame in a forwarded DATA run; a
-    frame whose payload is not a list of messages gives none."""
-    offset, size = 0, len(run)
-    while size - offset >= HEADER_SIZE:
-        length, _, dest, sender, _, _ = _HEADER.unpack_from(run, offset)
-        try:
-            messages = parse_messages(run[offset + HEADER_SIZE:offset + length])
-        except ProtocolError:
-            messages = []
-        yield dest, sender, messages
-        offset += max(length, HEADER_SIZE)
+def _last_data(run):
+    """(dest, sender, messages) of the last frame of a forwarded DATA run."""
+    offset = start = 0
+    while len(run) - offset >= HEADER_SIZE:         # (a run is usually one frame)
+        start = offset
+        offset += max(_HEADER.unpack_from(run, offset)[0], HEADER_SIZE)
+    length, _, dest, sender, _, _ = _HEADER.unpack_from(run, start)
+    return dest, sender, _messages_in(run[start + HEADER_SIZE:start + length])
+
+
+def _messages_in(payload):
+    """The messages of a DATA payload; none if it is not a list of messages."""
+    try:
+        return parse_messages(payload)
+    except ProtocolError:
+        return []
 
 
 def _point(value):
     """[x, y] from a list that starts with two numbers, else None."""
-    if (isinstance(value, (list, tuple)) and len(value) >= 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value[:2])):
-        return [round(value[0], 1), round(value[1], 1)]
+    if type(value) is list and len(value) >= 2:
+        x, y = value[0], value[1]
+        if type(x) in _NUMBERS and type(y) in _NUMBERS:
+            return [x, y]
     return None
+
+
+_NUMBERS = (int, float)         # (not bool: type(True) is bool)
 
 
 def _one_line(text, most):
@@ -3159,7 +3163,8 @@ class _Watcher:
 # the loop does nothing for the board but test two attributes per turn.
 
 BOARD_KEY_BYTES = 16            # the key: 128 random bits (secrets), URL-safe text
-BOARD_REFRESH = 0.5             # s between snapshots while a page polls
+BOARD_REFRESH = 0.5             # s between snapshots while a page polls, ...
+BOARD_FAST_COURTS = 4           # ... and a page watches at most this many games (else 1 s)
 BOARD_POLLS_COUNT = 3.0         # s after the last poll that a page counts as open
 BOARD_WATCH_FOR = 3.0           # s a group stays watched after a page last asked for it
 BOARD_CLIENTS = 32              # requests served at once; more are closed at once
@@ -3258,7 +3263,6 @@ class Board:
             ran = True
         if now < self._next_look and not ran:
             return
-        self._next_look = now + BOARD_REFRESH
         if self._lock.acquire(blocking=False):
             try:
                 polling = now - self._polled_at < BOARD_POLLS_COUNT
@@ -3271,6 +3275,7 @@ class Board:
                 self._lock.release()
             self._last_watched = watched, courts
         watched, courts = self._last_watched
+        self._next_look = now + self.refresh(len(watched) + len(courts))
         state = core.board_state(now, watched, courts, _round_trip_ms)
         self._tapping = bool(watched or courts)
         state.update(uptime_s=round(now - relay.started_at), port=relay.port,
@@ -3279,6 +3284,12 @@ class Board:
         if self._fresh_wanted:
             with self._fresh:
                 self._fresh.notify_all()
+
+    @staticmethod
+    def refresh(games):
+        """Seconds between snapshots while a page watches ``games`` games:
+        a live court is read twice a second for a few games, once for many."""
+        return BOARD_REFRESH if games <= BOARD_FAST_COURTS else 2 * BOARD_REFRESH
 
     # -- the web server's side (its threads) ------------------------------------
 
@@ -4079,7 +4090,9 @@ async function refresh() {
             "No answer from the relay" + (lastGood ? " since " + new Date(lastGood).toTimeString().slice(0, 8) : "") +
             " (" + error.message + ").");
   }
-  timer = setTimeout(refresh, watched.size || all ? 500 : 1000);
+  // (The relay reads the courts of more than 4 games once a second only.)
+  const games = all ? cards.size : watched.size;
+  timer = setTimeout(refresh, games && games <= 4 ? 500 : 1000);
 }
 document.getElementById("watchall").addEventListener("change", refresh);
 refresh();

@@ -126,36 +126,35 @@ def test_an_unwatched_group_is_not_read_and_a_watched_one_shows_its_court():
     assert state["groups"][0]["court"]["pong"] is False      # nothing sent yet
 
     # The textbook's shapes: bar centre [x, y], ball {"center", "vel"}, score "b1"/"b2".
-    c.feed(host, data(255, host.addr, ("game_start", True)))
+    # Only each sender's latest frame is read when the board looks: a sample.
     c.feed(host, data(255, host.addr, ("score", "b1")))
-    c.feed(host, data(255, host.addr, ("score", "b2")))
-    c.feed(host, data(255, host.addr, ("score", "b1")))
-    for x in range(100, 400, 10):
-        c.feed(host, data(255, host.addr, ("ball_pos", {"center": [x, 300], "vel": [5, 0]}),
-                          ("bar_pos", [20, 250])))
     c.feed(peer, data(1, peer.addr, ("bar_pos", "not a point")))
     c.feed(other, data(255, other.addr, ("ball_pos", {"center": [1, 2]})))
     state = c.core.board_state(c.now, watched=["pong1"])
-    assert state["groups"][0]["court"]["bars"] == {"Player1": [20, 250]}
+    assert state["groups"][0]["court"]["score"] == [1, 0]
+    assert state["groups"][0]["court"]["bars"] == {}
     assert ["Player2", "Player1", "bar_pos", '"not a point"'] in [
         m[1:5] for m in state["groups"][0]["recent"]]
-    # Only each sender's latest run is read: the bar of an earlier one is gone.
+    for x in range(100, 400, 10):
+        c.feed(host, data(255, host.addr, ("ball_pos", {"center": [x, 300], "vel": [5, 0]}),
+                          ("bar_pos", [20, 250])))
     c.feed(peer, data(1, peer.addr, ("bar_pos", [780, 300, 76])))
-    c.feed(peer, data(1, peer.addr, ("bar_pos", [780, 310, 77])))
-    court = c.core.board_state(c.now, watched=["pong1"])["groups"][0]["court"]
-    assert court == {"ball": [390, 300], "bars": {"Player1": [20, 250], "Player2": [780, 310]},
-                     "score": [2, 1], "pong": True}
-    # This project's host also sends the score inside ball_pos.
-    c.feed(host, data(255, host.addr, ("ball_pos", {"center": [5, 6], "score": [7, 3]})))
+    c.feed(peer, data(1, peer.addr, ("bar_pos", [780, 310.5, 77])))
     state = c.core.board_state(c.now, watched=["pong1"])
-    assert state["groups"][0]["court"]["score"] == [7, 3]
+    assert state["groups"][0]["court"] == {"ball": [390, 300], "score": [1, 0], "pong": True,
+                                           "bars": {"Player1": [20, 250], "Player2": [780, 310.5]}}
     recent = state["groups"][0]["recent"]
-    assert "court" not in state["groups"][1]
-    c.feed(host, data(255, host.addr, ("score", "b2")))     # kept as a point and as the latest
-    court = c.core.board_state(c.now, courts=["pong1"])["groups"][0]
-    assert court["court"]["score"] == [7, 4] and "recent" not in court     # counted once
-    assert [m[1:4] for m in recent[-1:]] == [["Player1", "everyone", "ball_pos"]]
+    assert [m[1:4] for m in recent[-3:]] == [["Player1", "everyone", "ball_pos"],
+                                             ["Player1", "everyone", "bar_pos"],
+                                             ["Player2", "Player1", "bar_pos"]]
     assert ["Player2", "Player1", "bar_pos", "[780, 300, 76]"] not in [m[1:5] for m in recent]
+    # This project's host sends the score inside every ball_pos; a new game starts at 0-0.
+    c.feed(host, data(255, host.addr, ("ball_pos", {"center": [5, 6], "score": [7, 3]})))
+    state = c.core.board_state(c.now, courts=["pong1"])
+    assert state["groups"][0]["court"]["score"] == [7, 3]
+    assert "recent" not in state["groups"][0] and "court" not in state["groups"][1]
+    c.feed(host, data(255, host.addr, ("game_start", True)))
+    assert c.core.board_state(c.now, courts=["pong1"])["groups"][0]["court"]["score"] == [0, 0]
 
     c.core.board_state(c.now, watched=[])          # no page watches it any more
     assert host.tap is None and peer.tap is None
@@ -281,3 +280,24 @@ def test_board_command_line_prints_the_address_with_its_key(started):
     assert url.startswith("http://{}:".format(HOST)) and "/?key=" in url
     with urllib.request.urlopen(url, timeout=5) as answer:
         assert b"Relay board" in answer.read()
+
+
+def test_an_original_node_plays_on_under_a_watching_board_and_a_kick_closes_it(board_relay):
+    """An original node (the original's exact bytes, see test_interop.py)
+    joins a group a page watches, its DATA is forwarded byte for byte, a
+    teacher's message does not disturb it, and a kick closes it."""
+    key = board_relay.board.key
+    first, first_addr, _ = raw_join(board_relay.port, "Player1", "pong1")
+    second, second_addr, _ = raw_join(board_relay.port, "Player2", "pong1")
+    assert ask(board_relay, "/state?watch=pong1", key)[0] == 200
+    members = board_relay.groups["pong1"].values()
+    assert wait_for(lambda: all(conn.tap is not None for conn in members))     # sampled
+    assert ask(board_relay, "/message", key, {"group": "pong1", "text": "Hi"})[0] == 200
+    for _ in range(3):
+        sent = frame(DATA, 255, first_addr, js([{"title": "ball_pos", "content": [400, 300],
+                                                  "queue": False}]))
+        first.sendall(sent)
+        assert read_until(second, lambda m: m.type == DATA).raw == sent
+    assert ask(board_relay, "/kick", key, {"group": "pong1", "name": "Player2"})[0] == 200
+    assert any(m.type == SYSM and m.body["msg"] == "kicked" for m in expect_closed(second))
+    first.close()
