@@ -3824,7 +3824,7 @@ th { text-align: left; color: var(--dim); font-weight: normal; font-size: .85em;
      vertical-align: bottom; }
 td, th { padding: .15em .25em; }
 td { white-space: nowrap; }
-td.where { color: var(--dim); font-size: .85em; }
+td .where { display: block; color: var(--dim); font-size: .8em; line-height: 1; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.quiet td.heard { color: var(--warn); font-weight: 700; }
 .none { color: var(--dim); font-style: italic; margin: .2em 0; }
@@ -3852,13 +3852,17 @@ header label { color: var(--dim); }
 .k.joined { color: var(--good); } .k.left { color: var(--dim); } .k.refused, .k.dropped,
 .k.kicked { color: var(--bad); } .k.warned { color: var(--warn); } .k.message, .k.locked,
 .k.unlocked, .k.watching { color: var(--accent); }
-body.watchall .group table, body.watchall .group .act, body.watchall .group .said { display: none; }
+body.watchall .group .players, body.watchall .group .act, body.watchall .group .said { display: none; }
+body.watchall main { grid-template-columns: 1fr; }
+body.watchall #groups { grid-template-columns: repeat(auto-fill, minmax(14em, 1fr)); }
+body.watchall .group h2 { font-size: 1em; margin: 0; }
 @media (max-width: 760px) {
   body { font-size: 15px; }
   main { grid-template-columns: 1fr; padding: .5em; }
   #groups { grid-template-columns: 1fr; }
   .wide { display: none; }
   #live { margin-left: 0; }
+  header { position: static; }
 }
 @media (min-width: 1600px) { body { font-size: 18px; } }
 </style>
@@ -3931,7 +3935,7 @@ function card(group) {
   el.className = "group";
   el.dataset.group = group;
   el.innerHTML = '<h2></h2><canvas class="court" width="400" height="300" hidden></canvas>' +
-    '<div class="players"><table><thead><tr><th>player</th><th class=wide>address</th>' +
+    '<div class="players"><table><thead><tr><th>player</th>' +
     "<th class=num title='Round trip from the relay to the game and back, as the relay " +
     "computer estimates it (it includes the game&#39;s wait before it answers)'>round trip</th>" +
     "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>last heard</th>" +
@@ -3995,7 +3999,8 @@ function showPlayers(el, players) {
     if (!row) {
       row = document.createElement("tr");
       row.dataset.name = p.name;
-      row.innerHTML = "<td></td><td class='wide where'></td><td class=num></td><td class=num></td>" +
+      row.innerHTML = "<td><span class=name></span><span class=where></span></td>" +
+        "<td class=num></td><td class=num></td>" +
         "<td class='num wide'></td><td class='num heard'></td><td class='num wide'></td>" +
         "<td><button class=kick>Kick</button></td>";
       const kick = row.querySelector("button");
@@ -4005,9 +4010,12 @@ function showPlayers(el, players) {
     rows.delete(p.name);
     if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
     row.className = "player" + (p.heard_s >= 3 ? " quiet" : "");
-    [p.name, p.where, p.rtt_ms === null ? "-" : p.rtt_ms + " ms", p.msgs_s, bytes(p.bytes_s),
-     p.heard_s.toFixed(1) + " s", bytes(p.waiting)].forEach((text, j) => {
-      if (row.cells[j].textContent !== String(text)) row.cells[j].textContent = text;
+    const texts = [p.rtt_ms === null ? "-" : p.rtt_ms + " ms", p.msgs_s, bytes(p.bytes_s),
+                   p.heard_s.toFixed(1) + " s", bytes(p.waiting)];
+    row.querySelector(".name").textContent = p.name;
+    row.querySelector(".where").textContent = p.where;
+    texts.forEach((text, j) => {
+      if (row.cells[j + 1].textContent !== String(text)) row.cells[j + 1].textContent = text;
     });
   });
   for (const row of rows.values()) row.remove();
