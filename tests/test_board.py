@@ -301,3 +301,37 @@ def test_an_original_node_plays_on_under_a_watching_board_and_a_kick_closes_it(b
     assert ask(board_relay, "/kick", key, {"group": "pong1", "name": "Player2"})[0] == 200
     assert any(m.type == SYSM and m.body["msg"] == "kicked" for m in expect_closed(second))
     first.close()
+
+
+# -- NetNode: the teacher's message and the kick's reason ---------------------------------
+
+def test_node_core_hands_over_the_teachers_message_and_a_kicks_reason():
+    from test_node_core import events, joined, sysm
+    from nethelper import Ended, Told, NODE_JOINED
+    core = joined()
+    now = 1000.0
+    core.receive(sysm(6, "teacher", "Five minutes left!", 2), now)
+    assert events(core) == [Told("Five minutes left!")] and core.state is NODE_JOINED
+    core.receive(sysm(6, "teacher", None, 2), now)           # nothing to show: ignored
+    assert [type(e).__name__ for e in events(core)] == ["Other"]
+    core.receive(sysm(3, "kicked", "The teacher removed this game from the group: x", 2), now)
+    assert events(core) == [Ended("kicked", "The teacher removed this game from the group: x",
+                                  True)]
+
+
+def test_a_netnode_gets_the_teachers_message_once_and_the_kicks_reason(board_relay):
+    from conftest import join, pump_until
+    key = board_relay.board.key
+    node = join(board_relay.port, "Player1", "pong1")
+    assert node.get_teacher_message() is None
+    assert ask(board_relay, "/message", key, {"group": "pong1", "text": "Look at the board"})[0] == 200
+    said = []
+    assert pump_until([node], lambda: said.append(node.get_teacher_message()) or said[-1])
+    assert said[-1] == "Look at the board" and node.get_teacher_message() is None
+    assert ask(board_relay, "/kick", key, {"group": "pong1", "name": "Player1",
+                                           "text": "Time for the next pair"})[0] == 200
+    assert pump_until([node], lambda: not node.connected)
+    assert node.error_code == nethelper.KICKED and "Time for the next pair" in node.error
+    again = nethelper.NetNode()                 # the same name from the same computer: not yet
+    assert not again.connect(HOST, "Player1", "pong1", port=board_relay.port, timeout=5)
+    assert again.error_code == nethelper.KICKED and "may join again" in again.error
