@@ -3,7 +3,7 @@
 
     python bench/board.py                 # both parts, 3 repeats (about 2 minutes)
     python bench/board.py --quick         # a smoke run (about 30 s)
-    python bench/board.py --repeats 5 --pairs 100 --json out.json
+    python bench/board.py --repeats 5 --pairs 30 --json out.json
 
 Part 1, CPU per forwarded frame. Pong pairs at 60 Hz (bench/pairs.py's
 generator: two forked processes, every frame crossing the relay) through a
@@ -314,7 +314,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter windows, 1 repeat")
     parser.add_argument("--repeats", type=int, default=None, help="repeats (default 3; --quick 1)")
-    parser.add_argument("--pairs", type=int, default=100, help="pairs in part 1 (default 100)")
+    parser.add_argument("--pairs", type=int, default=50, help="pairs in part 1 (default 50)")
     parser.add_argument("--only", choices=("cpu", "storm"), help="one part only")
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--profile", metavar="DIR", help="run each relay under cProfile: "
