@@ -3456,6 +3456,8 @@ BOARD_FAST_COURTS = 4           # ... and a page watches at most this many games
 BOARD_POLLS_COUNT = 3.0         # s after the last poll that a page counts as open
 BOARD_WATCH_FOR = 3.0           # s a group stays watched after a page last asked for it
 BOARD_CLIENTS = 32              # requests served at once; more are closed at once
+BOARD_REQUEST_RATE = 10.0       # requests a second from one address (a page asks once), ...
+BOARD_REQUEST_BURST = 30        # ... with bursts of this many; more get a bare 429, unread
 BOARD_BODY_LIMIT = 4096         # bytes of a command's JSON body
 BOARD_WRONG_KEYS = 10           # wrong keys an address may try at once, ...
 BOARD_WRONG_KEY_RATE = 1 / 6.0  # ... then one more every 6 s
@@ -3717,7 +3719,10 @@ def _round_trip_ms(conn):
 
 
 class _BoardServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, at most BOARD_CLIENTS at once."""
+    """One thread per connection, at most BOARD_CLIENTS at once. An address
+    asking more than BOARD_REQUEST_RATE times a second is answered 429 by
+    the accepting thread without a thread or a read: a storm of requests
+    costs the relay's process little, and the relay's loop keeps its CPU."""
 
     daemon_threads = True
     block_on_close = False
@@ -3728,7 +3733,26 @@ class _BoardServer(http.server.ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         self.board = board
         self._slots = threading.BoundedSemaphore(BOARD_CLIENTS)
+        self._asked = {}                # host -> (requests left, when counted)
         super().__init__(address, _BoardHandler)
+
+    def verify_request(self, request, client_address):
+        """Per-address token bucket (only the accepting thread runs this)."""
+        now = time.monotonic()
+        if len(self._asked) > 4096:
+            self._asked.clear()
+        left, since = self._asked.get(client_address[0], (BOARD_REQUEST_BURST, now))
+        left = min(BOARD_REQUEST_BURST, left + (now - since) * BOARD_REQUEST_RATE)
+        if left >= 1:
+            self._asked[client_address[0]] = (left - 1, now)
+            return True
+        self._asked[client_address[0]] = (left, now)     # (what is turned away is not charged)
+        try:
+            request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n"
+                         b"Connection: close\r\n\r\n")
+        except OSError:
+            pass
+        return False
 
     def process_request(self, request, client_address):
         if not self._slots.acquire(blocking=False):

@@ -5,6 +5,7 @@ a real browser in test_board_browser.py."""
 import base64
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
 
@@ -335,3 +336,27 @@ def test_a_netnode_gets_the_teachers_message_once_and_the_kicks_reason(board_rel
     again = nethelper.NetNode()                 # the same name from the same computer: not yet
     assert not again.connect(HOST, "Player1", "pong1", port=board_relay.port, timeout=5)
     assert again.error_code == nethelper.KICKED and "may join again" in again.error
+
+
+def test_a_storm_from_one_address_is_turned_away_before_it_is_read(board_relay):
+    key = board_relay.board.key
+    statuses = [ask_status(board_relay, "/state", key)
+                for _ in range(nethelper.BOARD_REQUEST_BURST + 20)]
+    assert statuses.count(200) >= nethelper.BOARD_REQUEST_BURST
+    assert statuses[-1] == 429 and statuses.count(429) >= 10
+    # A page asking once a second is never turned away.
+    time.sleep(1.0)
+    assert ask_status(board_relay, "/state", key) == 200
+
+
+def ask_status(relay, path, key):
+    """The HTTP status of one GET (0: the connection closed without an answer)."""
+    request = urllib.request.Request("http://{}:{}{}".format(HOST, relay.board.port, path),
+                                     headers={"X-Board-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, ConnectionError):
+        return 0
