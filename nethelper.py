@@ -35,7 +35,6 @@ import argparse
 import collections
 import errno
 import hmac
-import http.server
 import inspect
 import json
 import logging
@@ -3510,7 +3509,7 @@ class Board:
             raise RelayError("the board's port {} is not a port number; choose one with "
                              "--board-port".format(port))
         try:
-            self._server = _BoardServer((self.host or "", port), self)
+            self._server = _board_server_class()((self.host or "", port), self)
         except OSError as exc:
             raise RelayError("the board cannot use port {}: {} (choose another with "
                              "--board-port)".format(port, exc.strerror or exc)) from None
@@ -3718,138 +3717,152 @@ def _round_trip_ms(conn):
     return round(struct.unpack_from("I", info, 68)[0] / 1000, 1)   # tcpi_rtt, microseconds
 
 
-class _BoardServer(http.server.ThreadingHTTPServer):
-    """One thread per connection, at most BOARD_CLIENTS at once. An address
-    asking more than BOARD_REQUEST_RATE times a second is answered 429 by
-    the accepting thread without a thread or a read: a storm of requests
-    costs the relay's process little, and the relay's loop keeps its CPU."""
+def _board_server_class():
+    """The board's web server class, made on first use: http.server (and the
+    email package it brings) is imported only by a relay with --board, not
+    by every game that imports nethelper."""
+    global _BoardServer
+    if _BoardServer is not None:
+        return _BoardServer
+    import http.server
 
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 128
+    class _BoardServer(http.server.ThreadingHTTPServer):
+        """One thread per connection, at most BOARD_CLIENTS at once. An address
+        asking more than BOARD_REQUEST_RATE times a second is answered 429 by
+        the accepting thread without a thread or a read: a storm of requests
+        costs the relay's process little, and the relay's loop keeps its CPU."""
 
-    def __init__(self, address, board):
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.board = board
-        self._slots = threading.BoundedSemaphore(BOARD_CLIENTS)
-        self._asked = {}                # host -> (requests left, when counted)
-        super().__init__(address, _BoardHandler)
+        daemon_threads = True
+        block_on_close = False
+        request_queue_size = 128
 
-    def verify_request(self, request, client_address):
-        """Per-address token bucket (only the accepting thread runs this)."""
-        now = time.monotonic()
-        if len(self._asked) > 4096:
-            self._asked.clear()
-        left, since = self._asked.get(client_address[0], (BOARD_REQUEST_BURST, now))
-        left = min(BOARD_REQUEST_BURST, left + (now - since) * BOARD_REQUEST_RATE)
-        if left >= 1:
-            self._asked[client_address[0]] = (left - 1, now)
-            return True
-        self._asked[client_address[0]] = (left, now)     # (what is turned away is not charged)
-        try:
-            request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n"
-                         b"Connection: close\r\n\r\n")
-        except OSError:
-            pass
-        return False
+        def __init__(self, address, board):
+            if ":" in address[0]:
+                self.address_family = socket.AF_INET6
+            self.board = board
+            self._slots = threading.BoundedSemaphore(BOARD_CLIENTS)
+            self._asked = {}                # host -> (requests left, when counted)
+            super().__init__(address, _BoardHandler)
 
-    def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)      # a storm: the relay matters more
-            return
-        try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._slots.release()
-            raise
+        def verify_request(self, request, client_address):
+            """Per-address token bucket (only the accepting thread runs this)."""
+            now = time.monotonic()
+            if len(self._asked) > 4096:
+                self._asked.clear()
+            left, since = self._asked.get(client_address[0], (BOARD_REQUEST_BURST, now))
+            left = min(BOARD_REQUEST_BURST, left + (now - since) * BOARD_REQUEST_RATE)
+            if left >= 1:
+                self._asked[client_address[0]] = (left - 1, now)
+                return True
+            self._asked[client_address[0]] = (left, now)     # (what is turned away is not charged)
+            try:
+                request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            return False
 
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
+        def process_request(self, request, client_address):
+            if not self._slots.acquire(blocking=False):
+                self.shutdown_request(request)      # a storm: the relay matters more
+                return
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                self._slots.release()
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self._slots.release()
 
 
-class _BoardHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "nethelper-board"
-    sys_version = ""
-    timeout = 10                # a client that stalls mid-request is dropped
-    COMMANDS = ("kick", "lock", "message")
+    class _BoardHandler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nethelper-board"
+        sys_version = ""
+        timeout = 10                # a client that stalls mid-request is dropped
+        COMMANDS = ("kick", "lock", "message")
 
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = urllib.parse.parse_qs(url.query)
-        if not self._key_ok(query):
-            return
-        board = self.server.board
-        if url.path == "/":
-            self._send(200, _BOARD_PAGE.encode("utf-8"), "text/html; charset=utf-8")
-        elif url.path == "/state":
-            watch, courts = (",".join(query.get(name, [])).split(",") for name in ("watch", "court"))
-            state = board.state_json([g for g in watch if g], [g for g in courts if g])
-            if state is None:
-                self._send_json(503, {"ok": False, "error": "The relay has not answered yet."})
+        def do_GET(self):
+            url = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(url.query)
+            if not self._key_ok(query):
+                return
+            board = self.server.board
+            if url.path == "/":
+                self._send(200, _BOARD_PAGE.encode("utf-8"), "text/html; charset=utf-8")
+            elif url.path == "/state":
+                watch, courts = (",".join(query.get(name, [])).split(",") for name in ("watch", "court"))
+                state = board.state_json([g for g in watch if g], [g for g in courts if g])
+                if state is None:
+                    self._send_json(503, {"ok": False, "error": "The relay has not answered yet."})
+                else:
+                    self._send(200, state, "application/json")
             else:
-                self._send(200, state, "application/json")
-        else:
-            self._send_json(404, {"ok": False, "error": "Nothing here: open /?key=..."})
+                self._send_json(404, {"ok": False, "error": "Nothing here: open /?key=..."})
 
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        if not self._key_ok(urllib.parse.parse_qs(url.query)):
-            return
-        action = url.path.strip("/")
-        if action not in self.COMMANDS:
-            return self._send_json(404, {"ok": False, "error": "No such command."})
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= BOARD_BODY_LIMIT:
-            self.close_connection = True
-            return self._send_json(413, {"ok": False, "error": "The request is too big."})
-        try:
-            request = json.loads(self.rfile.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return self._send_json(400, {"ok": False, "error": "The body is not JSON."})
-        status, answer = self.server.board.command(action, request)
-        self._send_json(status, answer)
+        def do_POST(self):
+            url = urllib.parse.urlsplit(self.path)
+            if not self._key_ok(urllib.parse.parse_qs(url.query)):
+                return
+            action = url.path.strip("/")
+            if action not in self.COMMANDS:
+                return self._send_json(404, {"ok": False, "error": "No such command."})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= BOARD_BODY_LIMIT:
+                self.close_connection = True
+                return self._send_json(413, {"ok": False, "error": "The request is too big."})
+            try:
+                request = json.loads(self.rfile.read(length).decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return self._send_json(400, {"ok": False, "error": "The body is not JSON."})
+            status, answer = self.server.board.command(action, request)
+            self._send_json(status, answer)
 
-    def _key_ok(self, query):
-        key = self.headers.get("X-Board-Key") or (query.get("key") or [None])[0]
-        refusal = self.server.board.refuse(self.client_address[0], key)
-        if refusal is None:
-            return True
-        status, sentence = refusal
-        self.close_connection = True    # (a body it did not read must not pass for a request)
-        if self.command == "GET" and urllib.parse.urlsplit(self.path).path == "/":
-            page = "<!doctype html><meta charset=utf-8><title>Relay board</title><p>{}</p>"
-            self._send(status, page.format(sentence).encode("utf-8"), "text/html; charset=utf-8")
-        else:
-            self._send_json(status, {"ok": False, "error": sentence})
-        return False
+        def _key_ok(self, query):
+            key = self.headers.get("X-Board-Key") or (query.get("key") or [None])[0]
+            refusal = self.server.board.refuse(self.client_address[0], key)
+            if refusal is None:
+                return True
+            status, sentence = refusal
+            self.close_connection = True    # (a body it did not read must not pass for a request)
+            if self.command == "GET" and urllib.parse.urlsplit(self.path).path == "/":
+                page = "<!doctype html><meta charset=utf-8><title>Relay board</title><p>{}</p>"
+                self._send(status, page.format(sentence).encode("utf-8"), "text/html; charset=utf-8")
+            else:
+                self._send_json(status, {"ok": False, "error": sentence})
+            return False
 
-    def _send_json(self, status, value):
-        self._send(status, json.dumps(value).encode("utf-8"), "application/json")
+        def _send_json(self, status, value):
+            self._send(status, json.dumps(value).encode("utf-8"), "application/json")
 
-    def _send(self, status, body, content_type):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Referrer-Policy", "no-referrer")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        # Nothing from elsewhere: no CDN, no fonts, no scripts but the page's own.
-        self.send_header("Content-Security-Policy", "default-src 'none'; script-src "
-                         "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-                         "img-src data:")
-        self.end_headers()
-        self.wfile.write(body)
+        def _send(self, status, body, content_type):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            # Nothing from elsewhere: no CDN, no fonts, no scripts but the page's own.
+            self.send_header("Content-Security-Policy", "default-src 'none'; script-src "
+                             "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                             "img-src data:")
+            self.end_headers()
+            self.wfile.write(body)
 
-    def log_message(self, format, *args):
-        pass                    # a page polls every second: no line per request
+        def log_message(self, format, *args):
+            pass                    # a page polls every second: no line per request
+
+    return _BoardServer
+
+
+_BoardServer = None
 
 
 # ---------------------------------------------------------------------------
