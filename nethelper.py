@@ -27,8 +27,10 @@ original's nodes and this NetNode joins the original's relay.
 
 The file reads top to bottom: protocol constants, the frame codec (pure
 functions and a frame reader that never touch a socket), NetNode, the relay
-(Relay, the network loop, driving RelayCore, its rules without sockets), and
-the command line.
+(Relay, the network loop, driving RelayCore, its rules without sockets), the
+teacher's board (Board: a web page of the relay, ``--board``), the command
+line, and last the board's page itself (HTML in a string, so that this file
+still works alone).
 """
 
 import argparse
