@@ -80,7 +80,7 @@ def test_the_teachers_message_reaches_players_and_watchers_on_one_line():
     sent = c.sent()
     for conn in (host, peer, watcher):
         assert [m.body for m in sent[conn] if m.type == SYSM] == [
-            {"type": 6, "msg": "teacher", "data": "Five minutes left!"}]
+            {"type": 7, "msg": "teacher", "data": "Five minutes left!"}]
         assert sent[conn][0].dest == conn.addr
     assert other not in sent
     assert c.core.tell("pong_game", "x" * 500, c.now) == 3
@@ -238,7 +238,7 @@ def test_the_board_serves_its_state_and_acts_only_with_the_key(board_relay):
     assert ask(board_relay, "/message", key, {"group": "pong1", "text": "Hello class"}) == (
         200, {"ok": True, "told": 1})
     said = read_until(sock, lambda m: m.type == SYSM)
-    assert said.body == {"type": 6, "msg": "teacher", "data": "Hello class"}
+    assert said.body == {"type": 7, "msg": "teacher", "data": "Hello class"}
     assert ask(board_relay, "/kick", key, {"group": "pong1", "name": "Player1",
                                            "text": "Time is up"}) == (200, {"ok": True})
     goodbye = [m for m in expect_closed(sock) if m.type == SYSM]
@@ -311,9 +311,9 @@ def test_node_core_hands_over_the_teachers_message_and_a_kicks_reason():
     from nethelper import Ended, Told, NODE_JOINED
     core = joined()
     now = 1000.0
-    core.receive(sysm(6, "teacher", "Five minutes left!", 2), now)
+    core.receive(sysm(7, "teacher", "Five minutes left!", 2), now)
     assert events(core) == [Told("Five minutes left!")] and core.state is NODE_JOINED
-    core.receive(sysm(6, "teacher", None, 2), now)           # nothing to show: ignored
+    core.receive(sysm(7, "teacher", None, 2), now)           # nothing to show: ignored
     assert [type(e).__name__ for e in events(core)] == ["Other"]
     core.receive(sysm(3, "kicked", "The teacher removed this game from the group: x", 2), now)
     assert events(core) == [Ended("kicked", "The teacher removed this game from the group: x",
