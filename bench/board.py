@@ -73,8 +73,9 @@ class BoardRelay(RelayProcess):
     """The relay with --board (or without: mode "off"), and a page poller for mode "page"."""
 
     def __init__(self, mode, groups, workdir, tag, max_connections, cpus, profile=None):
-        super().__init__(groups, workdir, tag + "-" + mode.replace(" ", "-"),
-                         max_connections=max_connections, cpus=cpus, profile=profile)
+        tag = tag + "-" + mode.replace(" ", "-")
+        super().__init__(groups, workdir, tag, max_connections=max_connections, cpus=cpus,
+                         profile=profile, stats=os.path.join(workdir, tag + ".stats"))
         self.mode = mode
         self.board_port = self.key = None
         self.polls = 0
@@ -358,7 +359,8 @@ def main():
                 cpu = spread([r.get("cpu_us_per_frame") for r in runs[mode] if "error" not in r])
                 ratio = ratio_spread(runs, "cpu_us_per_frame", mode) if mode != "off" else None
                 print("  {:5s} {:>24s} us/frame   {}".format(
-                    mode, show(cpu), "ratio to off: " + show(ratio, 3) if ratio else "(reference)"))
+                    mode, show(cpu), "(reference)" if mode == "off" else
+                    "ratio to off: " + show(ratio, 3)))
             report["cpu"] = runs
             off = spread([r.get("cpu_us_per_frame") for r in runs["off"] if "error" not in r])
             if off:
