@@ -29,18 +29,23 @@ The file reads top to bottom: protocol constants, the frame codec (pure
 functions and a frame reader that never touch a socket), NetNode (driving
 NodeCore, the node's side of the protocol without sockets), the relay
 (Relay, the network loop, driving RelayCore, its rules without sockets), the
-tools for a classroom (--find, --check, --watch) and the command line.
+tools for a classroom (--find, --check, --watch), the teacher's board
+(Board: a web page of the relay, ``--board``), the command line, and last
+the board's page itself (HTML in a string, so that this file still works
+alone).
 """
 
 import argparse
 import collections
 import errno
+import hmac
 import inspect
 import itertools
 import json
 import logging
 import os
 import random
+import secrets
 import selectors
 import signal
 import socket
@@ -48,6 +53,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 
 # One plain sentence instead of a traceback further down (Python 3.6 and 3.7
 # lack socket.create_server, for one). 3.8 is what the Mu editor bundles.
@@ -89,10 +95,10 @@ MAX_NODES_PER_GROUP = 254
 MAX_OBSERVERS = 4             # observers (watchers) per group; they are not players
 
 # REQ types (node -> relay) and SYSM types (relay -> node). REQ 2-3 and SYSM
-# 1-6 are this project's additions; an original node ignores them.
+# 1-7 are this project's additions; an original node ignores them.
 REQ_LEAVE, REQ_PEERS, REQ_STATUS, REQ_PING = 0, 1, 2, 3
 (SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS,
- SYSM_PONG) = range(7)
+ SYSM_PONG, SYSM_MESSAGE) = range(8)
 
 # Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
 # values of NetNode.error_code after such a refusal.
@@ -102,6 +108,8 @@ GROUP_FULL = "group_full"
 BAD_REQUEST = "bad_request"
 SERVER_FULL = "server_full"
 WRONG_VERSION = "version"
+GROUP_LOCKED = "group_locked"    # the teacher locked the group (the board): no new players
+KICKED = "kicked"                # also a goodbye: the teacher removed this game (the board)
 
 # Why a relay closes a member's connection (the "msg" of SYSM type 3), or
 # warns it first (SYSM type 2); TIMEOUT below is one of them too. A goodbye's
@@ -590,6 +598,7 @@ class NetNode:
         self._backlog = False       # frames read but not yet filed: the time budget ran out
         self._core = NodeCore(self)
         self._inbox = _Inbox(self.max_queued, self.max_titles, self.max_inbox_bytes)
+        self._teacher_message = None
 
     # -- connecting ---------------------------------------------------------
 
@@ -650,6 +659,14 @@ class NetNode:
     ping = _core_attribute("ping", """The round trip to the relay and back in milliseconds,
         as the game sees it (the median of the last few, one a second), or None: not
         measured yet, not connected, or a relay that does not answer pings (an original one).""")
+
+    def get_teacher_message(self):
+        """The teacher's latest message to our group (sent from the relay's
+        board, ``--board``), once: None when there is none new. A game
+        shows it for a few seconds. (If the teacher removes this game from
+        the group, ``error_code`` is "kicked" and ``error`` gives the reason.)"""
+        text, self._teacher_message = self._teacher_message, None
+        return text
 
     @property
     def dropped_messages(self):
@@ -969,6 +986,9 @@ class NetNode:
                         self._inbox.add(sender, title, content, size, queue)
             elif kind is Warned:
                 log.warning("The relay at %s warns: %s", self._core.where, event.text)
+            elif kind is Told:
+                self._teacher_message = event.text
+                log.info("The teacher says: %s", event.text)
             elif kind is Ended:
                 self._ended()
 
@@ -1153,6 +1173,8 @@ Players = collections.namedtuple("Players", "names")
 Players.__doc__ = "An observer's new list of players (SYSM 5)."
 Warned = collections.namedtuple("Warned", "code text")
 Warned.__doc__ = "The relay warns us (SYSM 2); ``text`` is for people."
+Told = collections.namedtuple("Told", "text")
+Told.__doc__ = "The teacher's message to our group (SYSM 7, sent from the relay's board)."
 Status = collections.namedtuple("Status", "info")
 Status.__doc__ = "The relay's answer to ask_status() (SYSM 4): a dict."
 Other = collections.namedtuple("Other", "frame")
@@ -1177,7 +1199,7 @@ class NodeCore:
     ``leave()``. The core answers with bytes to send, gathered in
     ``outgoing`` (the driver sends from its start and reports with
     ``sent()``), and with events: ``next_event()`` hands over one at a time
-    what the received frames mean (Received, Players, Warned, Status, Other,
+    what the received frames mean (Received, Players, Warned, Told, Status, Other,
     Ended; None when it needs more bytes), and ``tick()`` returns a list.
 
     ``settings`` is an object with NetNode's limits as attributes (a NetNode,
@@ -1511,6 +1533,8 @@ class NodeCore:
         elif kind == SYSM_WARNING:
             self.warning = str(data or reason)
             return Warned(reason, self.warning)
+        elif kind == SYSM_MESSAGE and isinstance(data, str) and data:
+            return Told(data)
         elif kind == SYSM_STATUS and isinstance(data, dict):
             return Status(data)
         elif kind == SYSM_PONG and self._ping is not None and data == self._ping[0]:
@@ -1590,6 +1614,8 @@ class RelayOption:
     def problem(self, value):
         """What is wrong with ``value`` for this option, or None."""
         kind = self.kind
+        if value is None and self.default is None:
+            return None                 # not given: the default's meaning (see help)
         if kind is int or kind is float:
             numbers = (int,) if kind is int else (int, float)
             if not isinstance(value, numbers) or isinstance(value, bool):
@@ -1681,6 +1707,11 @@ RELAY_OPTIONS = (
                 scope="driver"),
     RelayOption("discovery", True, "answer `--find` on UDP at the relay's port number "
                 "(default {default})", kind=bool, scope="driver"),
+    RelayOption("board", False, "also serve the teacher's board, a web page of every group "
+                "(the banner prints its address with its key)", ("--board",), bool,
+                scope="driver"),
+    RelayOption("board_port", None, "the board's TCP port (default: the relay's port + 1)",
+                ("--board-port",), int, "PORT", _from_to(0, 65535), scope="driver"),
 )
 _OPTIONS = {option.name: option for option in RELAY_OPTIONS}
 
@@ -1839,6 +1870,10 @@ class Relay:
         self._wake_send = self._wake_recv = None
         self._recv_buffer = _receive_buffer()
         self._read_left = _TURN_READ_BUDGET
+        self.board = None            # the teacher's board (see Board), if it has one
+        if driver["board"]:
+            Board(self, self.host, driver["board_port"])
+        self.started_at = time.monotonic()
 
     @property
     def groups(self):
@@ -1872,6 +1907,13 @@ class Relay:
         self._wake_recv.setblocking(False)
         self._selector.register(self._wake_recv, selectors.EVENT_READ, None)
         self._stopping = False
+        self.started_at = time.monotonic()
+        if self.board is not None:
+            try:
+                self.board.start()
+            except RelayError:
+                self._shut_down()
+                raise
         return self
 
     def serve_forever(self):
@@ -1908,6 +1950,9 @@ class Relay:
                 if now >= next_tick:
                     core.tick(now)
                     next_tick = now + core.tick_interval
+                board = self.board
+                if board is not None and board.due(now):
+                    board.serve_relay(self, now)
                 self._execute()
                 self._flush_all()
                 if turns is not None:
@@ -2162,6 +2207,8 @@ class Relay:
             pass
 
     def _shut_down(self):
+        if self.board is not None:
+            self.board.close()
         # Actions an interruption (Ctrl+C) cut short are dropped, not repeated.
         del self.core.actions[:]
         self.core.stop(time.monotonic())        # goodbyes, sent while they fit
@@ -2223,6 +2270,11 @@ STATUS_GROUPS = 100             # groups listed in a status answer ("more_groups
 DISCOVERY_RATE = 2.0            # discovery answers a second per address, ...
 DISCOVERY_BURST = 5             # ... with bursts of this many
 DISCOVERY_TOTAL_RATE = 200.0    # answers a second to everyone together
+KICK_BAN = 60.0                 # s a kicked name may not rejoin from the same address
+MESSAGE_LENGTH = 200            # characters of a teacher's message to a group
+BOARD_EVENTS = 60               # recent events (joined, left, refused ...) kept for the board
+BOARD_RECENT = 12               # sampled messages kept per group a board page watches
+QUIET_AFTER = 3.0               # s unheard before the board marks a player and its group
 
 
 class RelayCore:
@@ -2285,6 +2337,13 @@ class RelayCore:
         self._announcing = {}            # group -> [PEERS frame, members still to get it]
         self._announce_at = {}           # big group -> earliest time for its next PEERS list
         self._now = 0.0
+        # The teacher's board (see Board): recent events, locked groups,
+        # kicked names, and the taps of the groups a page watches.
+        self.events = collections.deque(maxlen=BOARD_EVENTS)    # (now, kind, text)
+        self.locked = set()
+        self._bans = {}                  # (group, name, host) -> refused until
+        self._taps = {}                  # group -> _Tap
+        self._board_looked_at = None     # when board_state() last ran
 
     def members(self, group):
         """Names in ``group``, in the order they joined."""
@@ -2309,6 +2368,7 @@ class RelayCore:
         if state is not MEMBER and state is not JOINING and state is not OBSERVER:
             return              # refused or closing: what it says no longer counts
         self._now = conn.last_heard = now
+        conn.bytes_in += len(data)
         reader = conn.reader
         if state is MEMBER:
             # The hot path: one whole DATA frame (a game's usual send) goes
@@ -2479,6 +2539,125 @@ class RelayCore:
         if answer is not None:
             self.actions.append((SEND_DATAGRAM, address, answer))
 
+    # -- the teacher's board: its commands, and what it shows ----------------------
+
+    def kick(self, group, name, reason, now):
+        """Drop player ``name`` from ``group`` with a goodbye (SYSM 3
+        ``kicked``) that gives ``reason``; that name from that address is
+        refused for KICK_BAN seconds. False if there is no such player."""
+        self._now = now
+        conn = next((c for c in self.groups.get(group, {}).values() if c.name == name), None)
+        if conn is None:
+            return False
+        reason = _one_line(reason, MESSAGE_LENGTH) or "no reason given"
+        self._bans[(group, name, conn.host)] = now + KICK_BAN
+        self._goodbye(conn, KICKED, "removed by the teacher: {}".format(reason),
+                      "The teacher removed this game from the group: {} (it may join again "
+                      "in {:.0f} s)".format(reason, KICK_BAN))
+        return True
+
+    def lock(self, group, locked, now):
+        """Lock ``group`` (no new players; those in it stay) or unlock it.
+        False if the relay has no such group."""
+        self._now = now
+        if group not in self.groups:
+            return False
+        if locked:
+            self.locked.add(group)
+        else:
+            self.locked.discard(group)
+        self._log(logging.INFO, "{} {} (by the teacher)".format(
+            "locked  " if locked else "unlocked", group), "locked" if locked else "unlocked")
+        return True
+
+    def tell(self, group, text, now):
+        """Send everyone in ``group`` (watchers too) the teacher's message, a
+        SYSM 7; returns how many got it, or None for an unknown group."""
+        self._now = now
+        if group not in self.groups:
+            return None
+        text = _one_line(text, MESSAGE_LENGTH)
+        if not text:
+            return 0
+        receivers = list(self.groups[group].values()) + self.watchers[group]
+        for conn in receivers:
+            self._send(conn, sysm_frame(conn.addr, SYSM_MESSAGE, "teacher", text))
+        self._log(logging.INFO, "message  {}: {}".format(group, _echo(text)), "message")
+        return len(receivers)
+
+    def board_state(self, now, watched=(), courts=(), round_trip=None):
+        """What the board shows, as a dict ready for JSON: every group with
+        its players and rates since the last call, totals and recent events.
+        For the groups in ``watched`` (those a page watches), also the
+        latest sampled messages and, for Pong, the court; for those in
+        ``courts``, the court only. Watching starts a group's tap here; a
+        group in neither loses its tap. ``round_trip(conn)`` gives a
+        connection's round trip in ms, or None."""
+        self._now = now
+        watched = set(watched) & set(self.groups)
+        self._watch_only(watched | (set(courts) & set(self.groups)))
+        looked = self._board_looked_at
+        self._board_looked_at = now
+        groups, total_rate = [], 0.0
+        for group, members in self.groups.items():
+            players, rate = [], 0.0
+            for conn in members.values():
+                frames, size, since = conn.board_mark
+                conn.board_mark = (conn.reader.frames_taken, conn.bytes_in, now)
+                seconds = max(now - since, 1e-3)
+                player_rate = (conn.reader.frames_taken - frames) / seconds
+                rate += player_rate
+                players.append({
+                    "name": conn.name, "addr": conn.addr, "where": conn.where,
+                    "rtt_ms": round_trip(conn) if round_trip else None,
+                    "msgs_s": int(player_rate * 10 + 0.5) / 10,
+                    "bytes_s": int((conn.bytes_in - size) / seconds),
+                    "heard_s": int((now - conn.last_heard) * 10) / 10,
+                    "waiting": conn.pending_size})
+            total_rate += rate
+            entry = {"name": group, "players": players, "watchers": len(self.watchers[group]),
+                     "locked": group in self.locked, "msgs_s": int(rate * 10 + 0.5) / 10,
+                     "quiet": any(p["heard_s"] >= QUIET_AFTER for p in players)}
+            tap = self._taps.get(group)
+            if tap is not None:
+                entry["court"] = tap.look(now, members, group in watched)
+                if group in watched:
+                    entry["recent"] = [[round(now - when, 1), who, to, title, text]
+                                       for when, who, to, title, text in tap.recent]
+            groups.append(entry)
+        return {"groups": groups, "connections": len(self.connections),
+                "players": sum(len(m) for m in self.groups.values()),
+                "msgs_s": round(total_rate, 1), "since_last_s": None if looked is None else
+                round(now - looked, 2), "events": self._event_list(now)}
+
+    def _event_list(self, now):
+        """[[seconds ago, kind, text], ...] of the recent events."""
+        return [[int((now - when) * 10) / 10, kind, text] for when, kind, text in self.events]
+
+    def _watch_only(self, groups):
+        """Taps on exactly these groups: their members' DATA runs are kept
+        (not read) until board_state() samples them."""
+        for group in list(self._taps):
+            if group not in groups:
+                del self._taps[group]
+                for conn in self.groups[group].values():
+                    conn.tap = None
+        for group in groups:
+            if group not in self._taps:
+                tap = self._taps[group] = _Tap()
+                for conn in self.groups[group].values():
+                    conn.tap = tap
+
+    def _banned(self, group, name, host):
+        """Seconds left of a kick's ban on this name from this address (0: none)."""
+        until = self._bans.get((group, name, host))
+        if until is None:
+            return 0
+        if until <= self._now:
+            del self._bans[(group, name, host)]
+            return 0
+        return until - self._now
+
     # -- what frames do ------------------------------------------------------------
 
     def _handle(self, conn, frame):
@@ -2523,6 +2702,9 @@ class RelayCore:
             for watcher in watchers:
                 watcher.last_sent = now
                 append((SEND_BYTES, watcher, data))
+        tap = conn.tap
+        if tap is not None:             # a board page watches this group: keep, do not read
+            tap.latest[conn.addr] = data
 
     def _request(self, conn, frame):
         try:
@@ -2588,6 +2770,13 @@ class RelayCore:
                              "may have.".format(_echo(group), self.max_observers))
             else:
                 self._admit_observer(conn, name or "watcher", group)
+        elif group in self.locked:
+            self._refuse(conn, GROUP_LOCKED, "The teacher has locked group {}: no new players "
+                         "may join it for now.".format(_echo(group)))
+        elif name and self._banned(group, name, conn.host):
+            self._refuse(conn, KICKED, "The teacher removed {} from group {}; it may join again "
+                         "in {:.0f} s.".format(_echo(name), _echo(group), self._banned(
+                             group, name, conn.host)))
         elif len(members) >= self.max_peers:
             # Before the name: a full group is "full", whatever name is tried.
             self._refuse(conn, GROUP_FULL, "Group {} is full ({} of {} players).".format(
@@ -2615,7 +2804,9 @@ class RelayCore:
         conn.last_sent = self._now
         conn.reader.max_frame_size = self.max_frame_size
         members[conn.addr] = conn
-        self._log(logging.INFO, "joined   {}: {} from {}".format(group, name, conn.where))
+        conn.tap = self._taps.get(group)
+        self._log(logging.INFO, "joined   {}: {} from {}".format(group, name, conn.where),
+                  "joined")
         self._dirty_groups.add(group)
         self._unsettled.add(group)
 
@@ -2626,7 +2817,8 @@ class RelayCore:
         conn.name, conn.group, conn.members = name, group, self.groups[group]
         conn.watchers = self.watchers[group]
         conn.watchers.append(conn)
-        self._log(logging.INFO, "watching {}: {} from {}".format(group, name, conn.where))
+        self._log(logging.INFO, "watching {}: {} from {}".format(group, name, conn.where),
+                  "watching")
         self._send(conn, self._players_frame(group))
 
     # -- quotas and unfinished frames -----------------------------------------------
@@ -2654,7 +2846,7 @@ class RelayCore:
         if conn.warned_at is None:
             conn.warned_at = now
             self._log(logging.WARNING, "slowed   {}: {}: {} (the relay reads from it no faster "
-                      "than that; nothing is lost)".format(conn.group, conn, why))
+                      "than that; nothing is lost)".format(conn.group, conn, why), "warned")
             self._send(conn, sysm_frame(conn.addr, SYSM_WARNING, OVER_QUOTA,
                                         "This game sends more than its share ({} bytes and {} "
                                         "messages a second): the relay takes its messages "
@@ -2807,24 +2999,27 @@ class RelayCore:
     def _goodbye(self, conn, reason, why, sentence):
         """Drop a member, telling it why (SYSM 3) first."""
         self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, reason, sentence))
-        self._leave(conn, why, logging.INFO if reason == TIMEOUT else logging.WARNING)
+        self._leave(conn, why, logging.INFO if reason == TIMEOUT else logging.WARNING,
+                    "kicked" if reason == KICKED else "dropped")
         self._move(conn, CLOSING)
         conn.closing_since = self._now
         self._forget_partial(conn)
         self._unpause(conn)           # to hear it hang up
         self.actions.append((CLOSE_CONN, conn, True))
 
-    def _leave(self, conn, why, level=logging.INFO):
+    def _leave(self, conn, why, level=logging.INFO, kind=None):
         """A member leaves its group; the others get a new PEERS list. An
         observer just stops watching. Problems name the address too."""
         where = " from {}".format(conn.where) if level >= logging.WARNING else ""
+        kind = kind or ("dropped" if level >= logging.WARNING else "left")
         if conn.state is OBSERVER:
             conn.watchers.remove(conn)
             self._log(level, "stopped watching {}: {} ({}){}".format(
-                conn.group, conn.name, why, where))
+                conn.group, conn.name, why, where), kind)
             return
         conn.members.pop(conn.addr, None)     # (once more if Ctrl+C cut the first short)
-        self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where))
+        self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where),
+                  kind)
         self._dirty_groups.add(conn.group)
         self._unsettled.add(conn.group)
 
@@ -2855,15 +3050,20 @@ class RelayCore:
         conn.last_sent = self._now
         self.actions.append((SEND_BYTES, conn, data))
 
-    def _log(self, level, text):
+    def _log(self, level, text, kind=None):
+        """A log line; one with a ``kind`` (joined, left, refused, ...) is
+        also kept among the recent events the teacher's board lists."""
         self.actions.append((LOG_LINE, level, text))
+        if kind is not None:
+            self.events.append((self._now, kind, text))
 
     def _log_refusal(self, conn, text, level):
         """Refusal lines, at most REFUSAL_LOG_LINES per address per window."""
         logged = self._refusals_logged.get(conn.host, 0)
         if logged < REFUSAL_LOG_LINES:
             self._refusals_logged[conn.host] = logged + 1
-            self._log(level, text)
+            # (A taken name is Player 2's routine join: not an event for the board.)
+            self._log(level, text, "refused" if level >= logging.WARNING else None)
         else:
             self._refusals_quiet[conn.host] = self._refusals_quiet.get(conn.host, 0) + 1
         if self._refusal_window_end is None:
@@ -2990,6 +3190,109 @@ class _AnswerLimits:
         return True
 
 
+class _Tap:
+    """A group a board page watches. The relay keeps, unread, each sender's
+    latest DATA run (RelayCore._forward: one dict store per frame); look()
+    reads the last frame of each when the board asks (at most twice a
+    second), so a busy game costs the relay no parsing. What is read is a
+    sample: a score is right when the game repeats it (this project's Pong
+    sends it in every ball_pos); a lone "b1" or game_start counts only if
+    it is the latest message when the board looks."""
+
+    __slots__ = ("latest", "court", "recent")
+
+    def __init__(self):
+        self.latest = {}             # sender addr -> the bytes of its latest DATA run
+        self.court = {"ball": None, "bars": {}, "score": [0, 0], "pong": False}
+        self.recent = collections.deque(maxlen=BOARD_RECENT)   # (when, from, to, title, text)
+
+    def look(self, now, members, with_recent):
+        """Read what was kept since the last look: the court, and (with
+        ``with_recent``) the messages of each sender's latest run added to
+        ``recent``."""
+        court = self.court
+        latest = self.latest
+        if latest:
+            self.latest = {}
+            names = {addr: c.name for addr, c in members.items()}
+            for run in latest.values():
+                dest, sender, messages = _last_data(run)
+                self._see(messages, names.get(sender))
+                for title, content, _ in messages if with_recent else ():
+                    self.recent.append((now, names.get(sender, "address {}".format(sender)),
+                                        "everyone" if dest == ALL_ADDR else names.get(
+                                            dest, "address {}".format(dest)),
+                                        title, _shorten(json.dumps(content, ensure_ascii=False),
+                                                        60)))
+            present = set(names.values())
+            court["bars"] = {n: xy for n, xy in court["bars"].items() if n in present}
+        return dict(court, bars=dict(court["bars"]))        # (the snapshot's own copy)
+
+    def _see(self, messages, sender):
+        """Pong's messages move the court: the textbook's shapes and this
+        project's (bar_pos [x, y, ...]; ball_pos {"center": [x, y], ...} or
+        [x, y]; score "b1"/"b2" or [b1, b2]; game_start: 0-0)."""
+        court = self.court
+        for title, content, _ in messages:
+            if title == "ball_pos":
+                if isinstance(content, dict):
+                    point = _point(content.get("center") or content.get("pos"))
+                    if _point(content.get("score")) is not None:
+                        court["score"] = [int(v) for v in content["score"][:2]]
+                else:
+                    point = _point(content)
+                if point is not None:
+                    court["ball"], court["pong"] = point, True
+            elif title == "bar_pos":
+                point = _point(content)
+                if point is not None:
+                    court["bars"][sender] = point
+                    court["pong"] = True
+            elif title == "score":
+                if content in ("b1", "b2"):
+                    court["score"][int(content[1]) - 1] += 1
+                elif _point(content) is not None:
+                    court["score"] = [int(v) for v in content[:2]]
+            elif title == "game_start":
+                court["score"] = [0, 0]
+
+
+def _last_data(run):
+    """(dest, sender, messages) of the last frame of a forwarded DATA run."""
+    offset = start = 0
+    while len(run) - offset >= HEADER_SIZE:         # (a run is usually one frame)
+        start = offset
+        offset += max(_HEADER.unpack_from(run, offset)[0], HEADER_SIZE)
+    length, _, dest, sender, _, _ = _HEADER.unpack_from(run, start)
+    return dest, sender, _messages_in(run[start + HEADER_SIZE:start + length])
+
+
+def _messages_in(payload):
+    """The messages of a DATA payload; none if it is not a list of messages."""
+    try:
+        return parse_messages(payload)
+    except ProtocolError:
+        return []
+
+
+def _point(value):
+    """[x, y] from a list that starts with two numbers, else None."""
+    if type(value) is list and len(value) >= 2:
+        x, y = value[0], value[1]
+        if type(x) in _NUMBERS and type(y) in _NUMBERS:
+            return [x, y]
+    return None
+
+
+_NUMBERS = (int, float)         # (not bool: type(True) is bool)
+
+
+def _one_line(text, most):
+    """A teacher's text on one line, without control characters, at most ``most`` long."""
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
+    return text[:most]
+
+
 class _Connection:
     """One connection: what the core knows about it (its state and name,
     timers, quota buckets), and what the driver needs (its socket and the
@@ -2999,6 +3302,7 @@ class _Connection:
                  "addr", "opened_at", "last_heard", "last_sent", "closing_since",
                  "partial_size", "partial_since", "room", "byte_tokens", "frame_tokens",
                  "refilled_at", "warned_at", "paused_until", "status_answers", "summary_frames",
+                 "bytes_in", "tap", "board_mark",
                  "sock", "pending", "pending_size", "watched", "reading", "shut_when_sent")
 
     def __init__(self, address, reader, now, byte_tokens, frame_tokens):
@@ -3012,6 +3316,9 @@ class _Connection:
         self.watchers = None         # the group's observers (a list), once it has joined
         self.status_answers = 0      # status requests answered
         self.summary_frames = 0      # frames it had sent at the last summary
+        self.bytes_in = 0            # bytes received from it
+        self.tap = None              # its group's _Tap while a board page watches the group
+        self.board_mark = (0, 0, now)   # (frames, bytes, when) at the board's last look
         self.addr = UNKNOWN_ADDR
         self.opened_at = self.last_heard = self.last_sent = self.refilled_at = now
         self.closing_since = None
@@ -3547,6 +3854,433 @@ class _Watcher:
 
 
 # ---------------------------------------------------------------------------
+# The teacher's board: a web page of the relay (--board)
+# ---------------------------------------------------------------------------
+#
+# An http.server in a thread of its own serves one page and a JSON state.
+# The relay's state stays the relay loop's: while a page polls, the loop
+# takes a snapshot (RelayCore.board_state) every BOARD_REFRESH seconds and
+# hands it over under a lock; the page's commands (kick, lock, message) go
+# the other way, as jobs the loop runs as core events. With no page open
+# the loop does nothing for the board but test two attributes per turn.
+
+BOARD_KEY_BYTES = 16            # the key: 128 random bits (secrets), URL-safe text
+BOARD_REFRESH = 0.5             # s between snapshots while a page polls, ...
+BOARD_FAST_COURTS = 4           # ... and a page watches at most this many games (else 1 s)
+BOARD_POLLS_COUNT = 3.0         # s after the last poll that a page counts as open
+BOARD_WATCH_FOR = 3.0           # s a group stays watched after a page last asked for it
+BOARD_CLIENTS = 32              # requests served at once; more are closed at once
+BOARD_REQUEST_RATE = 10.0       # requests a second from one address (a page asks once), ...
+BOARD_REQUEST_BURST = 30        # ... with bursts of this many; more get a bare 429, unread
+BOARD_BODY_LIMIT = 4096         # bytes of a command's JSON body
+BOARD_WRONG_KEYS = 10           # wrong keys an address may try at once, ...
+BOARD_WRONG_KEY_RATE = 1 / 6.0  # ... then one more every 6 s
+BOARD_LOG_EVERY = 10.0          # s between log lines about one address's wrong keys
+_TCP_INFO = getattr(socket, "TCP_INFO", None)      # Linux: the kernel's round trip estimate
+
+
+class Board:
+    """The teacher's board: a web page showing every group of ``relay``,
+    its players and their traffic, recent events and, for the groups the
+    page watches, their latest messages and Pong court; with the key, it
+    kicks a player, locks a group or sends a group a message.
+
+    ``port`` None serves on the relay's port + 1; ``host`` None on every
+    interface (as the relay). Every request needs ``key`` (random when
+    None): the address to open is ``url(host)``. Create it before the
+    relay's loop runs, then ``start()``; the relay's shutdown closes it.
+    """
+
+    def __init__(self, relay, host=None, port=None, key=None):
+        self.relay = relay
+        self.host = host
+        self.port = port
+        self.key = key or secrets.token_urlsafe(BOARD_KEY_BYTES)
+        self._key_bytes = self.key.encode("utf-8")
+        self._server = None
+        self._thread = None
+        # The relay loop never waits for a web thread: it publishes a
+        # snapshot by one assignment and takes the watched groups only if
+        # their lock is free at once (else it keeps the last ones).
+        self._lock = threading.Lock()            # _polled_at and _watched
+        self._fresh = threading.Condition()      # a web thread waiting for a first snapshot
+        self._wrong_lock = threading.Lock()      # _wrong
+        self._jobs = collections.deque()         # commands for the relay loop
+        self._polled_at = float("-inf")          # when a page last asked (monotonic)
+        self._watched = {}                       # group -> (until (monotonic), messages too)
+        self._published = (float("-inf"), None)  # (when, snapshot dict): the latest
+        self._encoded = (None, None)             # (that dict, its JSON), made on request
+        self._last_watched = (set(), set())      # relay loop: the groups watched last time
+        self._next_look = 0.0                    # relay loop: when the next snapshot is due
+        self._tapping = False                    # relay loop: some group's tap is on
+        self._fresh_wanted = 0                   # web threads waiting for a snapshot
+        self._wrong = {}                         # host -> (tries left, when, logged at, quiet)
+        relay.board = self
+
+    def start(self):
+        """Bind and serve in a daemon thread. RelayError if the port is taken."""
+        port = self.relay.port + 1 if self.port is None else self.port
+        if not 0 <= port <= 65535:
+            raise RelayError("the board's port {} is not a port number; choose one with "
+                             "--board-port".format(port))
+        try:
+            self._server = _board_server_class()((self.host or "", port), self)
+        except OSError as exc:
+            raise RelayError("the board cannot use port {}: {} (choose another with "
+                             "--board-port)".format(port, exc.strerror or exc)) from None
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="nethelper-board", daemon=True)
+        self._thread.start()
+        return self
+
+    def url(self, host="localhost"):
+        """The page's address, with its key."""
+        if ":" in host:
+            host = "[{}]".format(host)
+        return "http://{}:{}/?key={}".format(host, self.port, self.key)
+
+    def close(self):
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    # -- the relay loop's side --------------------------------------------------
+
+    def due(self, now):
+        """True when the loop has work for the board: a command, or a snapshot
+        while a page polls (or to stop watching once none does)."""
+        if self._jobs:
+            return True
+        if now < self._next_look:
+            return False
+        return now - self._polled_at < BOARD_POLLS_COUNT or self._tapping
+
+    def serve_relay(self, relay, now):
+        """Run the page's commands as core events, then take a snapshot if one is due."""
+        core = relay.core
+        ran = False
+        while self._jobs:
+            job = self._jobs.popleft()
+            job.answer(job.run(core, now))
+            ran = True
+        if now < self._next_look and not ran:
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                polling = now - self._polled_at < BOARD_POLLS_COUNT
+                for group, (until, _) in list(self._watched.items()):
+                    if until <= now or not polling:
+                        del self._watched[group]
+                watched = {g for g, (_, messages) in self._watched.items() if messages}
+                courts = set(self._watched) - watched
+            finally:
+                self._lock.release()
+            self._last_watched = watched, courts
+        watched, courts = self._last_watched
+        self._next_look = now + self.refresh(len(watched) + len(courts))
+        state = core.board_state(now, watched, courts, _round_trip_ms)
+        self._tapping = bool(watched or courts)
+        state.update(uptime_s=round(now - relay.started_at), port=relay.port,
+                     version=__version__, watched=sorted(watched), courts=sorted(courts))
+        self._published = (now, state)
+        if self._fresh_wanted:
+            with self._fresh:
+                self._fresh.notify_all()
+
+    @staticmethod
+    def refresh(games):
+        """Seconds between snapshots while a page watches ``games`` games:
+        a live court is read twice a second for a few games, once for many."""
+        return BOARD_REFRESH if games <= BOARD_FAST_COURTS else 2 * BOARD_REFRESH
+
+    # -- the web server's side (its threads) ------------------------------------
+
+    def refuse(self, host, key):
+        """None when ``key`` is the board's; else (HTTP status, sentence).
+        Wrong keys are counted per address, logged, and over the limit
+        every request from that address is turned away for a while."""
+        now = time.monotonic()
+        with self._wrong_lock:
+            left, since, logged_at, quiet = self._wrong.get(host, (BOARD_WRONG_KEYS, now,
+                                                                  float("-inf"), 0))
+            left = min(BOARD_WRONG_KEYS, left + (now - since) * BOARD_WRONG_KEY_RATE)
+            if left < 1:
+                self._wrong[host] = (left, now, logged_at, quiet + 1)
+                return 429, "Too many wrong keys from this address: wait a minute, then " \
+                            "open the address the relay printed."
+        if key and hmac.compare_digest(key.encode("utf-8", "replace"), self._key_bytes):
+            return None
+        with self._wrong_lock:
+            if len(self._wrong) > 4096:              # a flood from forged addresses
+                self._wrong.clear()
+            quiet += 1
+            if now - logged_at >= BOARD_LOG_EVERY:
+                log.warning("board: %s from %s%s", "a wrong key" if key else "no key", host,
+                            " ({} tries in all since the last line)".format(quiet)
+                            if quiet > 1 else "")
+                logged_at, quiet = now, 0
+            self._wrong[host] = (left - 1, now, logged_at, quiet)
+        return 403, "This board needs its key: open the address the relay printed " \
+                    "(Board: http://...?key=...)."
+
+    def state_json(self, watch, courts=()):
+        """The latest snapshot as JSON bytes; notes that a page polls, which
+        groups it watches (court and messages) and whose courts it shows.
+        Waits (up to a second) only when there is no fresh snapshot."""
+        now = time.monotonic()
+        wake = False
+        groups = self.relay.core.groups
+        with self._lock:
+            wake = now - self._polled_at >= BOARD_POLLS_COUNT
+            self._polled_at = now
+            for messages, asked in ((False, courts), (True, watch)):
+                for group in asked[:len(groups)]:
+                    if group in groups:
+                        wake = wake or group not in self._watched
+                        self._watched[group] = (now + BOARD_WATCH_FOR, messages)
+        if wake:
+            self._wake_relay()
+        if now - self._published[0] > 2 * BOARD_REFRESH + 0.5:
+            with self._fresh:
+                self._fresh_wanted += 1
+                self._fresh.wait_for(lambda: self._published[0] >= now, timeout=1.0)
+                self._fresh_wanted -= 1
+        state = self._published[1]
+        if state is None:
+            return None
+        shown, encoded = self._encoded
+        if shown is not state:          # (two threads may both encode it: no harm)
+            encoded = json.dumps(state, ensure_ascii=False).encode("utf-8")
+            self._encoded = (state, encoded)
+        return encoded
+
+    def command(self, action, request):
+        """Run a command from the page in the relay loop: (HTTP status, answer)."""
+        job = _BoardJob(action, request)
+        if job.problem:
+            return 400, {"ok": False, "error": job.problem}
+        self._jobs.append(job)
+        self._wake_relay()
+        if not job.done.wait(2.0):
+            return 503, {"ok": False, "error": "The relay did not answer in time."}
+        return (200 if job.result["ok"] else 404), job.result
+
+    def _wake_relay(self):
+        wake = self.relay._wake_send
+        if wake is not None:
+            try:
+                wake.send(b"b")
+            except OSError:
+                pass
+
+
+class _BoardJob:
+    """One command from the page: checked in the web thread, run in the relay loop."""
+
+    def __init__(self, action, request):
+        self.action = action
+        self.problem = None
+        self.result = None
+        self.done = threading.Event()
+        self.group = request.get("group") if isinstance(request, dict) else None
+        self.name = request.get("name") if isinstance(request, dict) else None
+        self.text = request.get("text") if isinstance(request, dict) else None
+        self.locked = request.get("locked", True) if isinstance(request, dict) else None
+        if not isinstance(self.group, str):
+            self.problem = "Say which group (a JSON object with \"group\")."
+        elif action == "kick" and not isinstance(self.name, str):
+            self.problem = "Say which player to kick (\"name\")."
+        elif action in ("kick", "message") and not isinstance(self.text or "", str):
+            self.problem = "The text must be a string."
+        elif action == "message" and not _one_line(self.text, MESSAGE_LENGTH):
+            self.problem = "The message is empty."
+        elif action == "lock" and not isinstance(self.locked, bool):
+            self.problem = "\"locked\" must be true or false."
+
+    def run(self, core, now):
+        if self.action == "kick":
+            if core.kick(self.group, self.name, self.text, now):
+                return {"ok": True}
+            return {"ok": False, "error": "No player {} in group {}.".format(
+                _echo(self.name), _echo(self.group))}
+        if self.action == "lock":
+            if core.lock(self.group, self.locked, now):
+                return {"ok": True, "locked": self.locked}
+        else:
+            told = core.tell(self.group, self.text, now)
+            if told is not None:
+                return {"ok": True, "told": told}
+        return {"ok": False, "error": "This relay has no group {}.".format(_echo(self.group))}
+
+    def answer(self, result):
+        self.result = result
+        self.done.set()
+
+
+def _round_trip_ms(conn):
+    """The kernel's smoothed round trip of a connection in ms (Linux), else None."""
+    if conn.sock is None or _TCP_INFO is None:
+        return None
+    try:
+        info = conn.sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 104)
+    except OSError:
+        return None
+    if len(info) < 72:
+        return None
+    return round(struct.unpack_from("I", info, 68)[0] / 1000, 1)   # tcpi_rtt, microseconds
+
+
+def _board_server_class():
+    """The board's web server class, made on first use: http.server (and the
+    email package it brings) is imported only by a relay with --board, not
+    by every game that imports nethelper."""
+    global _BoardServer
+    if _BoardServer is not None:
+        return _BoardServer
+    import http.server
+
+    class _BoardServer(http.server.ThreadingHTTPServer):
+        """One thread per connection, at most BOARD_CLIENTS at once. An address
+        asking more than BOARD_REQUEST_RATE times a second is answered 429 by
+        the accepting thread without a thread or a read: a storm of requests
+        costs the relay's process little, and the relay's loop keeps its CPU."""
+
+        daemon_threads = True
+        block_on_close = False
+        request_queue_size = 128
+
+        def __init__(self, address, board):
+            if ":" in address[0]:
+                self.address_family = socket.AF_INET6
+            self.board = board
+            self._slots = threading.BoundedSemaphore(BOARD_CLIENTS)
+            self._asked = {}                # host -> (requests left, when counted)
+            super().__init__(address, _BoardHandler)
+
+        def verify_request(self, request, client_address):
+            """Per-address token bucket (only the accepting thread runs this)."""
+            now = time.monotonic()
+            if len(self._asked) > 4096:
+                self._asked.clear()
+            left, since = self._asked.get(client_address[0], (BOARD_REQUEST_BURST, now))
+            left = min(BOARD_REQUEST_BURST, left + (now - since) * BOARD_REQUEST_RATE)
+            if left >= 1:
+                self._asked[client_address[0]] = (left - 1, now)
+                return True
+            self._asked[client_address[0]] = (left, now)     # (what is turned away is not charged)
+            try:
+                request.send(b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n"
+                             b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            return False
+
+        def process_request(self, request, client_address):
+            if not self._slots.acquire(blocking=False):
+                self.shutdown_request(request)      # a storm: the relay matters more
+                return
+            try:
+                super().process_request(request, client_address)
+            except Exception:
+                self._slots.release()
+                raise
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self._slots.release()
+
+
+    class _BoardHandler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "nethelper-board"
+        sys_version = ""
+        timeout = 10                # a client that stalls mid-request is dropped
+        COMMANDS = ("kick", "lock", "message")
+
+        def do_GET(self):
+            url = urllib.parse.urlsplit(self.path)
+            query = urllib.parse.parse_qs(url.query)
+            if not self._key_ok(query):
+                return
+            board = self.server.board
+            if url.path == "/":
+                self._send(200, _BOARD_PAGE.encode("utf-8"), "text/html; charset=utf-8")
+            elif url.path == "/state":
+                watch, courts = (",".join(query.get(name, [])).split(",") for name in ("watch", "court"))
+                state = board.state_json([g for g in watch if g], [g for g in courts if g])
+                if state is None:
+                    self._send_json(503, {"ok": False, "error": "The relay has not answered yet."})
+                else:
+                    self._send(200, state, "application/json")
+            else:
+                self._send_json(404, {"ok": False, "error": "Nothing here: open /?key=..."})
+
+        def do_POST(self):
+            url = urllib.parse.urlsplit(self.path)
+            if not self._key_ok(urllib.parse.parse_qs(url.query)):
+                return
+            action = url.path.strip("/")
+            if action not in self.COMMANDS:
+                return self._send_json(404, {"ok": False, "error": "No such command."})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= BOARD_BODY_LIMIT:
+                self.close_connection = True
+                return self._send_json(413, {"ok": False, "error": "The request is too big."})
+            try:
+                request = json.loads(self.rfile.read(length).decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return self._send_json(400, {"ok": False, "error": "The body is not JSON."})
+            status, answer = self.server.board.command(action, request)
+            self._send_json(status, answer)
+
+        def _key_ok(self, query):
+            key = self.headers.get("X-Board-Key") or (query.get("key") or [None])[0]
+            refusal = self.server.board.refuse(self.client_address[0], key)
+            if refusal is None:
+                return True
+            status, sentence = refusal
+            self.close_connection = True    # (a body it did not read must not pass for a request)
+            if self.command == "GET" and urllib.parse.urlsplit(self.path).path == "/":
+                page = "<!doctype html><meta charset=utf-8><title>Relay board</title><p>{}</p>"
+                self._send(status, page.format(sentence).encode("utf-8"), "text/html; charset=utf-8")
+            else:
+                self._send_json(status, {"ok": False, "error": sentence})
+            return False
+
+        def _send_json(self, status, value):
+            self._send(status, json.dumps(value).encode("utf-8"), "application/json")
+
+        def _send(self, status, body, content_type):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            # Nothing from elsewhere: no CDN, no fonts, no scripts but the page's own.
+            self.send_header("Content-Security-Policy", "default-src 'none'; script-src "
+                             "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                             "img-src data:")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass                    # a page polls every second: no line per request
+
+    return _BoardServer
+
+
+_BoardServer = None
+
+
+# ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
 
@@ -3637,6 +4371,10 @@ def main(argv=None):
     print("  Groups:   ", ", ".join(groups))
     if names:
         print("  Names:     {} from {}".format(len(names), args.names))
+    if relay.board is not None:
+        where = args.host or (_lan_addresses() or ["localhost"])[0]
+        print("  Board:     {}  (the teacher's page; keep its key to yourself)".format(
+            relay.board.url(where)))
     print("Server listening", flush=True)
     if not args.host:
         _print_lan_addresses()
@@ -3780,6 +4518,336 @@ def _stop_on_sigterm():
         signal.signal(signal.SIGTERM, interrupt)
     except (ValueError, AttributeError):
         pass                    # not the main thread, or no SIGTERM here
+
+
+# ---------------------------------------------------------------------------
+# The board's page (kept in this file, so that nethelper.py still works alone)
+# ---------------------------------------------------------------------------
+
+_BOARD_PAGE = r"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>Relay board</title>
+<style>
+:root { --bg: #0f1419; --card: #1b232c; --line: #2e3b48; --text: #eef2f5; --dim: #9aa9b7;
+        --warn: #ffb020; --bad: #ff5c5c; --good: #4cd182; --accent: #5cb8ff; }
+* { box-sizing: border-box; }
+[hidden] { display: none !important; }
+body { margin: 0; background: var(--bg); color: var(--text);
+       font: 16px/1.35 system-ui, "Segoe UI", "Malgun Gothic", "Noto Sans KR", sans-serif; }
+header { display: flex; flex-wrap: wrap; gap: .4em 1.2em; align-items: baseline;
+         padding: .6em 1em; border-bottom: 1px solid var(--line); position: sticky; top: 0;
+         background: var(--bg); z-index: 2; }
+h1 { font-size: 1.3em; margin: 0; }
+#totals { display: flex; flex-wrap: wrap; gap: .3em 1.2em; color: var(--dim); }
+#totals b { color: var(--text); font-size: 1.15em; }
+#live { margin-left: auto; color: var(--dim); font-size: .9em; }
+#problem { display: none; background: var(--bad); color: #fff; padding: .5em 1em; font-weight: 600; }
+main { display: grid; grid-template-columns: 1fr minmax(16em, 22em); gap: 1em; padding: 1em; }
+#groups { display: grid; grid-template-columns: repeat(auto-fill, minmax(25em, 1fr)); gap: .8em;
+          align-content: start; }
+.group { background: var(--card); border: 2px solid var(--line); border-radius: .5em; padding: .5em .7em;
+         min-width: 0; }
+.group.quiet { border-color: var(--warn); }
+.group h2 { font-size: 1.15em; margin: 0 0 .3em; display: flex; gap: .5em; align-items: center;
+            flex-wrap: wrap; }
+.group h2 .rate { margin-left: auto; color: var(--dim); font-weight: normal; font-size: .85em; }
+.badge { font-size: .7em; padding: .1em .5em; border-radius: 1em; font-weight: 700; }
+.badge.quiet { background: var(--warn); color: #000; }
+.badge.locked { background: var(--accent); color: #000; }
+.badge.empty { background: var(--line); color: var(--dim); }
+table { width: 100%; border-collapse: collapse; font-size: .85em; }
+th { text-align: left; color: var(--dim); font-weight: normal; font-size: .85em; line-height: 1.1;
+     vertical-align: bottom; }
+td, th { padding: .15em .25em; }
+td { white-space: nowrap; }
+td .where { display: block; color: var(--dim); font-size: .8em; line-height: 1; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.quiet td.heard { color: var(--warn); font-weight: 700; }
+.none { color: var(--dim); font-style: italic; margin: .2em 0; }
+button { font: inherit; font-size: .85em; border: 1px solid var(--line); border-radius: .3em;
+         background: #273341; color: var(--text); padding: .2em .6em; cursor: pointer; }
+button:hover { border-color: var(--accent); }
+button.kick { color: var(--bad); padding: .05em .4em; }
+button.name { font-size: 1em; font-weight: 700; background: none; border: none; padding: 0;
+              color: var(--text); text-decoration: underline dotted; }
+.act { display: flex; gap: .3em; margin-top: .4em; }
+.act input { flex: 1; min-width: 0; font: inherit; font-size: .85em; padding: .2em .4em;
+             background: var(--bg); color: var(--text); border: 1px solid var(--line); border-radius: .3em; }
+.said { color: var(--dim); font-size: .8em; min-height: 1em; }
+canvas.court { display: block; width: 100%; max-width: 28em; aspect-ratio: 4 / 3; margin: .3em auto;
+               border-radius: .3em; background: #07210f; }
+ol.recent { list-style: none; margin: .3em 0 0; padding: 0; font: .8em/1.3 ui-monospace, Consolas, monospace;
+            color: var(--dim); max-height: 9em; overflow: hidden; }
+ol.recent li { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+aside h2 { font-size: 1.1em; margin: 0 0 .4em; }
+header label { color: var(--dim); }
+#events { list-style: none; margin: 0; padding: 0; font-size: .85em; }
+#events li { padding: .2em 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+#events .t { color: var(--dim); margin-right: .4em; font-variant-numeric: tabular-nums; }
+#events .k { font-weight: 700; margin-right: .3em; }
+.k.joined { color: var(--good); } .k.left { color: var(--dim); } .k.refused, .k.dropped,
+.k.kicked { color: var(--bad); } .k.warned { color: var(--warn); } .k.message, .k.locked,
+.k.unlocked, .k.watching { color: var(--accent); }
+body.watchall .group .players, body.watchall .group .act, body.watchall .group .said { display: none; }
+body.watchall main { grid-template-columns: 1fr; }
+body.watchall #groups { grid-template-columns: repeat(auto-fill, minmax(14em, 1fr)); }
+body.watchall .group h2 { font-size: 1em; margin: 0; }
+@media (max-width: 760px) {
+  body { font-size: 15px; }
+  main { grid-template-columns: 1fr; padding: .5em; }
+  #groups { grid-template-columns: 1fr; }
+  .wide { display: none; }
+  #live { margin-left: 0; }
+  header { position: static; }
+}
+@media (min-width: 1600px) { body { font-size: 18px; } }
+</style>
+</head>
+<body>
+<header>
+  <h1>Relay board</h1>
+  <div id="totals"></div>
+  <label><input type="checkbox" id="watchall"> watch every game</label>
+  <div id="live">connecting...</div>
+</header>
+<div id="problem"></div>
+<main>
+  <section id="groups"></section>
+  <aside>
+    <h2>Recent events</h2>
+    <ol id="events"></ol>
+  </aside>
+</main>
+<script>
+"use strict";
+// The relay's board. It asks the relay for its state every second (twice a
+// second while it watches games) and draws it; it keeps no state of its own
+// but which groups are watched. Every request carries the key from this
+// page's address.
+const KEY = new URLSearchParams(location.search).get("key") || "";
+const watched = new Set();
+const cards = new Map();
+let lastGood = 0, timer = null;
+
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
+                                                   '"': "&quot;", "'": "&#39;"}[c]));
+}
+function bytes(n) {
+  return n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KB"
+                                             : (n / 1048576).toFixed(1) + " MB";
+}
+function clock(ageSeconds) {
+  return new Date(Date.now() - ageSeconds * 1000).toTimeString().slice(0, 8);
+}
+function duration(s) {
+  const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+  return (h ? h + " h " : "") + m + " min " + (s % 60) + " s";
+}
+function problem(text) {
+  const box = document.getElementById("problem");
+  box.textContent = text || "";
+  box.style.display = text ? "block" : "none";
+}
+
+async function call(path, body) {
+  const options = {headers: {"X-Board-Key": KEY}, cache: "no-store"};
+  if (body !== undefined) {
+    options.method = "POST";
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const answer = await fetch(path, options);
+  let value = {};
+  try { value = await answer.json(); } catch (e) { value = {error: "HTTP " + answer.status}; }
+  if (!answer.ok) throw new Error(value.error || ("HTTP " + answer.status));
+  return value;
+}
+
+function card(group) {
+  let el = cards.get(group);
+  if (el) return el;
+  el = document.createElement("article");
+  el.className = "group";
+  el.dataset.group = group;
+  el.innerHTML = '<h2></h2><canvas class="court" width="400" height="300" hidden></canvas>' +
+    '<div class="players"><table><thead><tr><th>player</th>' +
+    "<th class=num title='Round trip from the relay to the game and back, as the relay " +
+    "computer estimates it (it includes the game&#39;s wait before it answers)'>round trip</th>" +
+    "<th class=num>msg/s</th><th class='num wide'>bytes/s</th><th class=num>last heard</th>" +
+    "<th class='num wide' title='Bytes the relay holds for this game because it reads " +
+    "too slowly'>waiting</th><th></th></tr></thead><tbody></tbody></table>" +
+    '<p class="none">Nobody here yet.</p></div><ol class="recent" hidden></ol>' +
+    '<div class="act"><input class="text" maxlength="200" placeholder="A message, or why you kick">' +
+    '<button class="send">Send message</button><button class="lock">Lock</button></div>' +
+    '<div class="said"></div>';
+  el.addEventListener("click", event => act(el, event.target));
+  el.querySelector("input").addEventListener("keydown", event => {
+    if (event.key === "Enter") act(el, el.querySelector("button.send"));
+  });
+  document.getElementById("groups").appendChild(el);
+  cards.set(group, el);
+  return el;
+}
+
+async function act(el, target) {
+  const group = el.dataset.group, input = el.querySelector("input.text");
+  const said = el.querySelector(".said");
+  let request = null, path = null;
+  if (target.classList.contains("name")) {
+    if (watched.has(group)) watched.delete(group); else watched.add(group);
+    refresh();
+    return;
+  } else if (target.classList.contains("kick")) {
+    path = "/kick";
+    request = {group, name: target.dataset.name, text: input.value || "Removed by the teacher."};
+  } else if (target.classList.contains("lock")) {
+    path = "/lock";
+    request = {group, locked: target.dataset.locked !== "true"};
+  } else if (target.classList.contains("send")) {
+    if (!input.value.trim()) { said.textContent = "Type a message first."; return; }
+    path = "/message";
+    request = {group, text: input.value};
+  } else {
+    return;
+  }
+  try {
+    const answer = await call(path, request);
+    said.textContent = path === "/kick" ? "Kicked " + request.name + "." :
+                       path === "/lock" ? (answer.locked ? "Locked: no new players." : "Unlocked.") :
+                       "Sent to " + answer.told + ".";
+    if (path !== "/lock") input.value = "";
+  } catch (error) {
+    said.textContent = "Not done: " + error.message;
+  }
+  refresh();
+}
+
+// Rows are kept and only their text changes, so that a Kick button is not
+// replaced under the teacher's finger between two polls.
+function showPlayers(el, players) {
+  const body = el.querySelector("tbody");
+  const rows = new Map([...body.rows].map(row => [row.dataset.name, row]));
+  el.querySelector("table").hidden = !players.length;
+  el.querySelector("p.none").hidden = players.length > 0;
+  players.forEach((p, i) => {
+    let row = rows.get(p.name);
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.name = p.name;
+      row.innerHTML = "<td><span class=name></span><span class=where></span></td>" +
+        "<td class=num></td><td class=num></td>" +
+        "<td class='num wide'></td><td class='num heard'></td><td class='num wide'></td>" +
+        "<td><button class=kick>Kick</button></td>";
+      const kick = row.querySelector("button");
+      kick.dataset.name = p.name;
+      kick.title = "Kick " + p.name;
+    }
+    rows.delete(p.name);
+    if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null);
+    row.className = "player" + (p.heard_s >= 3 ? " quiet" : "");
+    const texts = [p.rtt_ms === null ? "-" : p.rtt_ms + " ms", p.msgs_s, bytes(p.bytes_s),
+                   p.heard_s.toFixed(1) + " s", bytes(p.waiting)];
+    row.querySelector(".name").textContent = p.name;
+    row.querySelector(".where").textContent = p.where;
+    texts.forEach((text, j) => {
+      if (row.cells[j + 1].textContent !== String(text)) row.cells[j + 1].textContent = text;
+    });
+  });
+  for (const row of rows.values()) row.remove();
+}
+
+function drawCourt(canvas, court) {
+  const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height, sx = w / 800, sy = h / 600;
+  g.fillStyle = "#07210f"; g.fillRect(0, 0, w, h);
+  g.strokeStyle = "rgba(255,255,255,.35)"; g.setLineDash([8, 8]); g.lineWidth = 2;
+  g.beginPath(); g.moveTo(w / 2, 0); g.lineTo(w / 2, h); g.stroke(); g.setLineDash([]);
+  g.fillStyle = "#fff"; g.font = "bold " + Math.round(h / 7) + "px system-ui, sans-serif";
+  g.textAlign = "center"; g.textBaseline = "top";
+  g.fillText(court.score[0], w * 0.4, h * 0.04); g.fillText(court.score[1], w * 0.6, h * 0.04);
+  for (const [name, [x, y]] of Object.entries(court.bars)) {
+    g.fillStyle = x < 400 ? "#5cb8ff" : "#ffb020";
+    g.fillRect((x - 7) * sx, (y - 50) * sy, Math.max(15 * sx, 4), 100 * sy);
+  }
+  if (court.ball) {
+    g.fillStyle = "#fff"; g.beginPath();
+    g.arc(court.ball[0] * sx, court.ball[1] * sy, Math.max(10 * sx, 3), 0, 2 * Math.PI); g.fill();
+  }
+}
+
+function show(state) {
+  const playing = state.groups.filter(g => g.players.length).length;
+  document.getElementById("totals").innerHTML =
+    "<span><b>" + state.connections + "</b> connections</span>" +
+    "<span><b>" + state.players + "</b> players in <b>" + playing + "</b> of " + state.groups.length +
+    " groups</span><span><b>" + Math.round(state.msgs_s) + "</b> messages/s</span>" +
+    "<span>up " + duration(state.uptime_s) + "</span>";
+  const all = document.getElementById("watchall").checked;
+  document.body.classList.toggle("watchall", all);
+  const seen = new Set();
+  for (const group of state.groups) {
+    seen.add(group.name);
+    const el = card(group.name);
+    const isWatched = group.court !== undefined && (watched.has(group.name) || all);
+    el.classList.toggle("quiet", group.quiet);
+    el.classList.toggle("locked", group.locked);
+    el.querySelector("h2").innerHTML = '<button class="name" title="Watch this game">' + esc(group.name) +
+      "</button>" + (group.quiet ? '<span class="badge quiet">not heard for 3 s</span>' : "") +
+      (group.locked ? '<span class="badge locked">locked</span>' : "") +
+      (group.players.length ? "" : '<span class="badge empty">empty</span>') +
+      (group.watchers ? '<span class="badge empty">' + group.watchers + " watching</span>" : "") +
+      '<span class="rate">' + Math.round(group.msgs_s) + " msg/s</span>";
+    const lock = el.querySelector("button.lock");
+    lock.textContent = group.locked ? "Unlock" : "Lock";
+    lock.dataset.locked = group.locked;
+    showPlayers(el, group.players);
+    const canvas = el.querySelector("canvas.court"), recent = el.querySelector("ol.recent");
+    canvas.hidden = !(isWatched && group.court.pong);
+    if (!canvas.hidden) drawCourt(canvas, group.court);
+    recent.hidden = group.recent === undefined || all || !watched.has(group.name);
+    if (!recent.hidden) {
+      recent.innerHTML = group.recent.slice().reverse().map(m => "<li>" + clock(m[0]) + " " +
+        esc(m[1]) + " -> " + esc(m[2]) + ": " + esc(m[3]) + " " + esc(m[4]) + "</li>").join("") ||
+        "<li>No messages yet.</li>";
+    }
+  }
+  for (const [name, el] of cards) if (!seen.has(name)) { el.remove(); cards.delete(name); }
+  document.getElementById("events").innerHTML = state.events.slice().reverse().map(e =>
+    "<li><span class=t>" + clock(e[0]) + "</span><span class='k " + esc(e[1]) + "'>" + esc(e[1]) +
+    "</span>" + esc(e[2].replace(/^\S+\s+/, "")) + "</li>").join("") || "<li>Nothing yet.</li>";
+}
+
+async function refresh() {
+  clearTimeout(timer);
+  const all = document.getElementById("watchall").checked;
+  const watch = all ? [] : [...watched], courts = all ? [...cards.keys()] : [];
+  try {
+    const state = await call("/state?watch=" + encodeURIComponent(watch.join(",")) +
+                             "&court=" + encodeURIComponent(courts.join(",")));
+    show(state);
+    lastGood = Date.now();
+    problem("");
+    document.getElementById("live").textContent = "live: " + new Date().toTimeString().slice(0, 8) +
+      (watch.length + courts.length ? ", watching " + (watch.length + courts.length) : "");
+  } catch (error) {
+    problem(error.message.includes("key") || error.message.includes("wrong") ? error.message :
+            "No answer from the relay" + (lastGood ? " since " + new Date(lastGood).toTimeString().slice(0, 8) : "") +
+            " (" + error.message + ").");
+  }
+  // (The relay reads the courts of more than 4 games once a second only.)
+  const games = all ? cards.size : watched.size;
+  timer = setTimeout(refresh, games && games <= 4 ? 500 : 1000);
+}
+document.getElementById("watchall").addEventListener("change", refresh);
+refresh();
+</script>
+</body>
+</html>
+"""
 
 
 # Started as a program, this file runs the relay, however it was started:

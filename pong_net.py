@@ -34,7 +34,7 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import (DEFAULT_PORT, GROUP_FULL, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
+from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
                        NetNode, check_relay, find_relays)
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
@@ -42,7 +42,8 @@ from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXT
                           bar_at, frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
                           read_game_start, read_hello, read_hit, read_ping, read_point,
                           read_resume)
-from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score, bot_move,
+from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR,
+                      MESSAGE_BOX_COLOR, TEXT_COLOR, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
                       event_sound, move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
@@ -70,6 +71,8 @@ RESUME_WITHIN = 30.0        # the same two players back this soon: play on from 
 BOT_WINNER_FRAMES = 3 * 60  # --bot: the winner screen stays 3 s before it plays again
 TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
                             # (when the relay stops, the host seems to leave first)
+TEACHER_FRAMES = 5 * 60     # how long (5 s) the teacher's message (from the relay's board) shows
+TEACHER_TEXT = 28           # its letters' size
 PLAYER_ID = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 # The screens: the game is always in one of these phases, and each phase's
@@ -85,6 +88,7 @@ SCREENS = {
     "lost": ("connection_lost", "reconnecting"),
     "waiting": ("waiting", "you_are"),
     "host_left": ("host_left", "now_host"),
+    "kicked": ("kicked", "kicked_why"),
     "playing": None,        # the court: how to start, or who won (see draw())
 }
 REFUSED = ("group_full", "failed")     # the relay said no: any key closes the game
@@ -106,7 +110,8 @@ class Match:
     def __init__(self):
         self.phase = "joining"          # which screen is up (see SCREENS)
         self.phase_frames = 0           # ... and for how many frames
-        self.error = ""                 # why joining failed (phase "failed"), for the screen
+        self.error = ""                 # why joining failed (phase "failed"), or the kick's reason
+        self.told, self.told_frames = "", 0     # the teacher's message, and frames left to show it
         self.me = None                  # my name (HOST_NAME or PEER_NAME) once I am in
         self.is_host, self.peer_id = False, HOST_NAME     # peer_id: the other player's name
         self.my_bar, self.their_bar = bar2, bar1
@@ -264,12 +269,17 @@ def remember_game():
 def connection_lost():
     """The relay went away: say so, remember the game, then try to join
     again now and then (first under the same name as before)."""
-    print("Lost the connection to the relay:", net.error, flush=True)
+    if net.error_code == KICKED:
+        print("Removed by the teacher.", net.error, flush=True)
+    else:
+        print("Lost the connection to the relay:", net.error, flush=True)
     if match.opponent_here:
         remember_game()
     match.host_gone_since = None
     # The relay says when it is stopping: then the other player did not leave.
     phase = "relay_stopped" if net.error_code == RELAY_STOPPING else "lost"
+    if net.error_code == KICKED:            # (it tries again: after 60 s it may come back)
+        phase, match.error = "kicked", net.error
     names = [HOST_NAME, PEER_NAME] if match.is_host else [PEER_NAME, HOST_NAME]
     rejoin(names, phase)
 
@@ -507,6 +517,7 @@ def update():
             sys.exit(1)
         return
     net.process_recv()
+    hear_the_teacher()
     if match.me is not None and not net.connected:
         connection_lost()
     if match.me is None:
@@ -517,6 +528,16 @@ def update():
         if match.opponent_here:
             play_frame()
     net.process_send()
+
+
+def hear_the_teacher():
+    """The teacher's message (sent from the relay's board) shows for a few seconds."""
+    text = net.get_teacher_message()
+    if text:
+        print("The teacher says:", text, flush=True)
+        match.told, match.told_frames = text, TEACHER_FRAMES
+    elif match.told_frames:
+        match.told_frames -= 1
 
 
 def shown_positions():
@@ -556,6 +577,28 @@ def draw():
         draw_message(screen, *message)
     else:
         draw_start_or_winner(screen, score, match.game_started, say("keys_net"))
+    if match.phase == "kicked":
+        draw_teacher_message(screen, match.error)       # the relay's sentence, with the reason
+    elif match.told_frames:
+        draw_teacher_message(screen, say("teacher_says", text=match.told))
+
+
+def draw_teacher_message(screen, text):
+    """The teacher's words on a panel at the bottom of the court, over the
+    game (pong_text finds a font with Korean letters: the teacher may write
+    Korean whatever the game's language)."""
+    lettering = pong_text.current()
+    lines = lettering.lines(text, TEACHER_TEXT, WIDTH - 80)[:4]
+    line_height = lettering.line_height(text, TEACHER_TEXT)
+    width = max(lettering.render(line, TEACHER_TEXT, TEXT_COLOR, text).get_width()
+                for line in lines) + 40
+    box = pygame.Rect(0, 0, width, line_height * len(lines) + 24)
+    box.midbottom = (WIDTH // 2, HEIGHT - 12)
+    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
+    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
+    for row, line in enumerate(lines):
+        draw_text(screen, line, TEACHER_TEXT, TEXT_COLOR, text,
+                            midtop=(WIDTH // 2, box.top + 12 + row * line_height))
 
 
 def ping_text():

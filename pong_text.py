@@ -93,6 +93,13 @@ TEXTS = {
                        "Wait for them to finish, or use another group.",
                        "그룹 {group}에는 이미 두 명이 있습니다.\n"
                        "끝나기를 기다리거나 다른 그룹을 쓰세요."),
+    # pong_net: the teacher's board (the relay's web page) removed this game, or says something
+    "kicked": ("Removed by the teacher",
+               "선생님이 게임에서 내보냈습니다"),
+    "kicked_why": ("This game may join again in a minute.\nThe teacher's reason is below.",
+                   "1분 뒤에 다시 들어올 수 있습니다.\n선생님이 적은 이유는 아래에 있습니다."),
+    "teacher_says": ("Teacher: {text}",
+                     "선생님: {text}"),
     "failed": ("Failed to connect",
                "연결하지 못했습니다"),
     "why_failed": ("{error}",       # as Lettering.why_failed() put it, in either language

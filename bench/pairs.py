@@ -438,16 +438,17 @@ def _drive_pairs(gen, epoch, start_ns, win0, win1, end_ns, rate_hz, seed):
 # ---------------------------------------------------------------------------
 
 def run_pairs_once(kind, pairs, workdir, rate_hz=60, warmup_s=1.0, window_s=3.0, seed=1,
-                   relay_cpus=None, generator_cpus=None):
+                   relay_cpus=None, generator_cpus=None, starter=None):
     """``pairs`` pairs through a fresh relay of ``kind``; returns its figures
-    (or {"error": ...}). Every process started here is stopped here."""
+    (or {"error": ...}). Every process started here is stopped here.
+    ``starter`` (same arguments as start_relay) starts another relay."""
     result = {"kind": kind, "pairs": pairs}
     relay = children = None
     tag = "pairs-{}".format(pairs)
     try:
         relay_cpus = relay_cpus or relay_cpu()
-        relay = start_relay(kind, workdir, tag, ["p{}".format(i) for i in range(pairs)],
-                            2 * pairs, relay_cpus)
+        relay = (starter or start_relay)(kind, workdir, tag, ["p{}".format(i) for i in range(pairs)],
+                                         2 * pairs, relay_cpus)
         # The generators get every other CPU this benchmark may use (on two cores: the other one).
         generator_cpus = generator_cpus or (os.sched_getaffinity(0) - set(relay_cpus)) or None
         result["cpus"] = {"relay": sorted(relay_cpus),

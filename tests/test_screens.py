@@ -728,3 +728,53 @@ def test_korean_screen_english_console(net_game, tmp_path):
     small = pong_text.current().why_failed(nethelper.NO_RELAY, "", HOST, port, "pong_game", 3.0)
     assert same_picture(pygame.image.load(str(picture)),
                         court_with_message(net_game, None, title, small))
+
+
+@pytest.fixture
+def board_game(net_game):
+    """pong_net against a relay of its own with the teacher's board."""
+    with nethelper.Relay(["pong_game"], host=HOST, port=0, board=True, board_port=0) as relay:
+        net_game.SERVER_PORT = relay.port
+        run_frames_until(net_game, lambda: net_game.match.is_host)
+        yield net_game, relay
+
+
+def test_net_teachers_message_shows_for_5_seconds_over_the_game(board_game, capsys):
+    from test_board import ask
+    game, relay = board_game
+    waiting = render_game(game)
+    text = "Five minutes left, then save your work! 5분 남았어요, 저장하세요."
+    assert ask(relay, "/message", relay.board.key, {"group": "pong_game", "text": text})[0] == 200
+    run_frames_until(game, lambda: game.match.told_frames)
+    assert "The teacher says: " + text in capsys.readouterr().out
+    picture = render_game(game)
+    rows = [y for y in range(HEIGHT) if any(
+        picture.get_at((x, y)) != waiting.get_at((x, y)) for x in range(0, WIDTH, 2))]
+    assert rows and min(rows) > HEIGHT // 2                 # a panel at the bottom, over the game
+    assert picture.get_at((CENTRE_X, HEIGHT - 16))[:3] == pong_oop.MESSAGE_BOX_COLOR
+    assert game.match.phase == "waiting" and game.net.connected       # the game goes on
+    for _ in range(game.TEACHER_FRAMES):
+        game.update()
+    assert same_picture(render_game(game), waiting)         # 5 s later it is gone
+
+
+def test_net_kicked_screen_gives_the_teachers_reason(board_game, capsys, lang):
+    from test_board import ask
+    game, relay = board_game
+    assert ask(relay, "/kick", relay.board.key, {"group": "pong_game", "name": "Player1",
+                                                 "text": "Please play fair"})[0] == 200
+    run_frames_until(game, lambda: game.match.phase == "kicked")
+    assert "Removed by the teacher. The teacher removed this game from the group: Please " \
+           "play fair" in capsys.readouterr().out
+    assert "Please play fair" in game.match.error and "60 s" in game.match.error
+    picture = render_game(game)
+
+    def expected(screen):
+        screen.blit(court_with_message(game, None, words(lang, "kicked"),
+                                       words(lang, "kicked_why")), (0, 0))
+        game.draw_teacher_message(screen, game.match.error)     # (a font with Korean letters)
+    assert same_picture(picture, render(expected))
+    for _ in range(3 * 60):                 # it tries again, and is refused while banned
+        game.update()
+        time.sleep(0.005)
+    assert game.match.phase == "kicked" and not game.net.connected
