@@ -448,9 +448,18 @@ def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
         keep(picture, phase)
     title, small = game.screen_message()
     assert title == words(lang, game.SCREENS[phase][0])
-    assert same_picture(picture, court_with_message(game, None, title, small))
-    check_message_is_readable(picture, court(game))
-    check_inside_the_panel(picture, court(game), title, small)
+
+    def below(screen):          # what a phase draws beside its message: the kick's reason
+        if phase == "kicked":
+            game.draw_teacher_message(screen, game.match.error)
+
+    def expected(screen):
+        screen.blit(court_with_message(game, None, title, small), (0, 0))
+        below(screen)
+    background = render(lambda screen: (screen.blit(court(game), (0, 0)), below(screen)))
+    assert same_picture(picture, render(expected))
+    check_message_is_readable(picture, background)
+    check_inside_the_panel(picture, background, title, small)
     check_no_boxes(title, small)
 
 
