@@ -1,5 +1,6 @@
 """The game and the relay packaged the way the Mu editor's Package button does it,
-built once per content and kept in .cache/packaged/<hash>/.
+built once per content and kept in the user's cache folder
+(~/.cache/nethelper-tests/packaged/<hash>/, or $NETHELPER_TEST_CACHE).
 
 Mu's Package (roboticsware/mu, mu/modes/pygamezero.py) formats the file with
 Black, puts "import pgzrun" above its first line and "pgzrun.go()" below its
@@ -15,7 +16,9 @@ Black is left out here: it only changes how the code is laid out.
 A build takes 30-80 s (two cores, depending on the load), so the tests start it
 as soon as they are collected (conftest.py: pytest_collection_modifyitems), in
 a process of its own that the other tests run beside, and reuse it while the
-files it packages stay the same. Run on its own to build:
+files it packages (and Python, PyInstaller, pygame and Pygame Zero) stay the
+same: outside the checkout, so that a fresh clone of unchanged files reuses it
+too. Run on its own to build:
 
     python tests/packaged.py
 """
@@ -30,7 +33,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".cache" / "packaged"
+CACHE = Path(os.environ.get("NETHELPER_TEST_CACHE") or
+             Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") /
+             "nethelper-tests") / "packaged"
+UNUSED_FOR = 3 * 24 * 3600          # s: an older build nobody asked for since is removed
 PROGRAMS = ("pong_net", "nethelper")          # each packaged on its own, as Mu would
 SOURCES = ["pong_net.py", "pong_oop.py", "pong_text.py", "pong_netcode.py", "nethelper.py"]
 ASSETS = ["images", "sounds"]
@@ -63,8 +69,10 @@ def content_key():
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     import PyInstaller
-    digest.update(" ".join([sys.executable, sys.version, PyInstaller.__version__] +
-                           pyinstaller_command("x")[1:]).encode())
+    import pgzero
+    import pygame
+    digest.update(" ".join([sys.platform, sys.version, PyInstaller.__version__, pygame.version.ver,
+                            pgzero.__version__] + pyinstaller_command("x")[2:]).encode())
     return digest.hexdigest()[:16]
 
 
@@ -95,8 +103,9 @@ def start():
         target.mkdir()
     except FileExistsError:
         return
-    for old in CACHE.iterdir():             # earlier contents: not needed any more
-        if old != target and (old / "result.json").exists():
+    for old in CACHE.iterdir():             # builds of other contents, unused for days
+        result = old / "result.json"
+        if old != target and result.exists() and time.time() - result.stat().st_mtime > UNUSED_FOR:
             shutil.rmtree(old, ignore_errors=True)
     log = open(target / "build.log", "w")
     # A session of its own: the build goes on when the test process that
@@ -113,6 +122,7 @@ def wait(timeout=BUILD_TIMEOUT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (target / "result.json").exists():
+            os.utime(target / "result.json")       # (in use: see start())
             return json.loads((target / "result.json").read_text())
         pid = (target / "pid").read_text() if (target / "pid").exists() else ""
         if pid and not Path("/proc", pid).exists():
