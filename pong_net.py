@@ -52,9 +52,10 @@ from nethelper import (DEFAULT_PORT, GROUP_FULL, NAME_TAKEN, RELAY_STOPPING, TIM
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
                           BallPrediction, Blend, HostBall, HostClock, PingMeter, ball_from,
-                          bar_at, frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
-                          read_game_start, read_hello, read_hit, read_ping, read_point,
-                          read_resume)
+                          bar_at, bar_frame_content, bar_pos_content, follow_textbook_host,
+                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+                          read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
+                          read_point, read_resume)
 from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
                       event_sound, move_bar_with_keys, play_sound)
@@ -400,9 +401,10 @@ def play_frame():
         hear_hello(*hello)
     for report in read_msgs("bar_pos", read_bar_pos, latest=True):
         their_bar().place(report.y)
-        if me == HOST_NAME:
+    if me == HOST_NAME:
+        for report in read_msgs("bar_frame", read_bar_frame, latest=True):
             host_ball.hear_bar2(report)
-            peer_judges_hits = report.frame is not None   # a textbook Player 2 does not
+            peer_judges_hits = True     # (a textbook Player 2 sends no bar_frame)
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
     if me == HOST_NAME:
@@ -483,7 +485,7 @@ def host_frame():
     net.send_msg(PEER_NAME, "ball_pos", {
         "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
         "hit": host_ball.last_hit, "score": [score.b1, score.b2]})
-    net.send_msg(PEER_NAME, "bar_pos", [bar1.x, bar1.y, host_ball.frame])
+    net.send_msg(PEER_NAME, "bar_pos", bar_pos_content(bar1))
 
 
 def peer_frame():
@@ -498,9 +500,12 @@ def peer_frame():
         resume(b1, b2)
     moving = game_started and not score.game_over
     states = read_msgs("ball_pos", read_ball_pos, latest=True)
+    if prediction.frame is None and moving:     # a textbook host numbers no frames
+        textbook_states = [state for state in states if state.frame is None]
+        for event in follow_textbook_host(ball, textbook_states[-1:]):
+            play_sound(event_sound(event))
     for state in states:
-        if state.frame is None:         # a textbook host: just take its ball
-            ball.set_state(state.center, state.vel)
+        if state.frame is None:
             continue
         host_clock.hear(state.frame, time.monotonic())
         if state.score is not None and (score.b1, score.b2) != state.score:
@@ -522,7 +527,8 @@ def peer_frame():
         shown_lead = lead(target, prediction.frame) if moving else 0.0
     blend.fade()
     frame = prediction.frame if prediction.frame is not None else 0
-    net.send_msg(HOST_NAME, "bar_pos", [bar2.x, bar2.y, frame])
+    net.send_msg(HOST_NAME, "bar_pos", bar_pos_content(bar2))
+    net.send_msg(HOST_NAME, "bar_frame", bar_frame_content(bar2, frame))
 
 
 def send_hits(hits):

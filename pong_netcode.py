@@ -19,19 +19,27 @@ never the same time twice). So:
 * Corrections are spread over a few frames, and the other player's bar
   glides to where it is reported, so nothing jumps.
 
-Messages between the two games (the first four are the textbook's; extra
-fields were added, nothing was renamed). Sent every frame unless noted:
+Messages between the two games. The textbook's four titles (bar_pos,
+ball_pos, score, game_start) keep exactly the textbook's shapes, so a
+textbook game can play ours in either role; what we add travels where a
+textbook game does not look: extra keys inside ball_pos's dict, and titles
+of our own. Sent every frame unless noted:
 
-    bar_pos     [x, y, frame]   the sender's bar; frame: the host's frame
-                                number it belongs to (a textbook game sends
-                                [x, y] and is understood too)
-    ball_pos    {"center": [x, y], "vel": [vx, vy],   from the host
+    bar_pos     [x, y]          the centre of the sender's bar, exactly two
+                                numbers (the textbook reads it with
+                                centerx, centery = value)
+    ball_pos    {"center": [x, y], "vel": [vx, vy],   from the host (a textbook
+                                    game reads these two keys only)
                  "frame": F,        the host's frame number of this state
-                 "bar": y1,         the host's bar at frame F
+                 "bar": y1,         the top of the host's bar at frame F
                  "hit": T,          the last of Player 2's hits it accepted
                  "score": [b1, b2]} the score, so both screens agree
     score       "b1" or "b2" when a player wins a point, from the host (queued)
     game_start  True, from whoever pressed Space (queued)
+    bar_frame   {"center": [x, y], "frame": F}, from Player 2: the centre of
+                its bar when it showed the host's frame F (a textbook game
+                sends none: the host then bounces the ball off the bar_pos
+                it last heard, as the textbook does)
     ping        {"t": ms, "echo": ms or null, "held": ms}: the sender's
                 clock, the last "t" it got from us, and how long ago it got it
     hit         {"frame": T, "bar": y, "center": [x, y], "vel": [vx, vy]},
@@ -42,6 +50,10 @@ fields were added, nothing was renamed). Sent every frame unless noted:
                 away, and whether the computer plays me (--bot)
     resume      {"score": [b1, b2]}, from the host (queued): we are the same
                 two players as before the relay went away; play on from this
+
+A textbook host sends ball_pos without "frame": Player 2 then shows its
+ball as it arrives and moves it on by itself in the frames in between, as
+the textbook's Player 2 does.
 
 Anything that does not have this shape is ignored and counted.
 """
@@ -126,18 +138,40 @@ PingReport = collections.namedtuple("PingReport", "t echo held")
 
 
 def read_bar_pos(content):
-    """A bar_pos message [x, y] or [x, y, frame] -> BarReport(y, frame or None)."""
-    if not isinstance(content, (list, tuple)) or len(content) not in (2, 3):
+    """A bar_pos message: the centre of the other player's bar, exactly
+    [x, y] as the textbook sends it -> BarReport(top y, frame None). A
+    textbook bar may stick out of the court by a few pixels (its bar stops
+    only after it has crossed the edge): it is drawn at the edge."""
+    center = read_pair(content, (0, WIDTH), CENTER_Y_LIMITS)
+    if center is None:
         return None
-    y = read_number(content[1], *BAR_Y_LIMITS)
-    if y is None or read_number(content[0], 0, WIDTH) is None:
+    return BarReport(top_from_center(center[1]), None)
+
+
+def read_bar_frame(content):
+    """A bar_frame message {"center": [x, y], "frame": F} -> BarReport(top y, F)."""
+    if not isinstance(content, dict):
         return None
-    frame = None
-    if len(content) == 3:
-        frame = read_whole(content[2], 0, MAX_FRAME)
-        if frame is None:
-            return None
-    return BarReport(int(round(y)), frame)
+    center = read_pair(content.get("center"), (0, WIDTH), CENTER_Y_LIMITS)
+    frame = read_whole(content.get("frame"), 0, MAX_FRAME)
+    if center is None or frame is None:
+        return None
+    return BarReport(top_from_center(center[1]), frame)
+
+
+def top_from_center(center_y):
+    """The top of a bar whose centre is at center_y, kept on the court."""
+    return min(max(int(round(center_y)) - BAR_H // 2, 0), HEIGHT - BAR_H)
+
+
+def bar_pos_content(bar):
+    """What bar_pos carries: the bar's centre, the textbook's two numbers."""
+    return list(bar.center)
+
+
+def bar_frame_content(bar, frame):
+    """What bar_frame carries: the bar's centre and the host's frame it belongs to."""
+    return {"center": list(bar.center), "frame": frame}
 
 
 def read_score_pair(value):
@@ -373,6 +407,18 @@ def ball_from(center, vel):
     moved = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
     moved.set_state(center, vel)
     return moved
+
+
+def follow_textbook_host(ball, states):
+    """Player 2's ball against a textbook host, whose ball_pos carries no
+    frame number: take the newest of `states` that arrived this frame, or,
+    when none did, move the ball on one frame by itself (off the walls: the
+    host decides the bars), as the textbook's Player 2 does. Returns the
+    events, for the sounds."""
+    if states:
+        ball.set_state(states[-1].center, states[-1].vel)
+        return []
+    return move_ball(ball)
 
 
 def hits_right_bar(events, ball):

@@ -7,14 +7,16 @@ import collections
 import math
 import random
 
+import pygame
 import pytest
 
 from pong_netcode import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend,
                           HitReport, HostBall, HostClock, PingMeter, PingReport, bar_at,
-                          frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
-                          read_game_start, read_hello, read_hit, read_ping, read_point,
-                          read_resume)
-from pong_oop import (BALL_RADIUS, BAR_H, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
+                          bar_frame_content, bar_pos_content, follow_textbook_host,
+                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+                          read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
+                          read_point, read_resume)
+from pong_oop import (BALL_RADIUS, BAR_H, BAR_W, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
                       Score, bot_move, faster)
 
 NAN, INF = float("nan"), float("inf")
@@ -24,7 +26,9 @@ NAN, INF = float("nan"), float("inf")
 BAD_BAR_POS = ["250", None, NAN, INF, -INF, 1e308, 10 ** 400, [20], [20, 250, 3, 4], [],
                ["x", 250], [20, "250"], [20, True], [20, NAN], [20, INF], [20, 10 ** 400],
                [20, -500], [20, 5000], {"x": 20, "y": 250}, [20, 250, -1], [20, 250, "7"],
-               [20, 250, 2.5], [20, [250]], True]
+               [20, 250, 2.5], [20, [250]], True,
+               [772, 300, 1234],        # a frame number makes three: the textbook unpacks two
+               [-1, 300], [801, 300], [772, -1], [772, 601]]     # a centre off the court
 
 
 @pytest.mark.parametrize("content", BAD_BAR_POS, ids=repr)
@@ -32,10 +36,53 @@ def test_bad_bar_pos_is_refused(content):
     assert read_bar_pos(content) is None
 
 
-def test_good_bar_pos_textbook_and_with_frame():
-    assert read_bar_pos([20, 250]) == (250, None)
-    assert read_bar_pos([765, 0, 1234]) == (0, 1234)
-    assert read_bar_pos((20, HEIGHT - BAR_H)) == (HEIGHT - BAR_H, None)
+def textbook_reads_bar_pos(content):
+    """The textbook's Bar.pos_update, in effect: it unpacks exactly two
+    numbers into the centre of its (whole-pixel) bar."""
+    bar = pygame.Rect(0, 0, BAR_W, BAR_H)
+    bar.centerx, bar.centery = content
+    return bar
+
+
+def test_bar_pos_is_the_bars_centre_as_the_textbook_sends_and_reads_it():
+    for top in (0, 7, 250, HEIGHT - BAR_H):
+        for x in (GAP_FROM_SCR, BAR2_X):
+            content = bar_pos_content(bar_at(x, top))
+            assert len(content) == 2
+            assert textbook_reads_bar_pos(content).topleft == (x, top)     # where it is
+            assert read_bar_pos(content) == (top, None)
+    # The textbook's bar stops only after crossing the edge (top -2 or 502):
+    # it is drawn at the edge.
+    assert read_bar_pos([27, 48]) == (0, None)
+    assert read_bar_pos([772, 552]) == (HEIGHT - BAR_H, None)
+    assert read_bar_pos((772.0, 300.0)) == (250, None)
+
+
+BAD_BAR_FRAME = [None, [772, 300, 5], {"center": [772, 300]}, {"frame": 5},
+                 {"center": [772, 300], "frame": -1}, {"center": [772, 300], "frame": 2.5},
+                 {"center": [772, NAN], "frame": 5}, {"center": [772, 900], "frame": 5},
+                 {"center": "772,300", "frame": 5}, {"center": [772, 300], "frame": True}]
+
+
+@pytest.mark.parametrize("content", BAD_BAR_FRAME, ids=repr)
+def test_bad_bar_frame_is_refused(content):
+    assert read_bar_frame(content) is None
+
+
+def test_bar_frame_carries_the_centre_and_the_hosts_frame():
+    assert read_bar_frame(bar_frame_content(bar_at(BAR2_X, 240), 1234)) == (240, 1234)
+
+
+def test_player2_moves_a_textbook_hosts_ball_on_by_itself_between_its_messages():
+    ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [400, 300], "vel": [5, -5]})]) == []
+    assert ball.center == (400, 300)
+    follow_textbook_host(ball, [])                  # nothing arrived: one frame on
+    assert ball.center == (405, 295)
+    ball.set_state((400, 12), (5, -5))
+    assert follow_textbook_host(ball, []) == ["wall"]     # off the wall, as the host does
+
+
 
 
 GOOD_BALL = {"center": [400.0, 300.0], "vel": [5.0, -5.0], "frame": 10, "bar": 250, "hit": -1,
@@ -197,7 +244,7 @@ def host_with_ball_going_right(y=300.0):
     bar2 = Bar(BAR2_X)
     hit_frame = None
     for _ in range(40):
-        host.hear_bar2(read_bar_pos([BAR2_X, 250, host.frame]))
+        host.hear_bar2(read_bar_frame(bar_frame_content(bar_at(BAR2_X, 250), host.frame)))
         host.step(bar1, bar2, moving=True, peer_judges=True, verdict_frames=10)
         if hit_frame is None and ball.right >= bar2.left:
             hit_frame = host.frame
@@ -384,7 +431,7 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True, p
             for hit in hits:
                 to_host.send(now, ("hit", hit if peer_honest else elsewhere(hit)))
                 seen["reported"] += 1
-            to_host.send(now, ("bar", read_bar_pos([BAR2_X, bar2.y, prediction.frame])))
+            to_host.send(now, ("bar", read_bar_frame(bar_frame_content(bar2, prediction.frame))))
             peer_at[prediction.frame] = peer_ball.center
         for frame in [f for f in peer_at if f <= host.frame]:
             # Player 2's ball at a frame against the host's ball at that frame
