@@ -484,7 +484,7 @@ def host_frame():
     x, y = ball.center
     net.send_msg(PEER_NAME, "ball_pos", {
         "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
-        "hit": host_ball.last_hit, "score": [score.b1, score.b2]})
+        "hit": host_ball.last_hit, "score": [score.b1, score.b2], "ms": round(now_ms(), 1)})
     net.send_msg(PEER_NAME, "bar_pos", bar_pos_content(bar1))
 
 
@@ -507,7 +507,7 @@ def peer_frame():
     for state in states:
         if state.frame is None:
             continue
-        host_clock.hear(state.frame, time.monotonic())
+        host_clock.hear(state.frame, time.monotonic(), state.ms)
         if state.score is not None and (score.b1, score.b2) != state.score:
             score.b1, score.b2 = state.score        # both screens show the same score
         answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
@@ -552,7 +552,7 @@ def ping_text():
 def screen_state():
     """What the screen shows: the ball's center, the bars' tops, the
     score and the ping (bench/lag records it every frame)."""
-    x, y = ball.center
+    x, y = host_ball.shown_center()
     if me == PEER_NAME and opponent_here:
         x, y = prediction.drawn_at(shown_lead)
     x, y = blend.shown((x, y))

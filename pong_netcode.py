@@ -33,7 +33,8 @@ of our own. Sent every frame unless noted:
                  "frame": F,        the host's frame number of this state
                  "bar": y1,         the top of the host's bar at frame F
                  "hit": T,          the last of Player 2's hits it accepted
-                 "score": [b1, b2]} the score, so both screens agree
+                 "score": [b1, b2], the score, so both screens agree
+                 "ms": t}           the host's clock (ms) in frame F
     score       "b1" or "b2" when a player wins a point, from the host (queued)
     game_start  True, from whoever pressed Space (queued)
     bar_frame   {"center": [x, y], "frame": F}, from Player 2: the centre of
@@ -84,6 +85,7 @@ VERDICT_EXTRA_MS = 40       # the host waits a ping and this long for a hit
 MAX_VERDICT_FRAMES = 45     # ... but never longer than this
 HISTORY_FRAMES = 180        # the host remembers the ball this many frames back
 MAX_REPLAY = 120            # Player 2 runs a state forward at most this far
+MAX_CATCH_UP = 4            # Player 2 moves the ball at most this many frames in one
 
 # Sanity limits for what arrives
 MAX_FRAME = 2 ** 40
@@ -132,7 +134,8 @@ CENTER_Y_LIMITS = (0, HEIGHT)
 BAR_Y_LIMITS = (0, HEIGHT - BAR_H)
 
 BarReport = collections.namedtuple("BarReport", "y frame")
-BallReport = collections.namedtuple("BallReport", "center vel frame bar hit score")
+BallReport = collections.namedtuple("BallReport", "center vel frame bar hit score ms",
+                                    defaults=(None,))
 HitReport = collections.namedtuple("HitReport", "frame bar center vel")
 PingReport = collections.namedtuple("PingReport", "t echo held")
 
@@ -197,13 +200,14 @@ def read_ball_pos(content):
     for key, reader in (("frame", lambda v: read_whole(v, 0, MAX_FRAME)),
                         ("bar", lambda v: read_number(v, *BAR_Y_LIMITS)),
                         ("hit", lambda v: read_whole(v, -1, MAX_FRAME)),
-                        ("score", read_score_pair)):
+                        ("score", read_score_pair),
+                        ("ms", lambda v: read_number(v, -1e15, 1e15))):
         if key in content:
             extras[key] = reader(content[key])
             if extras[key] is None:
                 return None
     return BallReport(center, vel, extras.get("frame"), extras.get("bar"),
-                      extras.get("hit", -1), extras.get("score"))
+                      extras.get("hit", -1), extras.get("score"), extras.get("ms"))
 
 
 def read_point(content):
@@ -305,18 +309,23 @@ class PingMeter:
 class HostClock:
     """Player 2's idea of which frame the host is at now.
 
-    Each ball_pos brings a frame number F and arrives a little later at
-    local time t. Over the last two seconds, F against t lies on a line
-    (the host's frame rate) blurred by the jitter; the line, moved on by
-    the one-way delay, says which frame the host is at now.
+    Each ball_pos brings the host's frame number F and the host's clock
+    then, and arrives a little later at local time t. The host's clock
+    against ours is steady: over the last two seconds, its clock minus the
+    time we heard it, plus the one-way delay, says what the host's clock
+    reads now. The newest frame and its time on the host's clock then say
+    which frame the host is at: a host that falls behind (a busy computer
+    skips frames) is followed at the next message, not seconds later.
+    Without the host's clock (an older host), F against t lies on a line,
+    blurred by the jitter, which is used instead.
     """
 
     def __init__(self, window=2.0):
         self.window = window
-        self.samples = collections.deque()      # (local time, frame)
+        self.samples = collections.deque()      # (local time, frame, host's clock in ms)
 
-    def hear(self, frame, t):
-        self.samples.append((t, frame))
+    def hear(self, frame, t, host_ms=None):
+        self.samples.append((t, frame, host_ms))
         while self.samples and self.samples[0][0] < t - self.window:
             self.samples.popleft()
 
@@ -324,7 +333,16 @@ class HostClock:
         """The host's frame at local time t (a float), or None before any news."""
         if not self.samples:
             return None
-        last_t, last_frame = self.samples[-1]
+        last_t, last_frame, last_ms = self.samples[-1]
+        timed = [s for s in self.samples if s[2] is not None]
+        if last_ms is not None and len(timed) >= 10:
+            clock_gap = statistics.median(ms - heard * 1000 for heard, _, ms in timed)
+            host_now = t * 1000 + clock_gap + one_way_s * 1000
+            steps = [(b[2] - a[2]) / (b[1] - a[1]) for a, b in zip(timed, timed[1:])
+                     if b[1] > a[1]]
+            frame_ms = statistics.median(steps) if steps else FRAME_MS
+            frame_ms = min(max(frame_ms, FRAME_MS / 1.5), FRAME_MS * 2)
+            return last_frame + (host_now - last_ms) / frame_ms
         if len(self.samples) < 10 or last_t - self.samples[0][0] < 0.5:
             return last_frame + (t - last_t + one_way_s) * FPS
         mean_t = statistics.fmean(s[0] for s in self.samples)
@@ -337,16 +355,17 @@ class HostClock:
 
 def frames_to_step(target, frame):
     """How many frames to move the ball this frame: normally 1, so it moves
-    evenly; 2 to catch up when it would fall more than 1 frame behind the
-    target; 0 (a pause) only when it would be more than 2 frames ahead.
-    Never backwards. What is left over is drawn with lead()."""
+    evenly; more (up to MAX_CATCH_UP) to catch up when it would fall more
+    than 1 frame behind the target (after a busy computer skipped frames);
+    0 (a pause) only when it would be more than 2 frames ahead. Never
+    backwards. What is left over is drawn with lead()."""
     if target is None:
         return 1
     behind = target - (frame + 1)
     if behind < -2:
         return 0
     if behind > 1:
-        return 2
+        return 1 + min(int(behind), MAX_CATCH_UP - 1)
     return 1
 
 
@@ -433,7 +452,10 @@ class HostBall:
     When Player 2 reports its own hits, the host does not bounce the ball
     off Player 2's bar itself: its picture of that bar is old. It lets the
     ball fly on and waits a ping and a bit for Player 2's word before it
-    gives itself the point.
+    gives itself the point. Meanwhile its screen shows the ball bouncing
+    off its picture of that bar (`shadow`), if it would: Player 2's word
+    comes a moment later, and the ball should not be seen flying past a bar
+    that saved it.
     """
 
     def __init__(self, ball):
@@ -445,10 +467,25 @@ class HostBall:
         self.served_at = 0
         self.crossed_at = None          # frame the ball passed Player 2's bar
         self.waiting_hits = []          # hits at frames the host has not reached yet
+        self.shadow = None              # the ball as shown while Player 2's word is awaited
 
     def served(self):
         self.served_at = self.frame
         self.crossed_at = None
+        self.shadow = None
+
+    def shown_center(self):
+        """Where the host's screen shows the ball."""
+        return (self.shadow or self.ball).center
+
+    def _move_shadow(self, before, bar1, bar2):
+        """The ball as it would go if Player 2's bar is where we last heard."""
+        if self.shadow is None:
+            probe = ball_from(*before)
+            if hits_right_bar(move_ball(probe, bar1, bar2), probe):
+                self.shadow = probe
+        else:
+            move_ball(self.shadow, bar1, bar2)
 
     def step(self, bar1, bar2, moving, peer_judges, verdict_frames):
         """One frame. Returns move_ball()'s events, plus 1 or 2 when a player
@@ -457,7 +494,9 @@ class HostBall:
         events = []
         if moving:
             if peer_judges:
+                before = self.ball.center, self.ball.vel
                 events = move_ball(self.ball, bar1)
+                self._move_shadow(before, bar1, bar2)
             else:
                 events = move_ball(self.ball, bar1, bar2)
             if self.ball.vel[0] <= 0:
@@ -468,6 +507,7 @@ class HostBall:
             waited = self.crossed_at is not None and self.frame - self.crossed_at >= verdict_frames
             if player == 2 or (player == 1 and (waited or not peer_judges)):
                 events.append(player)
+                self.shadow = None
         x, y = self.ball.center
         vx, vy = self.ball.vel
         self.history[self.frame] = (x, y, vx, vy, bar1.y)
@@ -517,8 +557,9 @@ class HostBall:
 
     def accept(self, hit):
         """Take the ball back to Player 2's hit and run it forward to now.
-        Returns the ball's old center (for smoothing the drawing)."""
-        old_center = self.ball.center
+        Returns the ball's old center on the screen (for smoothing the drawing)."""
+        old_center = self.shown_center()
+        self.shadow = None
         self.last_hit = hit.frame
         self.crossed_at = None
         self.ball.set_state(hit.center, hit.vel)

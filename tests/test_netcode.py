@@ -184,12 +184,32 @@ def test_a_host_running_slow_is_followed():
     assert clock.now(100 / 45 + 0.02, one_way_s=0.02) == pytest.approx(100 + 0.9, abs=1.0)
 
 
+def test_a_host_that_skipped_frames_is_followed_at_its_next_message():
+    """A busy host draws nothing for 100 ms (6 frames) and then goes on
+    from where it was: it is 6 frames behind its old pace for good. Its
+    clock in ball_pos says so at once; a line through two seconds of
+    arrivals would keep Player 2 ahead of it for a second or more."""
+    clock = HostClock()
+    rng = random.Random(5)
+    delay, jitter, frame_s = 0.030, 0.010, 1 / 62
+    sent, last_arrival, errors = 0.0, 0.0, []
+    for frame in range(400):
+        sent += frame_s + (0.100 if frame == 250 else 0.0)
+        last_arrival = max(last_arrival, sent + max(0.0, rng.gauss(delay, jitter)))
+        clock.hear(frame, last_arrival, host_ms=1e6 + sent * 1000)
+        if 256 <= frame <= 300:           # from a few frames after the pause
+            errors.append(abs(clock.now(last_arrival, delay) - (frame + (last_arrival - sent) / frame_s)))
+    assert max(errors) < 1.5, max(errors)
+
+
 def test_frames_to_step_never_goes_back_and_only_pauses_when_far_ahead():
     assert frames_to_step(None, 10) == 1
     assert frames_to_step(11.4, 10) == 1
     assert frames_to_step(9.6, 10) == 1
     assert frames_to_step(9.2, 10) == 1             # 1.8 ahead after the step: drawn with lead()
     assert frames_to_step(12.5, 10) == 2
+    assert frames_to_step(13.5, 10) == 3            # behind after a busy moment: catch up
+    assert frames_to_step(30, 10) == 4              # ... but at most 4 frames at once
     assert frames_to_step(8.5, 10) == 0             # 2.5 ahead after a step: wait a frame
     assert all(frames_to_step(t / 10, 10) >= 0 for t in range(-500, 500))
 
@@ -235,7 +255,7 @@ def test_the_other_bar_glides_and_snaps_only_when_far():
 
 # ---- the host judging Player 2's hits ------------------------------------------
 
-def host_with_ball_going_right(y=300.0):
+def host_with_ball_going_right(y=300.0, frames=40):
     """A host whose ball flies at Player 2's bar; returns (host, frame of the hit)."""
     ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
     ball.set_state((600.0, y), (6.0, 0.0))
@@ -243,7 +263,7 @@ def host_with_ball_going_right(y=300.0):
     bar1 = Bar(GAP_FROM_SCR)
     bar2 = Bar(BAR2_X)
     hit_frame = None
-    for _ in range(40):
+    for _ in range(frames):
         host.hear_bar2(read_bar_frame(bar_frame_content(bar_at(BAR2_X, 250), host.frame)))
         host.step(bar1, bar2, moving=True, peer_judges=True, verdict_frames=10)
         if hit_frame is None and ball.right >= bar2.left:
@@ -254,6 +274,22 @@ def host_with_ball_going_right(y=300.0):
 def honest_hit(host, frame, bar_y=250):
     x, y, vx, vy, _ = host.history[frame]
     return HitReport(frame, bar_y, (BAR2_X - BALL_RADIUS, y), (-faster(vx), faster(vy)))
+
+
+def test_the_hosts_screen_shows_the_save_it_expects_while_it_waits_for_player2():
+    host, frame = host_with_ball_going_right(frames=33)     # Player 2's bar is at 250-350
+    assert host.ball.centerx > BAR2_X               # the real ball flies on, awaiting the word
+    shown = host.shown_center()
+    assert shown[0] < BAR2_X                        # but the screen shows it bounced back
+    hit = honest_hit(host, frame)
+    assert host.accept(hit) == shown                # smoothing starts from what was shown
+    assert host.shown_center() == host.ball.center
+    assert math.dist(shown, host.ball.center) < 15  # and the word agreed with the picture
+
+
+def test_the_host_shows_no_save_where_player2s_bar_is_not():
+    host, frame = host_with_ball_going_right(y=100.0, frames=33)  # the bar is at 250-350
+    assert host.shown_center() == host.ball.center and host.ball.centerx > BAR2_X
 
 
 def test_an_honest_hit_is_accepted_and_the_ball_comes_back_at_once():
