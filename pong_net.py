@@ -468,18 +468,21 @@ def host_frame():
         else:
             blend.corrected(host_ball.accept(hit), ball.center)
             play_sound("bar")
-    moving = game_started and not score.game_over
-    for event in host_ball.step(bar1, bar2, moving, peer_judges_hits, verdict_frames()):
-        if event in (1, 2):
-            score.add(event)
-            net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
-            play_sound("die")
-            report_score()
-            if not score.game_over:
-                ball.serve()
-                host_ball.served()
-        else:
-            play_sound(event_sound(event))
+    for extra in range(host_ball.frames_due(time.monotonic())):
+        if extra:
+            move_my_bar()       # (after a busy moment: the bar keeps pace with the ball)
+        moving = game_started and not score.game_over
+        for event in host_ball.step(bar1, bar2, moving, peer_judges_hits, verdict_frames()):
+            if event in (1, 2):
+                score.add(event)
+                net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
+                play_sound("die")
+                report_score()
+                if not score.game_over:
+                    ball.serve()
+                    host_ball.served()
+            else:
+                play_sound(event_sound(event))
     blend.fade()
     x, y = ball.center
     net.send_msg(PEER_NAME, "ball_pos", {

@@ -468,6 +468,25 @@ class HostBall:
         self.crossed_at = None          # frame the ball passed Player 2's bar
         self.waiting_hits = []          # hits at frames the host has not reached yet
         self.shadow = None              # the ball as shown while Player 2's word is awaited
+        self.last_update = None         # when frames_due() was last asked (s)
+        self.frames_owed = 0.0          # frames the game is behind the clock
+
+    def frames_due(self, now_s):
+        """How many frames to play in this update: 1, or more when the
+        computer was too busy to call update() on time, so that the game
+        keeps the clock's pace (Player 2 follows that pace: a host that
+        fell behind would be seen ahead of where it is). Pygame Zero calls
+        update() a little more often than 60 times a second, so a gap of up
+        to a quarter frame more than one frame is on time."""
+        gap_frames = 1.0
+        if self.last_update is not None:
+            gap_frames = (now_s - self.last_update) * 1000 / FRAME_MS
+        self.last_update = now_s
+        if gap_frames > 1.25:
+            self.frames_owed = min(self.frames_owed + gap_frames - 1, MAX_CATCH_UP)
+        extra = min(int(self.frames_owed + 0.5), MAX_CATCH_UP - 1)
+        self.frames_owed -= extra
+        return 1 + extra
 
     def served(self):
         self.served_at = self.frame

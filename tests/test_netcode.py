@@ -202,6 +202,20 @@ def test_a_host_that_skipped_frames_is_followed_at_its_next_message():
     assert max(errors) < 1.5, max(errors)
 
 
+def test_a_host_late_for_its_frame_plays_the_frames_it_missed():
+    def frames(gaps_ms):
+        host, t, played = HostBall(None), 0.0, []
+        host.frames_due(t)
+        for gap in gaps_ms:
+            t += gap / 1000
+            played.append(host.frames_due(t))
+        return played
+    assert frames([16, 17, 16.7, 16]) == [1, 1, 1, 1]       # on time
+    assert frames([33, 16, 50, 16]) == [2, 1, 3, 1]         # one, then two frames late
+    assert frames([26, 16, 26, 16]) == [2, 1, 1, 1]         # half a frame late, twice
+    assert frames([500, 16, 16]) == [4, 2, 1]               # a long pause is not replayed
+
+
 def test_frames_to_step_never_goes_back_and_only_pauses_when_far_ahead():
     assert frames_to_step(None, 10) == 1
     assert frames_to_step(11.4, 10) == 1
