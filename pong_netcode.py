@@ -433,11 +433,19 @@ def follow_textbook_host(ball, states):
     frame number: take the newest of `states` that arrived this frame, or,
     when none did, move the ball on one frame by itself (off the walls: the
     host decides the bars), as the textbook's Player 2 does. Returns the
-    events, for the sounds."""
-    if states:
-        ball.set_state(states[-1].center, states[-1].vel)
-        return []
-    return move_ball(ball)
+    events, for the sounds: a state going back the other way is a "bar",
+    one going up instead of down (or down instead of up) a "wall"."""
+    if not states:
+        return move_ball(ball)
+    (x, y), (vx, vy) = states[-1].center, states[-1].vel
+    served = math.dist((x, y), ball.center) > SNAP_DISTANCE / 2
+    events = []
+    if not served and vx * ball.vel[0] < 0:
+        events.append("bar")
+    elif not served and vy * ball.vel[1] < 0:
+        events.append("wall")
+    ball.set_state((x, y), (vx, vy))
+    return events
 
 
 def hits_right_bar(events, ball):

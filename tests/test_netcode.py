@@ -81,6 +81,13 @@ def test_player2_moves_a_textbook_hosts_ball_on_by_itself_between_its_messages()
     assert ball.center == (405, 295)
     ball.set_state((400, 12), (5, -5))
     assert follow_textbook_host(ball, []) == ["wall"]     # off the wall, as the host does
+    # The host's ball bounced: Player 2 plays the sound itself, as the textbook's does.
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [410, 15], "vel": [5, -5]})]) \
+        == ["wall"]
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [415, 10], "vel": [-5, 5]})]) \
+        == ["bar"]
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [400, 300], "vel": [5, 5]})]) \
+        == []                                       # a serve: no bounce
 
 
 
