@@ -451,8 +451,9 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True, p
     score = Score()
     host_ball.serve()
     host.served()
-    seen = {"reported": 0, "accepted": 0, "refused": 0, "points": [0, 0], "gaps": []}
-    peer_at = {}
+    seen = {"reported": 0, "accepted": 0, "refused": 0, "points": [0, 0], "gaps": [],
+            "screens": []}
+    peer_at, host_shown = {}, {}
     wait = 2 * mean_frames + 3 * jitter_frames + 4
     for now in range(frames):
         for kind, message in to_host.receive(now):
@@ -490,11 +491,16 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True, p
                 seen["reported"] += 1
             to_host.send(now, ("bar", read_bar_frame(bar_frame_content(bar2, prediction.frame))))
             peer_at[prediction.frame] = peer_ball.center
+        host_shown[host.frame] = host.shown_center()
         for frame in [f for f in peer_at if f <= host.frame]:
-            # Player 2's ball at a frame against the host's ball at that frame
+            # Player 2's ball at a frame against the host's ball at that frame,
+            # and against where the host's screen showed it
             shown, (x, y) = peer_at.pop(frame), host.history[frame][:2]
             if 0 < x < WIDTH and 0 < shown[0] < WIDTH:
                 seen["gaps"].append(math.dist(shown, (x, y)))
+                if frame in host_shown and frame - host.served_at > 2 * mean_frames + 2:
+                    seen["screens"].append(math.dist(shown, host_shown[frame]))
+        host_shown.pop(host.frame - 200, None)
     return seen
 
 
@@ -510,6 +516,16 @@ def test_honest_player2_hits_all_count_and_both_see_the_same_ball(mean_frames, j
         gaps = sorted(seen["gaps"])
         assert gaps[len(gaps) // 2] < 1.0           # the same ball, most of the time
         assert gaps[int(len(gaps) * 0.95)] < 10.0
+
+
+@pytest.mark.parametrize("mean_frames,jitter_frames", [(2, 0.6), (4, 1.2)])
+def test_the_hosts_screen_shows_player2s_saves_without_waiting_for_its_word(mean_frames,
+                                                                            jitter_frames):
+    # The host's screen against Player 2's, frame by frame: the host no longer
+    # shows the ball flying past Player 2's bar until Player 2's word arrives.
+    screens = play_rallies(3600, mean_frames, jitter_frames)["screens"]
+    assert len(screens) > 3000
+    assert sum(1 for gap in screens if gap > 10) <= 0.004 * len(screens)
 
 
 def test_a_player2_claiming_saves_with_its_bar_elsewhere_gets_nothing():
