@@ -9,13 +9,16 @@ How the game stays fair and smooth on a slow network
 Every message takes a while to arrive (10-100 ms on a school network, and
 never the same time twice). So:
 
-* The host numbers its frames. Player 2 works out which frame the host is
-  at *now* (from the ping) and runs the host's latest ball forward to it,
-  so both screens show the ball in the same place at the same moment.
+* The host numbers its frames and keeps the clock's pace (a frame it was
+  too busy to play is played with the next). Player 2 works out which
+  frame the host is at *now* (from the host's clock and the ping) and runs
+  the host's latest ball forward to it, so both screens show the ball in
+  the same place at the same moment.
 * Player 2 decides whether the ball hit its own bar, exactly as it showed
   it, and tells the host ("hit"). The host checks that the claim is
   possible, then takes the ball back to that frame and bounces it. The
-  host waits a little (one ping and a bit) before it gives itself a point.
+  host waits a little (one ping and a bit) before it gives itself a point;
+  meanwhile its screen shows the save it expects.
 * Corrections are spread over a few frames, and the other player's bar
   glides to where it is reported, so nothing jumps.
 
