@@ -3,9 +3,7 @@ in both roles, through a real relay: neither game crashes, each screen draws
 the other's bar where it is, both show the same ball, and every point is a
 ball that really passed a bar."""
 import json
-import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -24,12 +22,7 @@ class BookPeer(Game):
     """tests/bookpeer.py as a process, with the same line collecting as Game."""
 
     def __init__(self, port, frames, record):
-        command = [sys.executable, "-u", BOOK_PEER, HOST, str(port), str(frames), str(record)]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
+        self._start([sys.executable, "-u", BOOK_PEER, HOST, str(port), str(frames), str(record)])
 
 
 def load(path):

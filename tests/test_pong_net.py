@@ -21,6 +21,9 @@ class Game:
         command = [sys.executable, "-u", GAME, HOST, str(port), *options]
         if record:
             command[2:2] = [SCREENLOG, str(record)]
+        self._start(command)
+
+    def _start(self, command):
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.lines = []
