@@ -39,9 +39,10 @@ from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPP
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
                           BallPrediction, Blend, HostBall, HostClock, PingMeter, ball_from,
-                          bar_at, frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
-                          read_game_start, read_hello, read_hit, read_ping, read_point,
-                          read_resume)
+                          bar_at, bar_frame_content, bar_pos_content, follow_textbook_host,
+                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+                          read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
+                          read_point, read_resume)
 from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR,
                       MESSAGE_BOX_COLOR, TEXT_COLOR, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
@@ -349,9 +350,10 @@ def handle_recv_messages():
         hear_hello(*hello)
     for report in read_msgs("bar_pos", read_bar_pos, latest=True):
         match.their_bar.place(report.y)
-        if match.is_host:
+    if match.is_host:
+        for report in read_msgs("bar_frame", read_bar_frame, latest=True):
             match.host_ball.hear_bar2(report)
-            match.peer_judges_hits = report.frame is not None   # a textbook Player 2 does not
+            match.peer_judges_hits = True       # (a textbook Player 2 sends no bar_frame)
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
 
@@ -436,24 +438,27 @@ def host_frame():
         else:
             blend.corrected(host_ball.accept(hit), ball.center)
             play_sound("bar")
-    moving = match.game_started and not score.game_over
-    for event in host_ball.step(bar1, bar2, moving, match.peer_judges_hits, verdict_frames()):
-        if event in (1, 2):
-            score.add(event)
-            net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
-            play_sound("die")
-            report_score()
-            if not score.game_over:
-                ball.serve()
-                host_ball.served()
-        else:
-            play_sound(event_sound(event))
+    for extra in range(host_ball.frames_due(time.monotonic())):
+        if extra:
+            move_my_bar()       # (after a busy moment: the bar keeps pace with the ball)
+        moving = match.game_started and not score.game_over
+        for event in host_ball.step(bar1, bar2, moving, match.peer_judges_hits, verdict_frames()):
+            if event in (1, 2):
+                score.add(event)
+                net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
+                play_sound("die")
+                report_score()
+                if not score.game_over:
+                    ball.serve()
+                    host_ball.served()
+            else:
+                play_sound(event_sound(event))
     blend.fade()
     x, y = ball.center
     net.send_msg(PEER_NAME, "ball_pos", {
         "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
-        "hit": host_ball.last_hit, "score": [score.b1, score.b2]})
-    net.send_msg(PEER_NAME, "bar_pos", [bar1.x, bar1.y, host_ball.frame])
+        "hit": host_ball.last_hit, "score": [score.b1, score.b2], "ms": round(now_ms(), 1)})
+    net.send_msg(PEER_NAME, "bar_pos", bar_pos_content(bar1))
 
 
 def peer_frame():
@@ -468,11 +473,14 @@ def peer_frame():
         resume(b1, b2)
     moving = match.game_started and not score.game_over
     states = read_msgs("ball_pos", read_ball_pos, latest=True)
+    if prediction.frame is None and moving:     # a textbook host numbers no frames
+        textbook_states = [state for state in states if state.frame is None]
+        for event in follow_textbook_host(ball, textbook_states[-1:]):
+            play_sound(event_sound(event))
     for state in states:
-        if state.frame is None:         # a textbook host: just take its ball
-            ball.set_state(state.center, state.vel)
+        if state.frame is None:
             continue
-        match.host_clock.hear(state.frame, time.monotonic())
+        match.host_clock.hear(state.frame, time.monotonic(), state.ms)
         if state.score is not None and (score.b1, score.b2) != state.score:
             score.b1, score.b2 = state.score        # both screens show the same score
         answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
@@ -492,7 +500,8 @@ def peer_frame():
         match.shown_lead = lead(target, prediction.frame) if moving else 0.0
     match.blend.fade()
     frame = prediction.frame if prediction.frame is not None else 0
-    net.send_msg(HOST_NAME, "bar_pos", [bar2.x, bar2.y, frame])
+    net.send_msg(HOST_NAME, "bar_pos", bar_pos_content(bar2))
+    net.send_msg(HOST_NAME, "bar_frame", bar_frame_content(bar2, frame))
 
 
 def send_hits(hits):
@@ -543,7 +552,7 @@ def hear_the_teacher():
 def shown_positions():
     """Where draw() draws the ball and the two bars' tops: Player 2's ball
     where the host has it now, corrections and the other bar smoothed."""
-    x, y = ball.center
+    x, y = match.host_ball.shown_center()   # (the host shows a save it expects at once)
     if not match.is_host and match.opponent_here:
         x, y = match.prediction.drawn_at(match.shown_lead)
     center = match.blend.shown((x, y))

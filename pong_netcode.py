@@ -9,29 +9,41 @@ How the game stays fair and smooth on a slow network
 Every message takes a while to arrive (10-100 ms on a school network, and
 never the same time twice). So:
 
-* The host numbers its frames. Player 2 works out which frame the host is
-  at *now* (from the ping) and runs the host's latest ball forward to it,
-  so both screens show the ball in the same place at the same moment.
+* The host numbers its frames and keeps the clock's pace (a frame it was
+  too busy to play is played with the next). Player 2 works out which
+  frame the host is at *now* (from the host's clock and the ping) and runs
+  the host's latest ball forward to it, so both screens show the ball in
+  the same place at the same moment.
 * Player 2 decides whether the ball hit its own bar, exactly as it showed
   it, and tells the host ("hit"). The host checks that the claim is
   possible, then takes the ball back to that frame and bounces it. The
-  host waits a little (one ping and a bit) before it gives itself a point.
+  host waits a little (one ping and a bit) before it gives itself a point;
+  meanwhile its screen shows the save it expects.
 * Corrections are spread over a few frames, and the other player's bar
   glides to where it is reported, so nothing jumps.
 
-Messages between the two games (the first four are the textbook's; extra
-fields were added, nothing was renamed). Sent every frame unless noted:
+Messages between the two games. The textbook's four titles (bar_pos,
+ball_pos, score, game_start) keep exactly the textbook's shapes, so a
+textbook game can play ours in either role; what we add travels where a
+textbook game does not look: extra keys inside ball_pos's dict, and titles
+of our own. Sent every frame unless noted:
 
-    bar_pos     [x, y, frame]   the sender's bar; frame: the host's frame
-                                number it belongs to (a textbook game sends
-                                [x, y] and is understood too)
-    ball_pos    {"center": [x, y], "vel": [vx, vy],   from the host
+    bar_pos     [x, y]          the centre of the sender's bar, exactly two
+                                numbers (the textbook reads it with
+                                centerx, centery = value)
+    ball_pos    {"center": [x, y], "vel": [vx, vy],   from the host (a textbook
+                                    game reads these two keys only)
                  "frame": F,        the host's frame number of this state
-                 "bar": y1,         the host's bar at frame F
+                 "bar": y1,         the top of the host's bar at frame F
                  "hit": T,          the last of Player 2's hits it accepted
-                 "score": [b1, b2]} the score, so both screens agree
+                 "score": [b1, b2], the score, so both screens agree
+                 "ms": t}           the host's clock (ms) in frame F
     score       "b1" or "b2" when a player wins a point, from the host (queued)
     game_start  True, from whoever pressed Space (queued)
+    bar_frame   {"center": [x, y], "frame": F}, from Player 2: the centre of
+                its bar when it showed the host's frame F (a textbook game
+                sends none: the host then bounces the ball off the bar_pos
+                it last heard, as the textbook does)
     ping        {"t": ms, "echo": ms or null, "held": ms}: the sender's
                 clock, the last "t" it got from us, and how long ago it got it
     hit         {"frame": T, "bar": y, "center": [x, y], "vel": [vx, vy]},
@@ -42,6 +54,10 @@ fields were added, nothing was renamed). Sent every frame unless noted:
                 away, and whether the computer plays me (--bot)
     resume      {"score": [b1, b2]}, from the host (queued): we are the same
                 two players as before the relay went away; play on from this
+
+A textbook host sends ball_pos without "frame": Player 2 then shows its
+ball as it arrives and moves it on by itself in the frames in between, as
+the textbook's Player 2 does.
 
 Anything that does not have this shape is ignored and counted.
 """
@@ -72,6 +88,7 @@ VERDICT_EXTRA_MS = 40       # the host waits a ping and this long for a hit
 MAX_VERDICT_FRAMES = 45     # ... but never longer than this
 HISTORY_FRAMES = 180        # the host remembers the ball this many frames back
 MAX_REPLAY = 120            # Player 2 runs a state forward at most this far
+MAX_CATCH_UP = 4            # Player 2 moves the ball at most this many frames in one
 
 # Sanity limits for what arrives
 MAX_FRAME = 2 ** 40
@@ -120,24 +137,47 @@ CENTER_Y_LIMITS = (0, HEIGHT)
 BAR_Y_LIMITS = (0, HEIGHT - BAR_H)
 
 BarReport = collections.namedtuple("BarReport", "y frame")
-BallReport = collections.namedtuple("BallReport", "center vel frame bar hit score")
+BallReport = collections.namedtuple("BallReport", "center vel frame bar hit score ms",
+                                    defaults=(None,))
 HitReport = collections.namedtuple("HitReport", "frame bar center vel")
 PingReport = collections.namedtuple("PingReport", "t echo held")
 
 
 def read_bar_pos(content):
-    """A bar_pos message [x, y] or [x, y, frame] -> BarReport(y, frame or None)."""
-    if not isinstance(content, (list, tuple)) or len(content) not in (2, 3):
+    """A bar_pos message: the centre of the other player's bar, exactly
+    [x, y] as the textbook sends it -> BarReport(top y, frame None). A
+    textbook bar may stick out of the court by a few pixels (its bar stops
+    only after it has crossed the edge): it is drawn at the edge."""
+    center = read_pair(content, (0, WIDTH), CENTER_Y_LIMITS)
+    if center is None:
         return None
-    y = read_number(content[1], *BAR_Y_LIMITS)
-    if y is None or read_number(content[0], 0, WIDTH) is None:
+    return BarReport(top_from_center(center[1]), None)
+
+
+def read_bar_frame(content):
+    """A bar_frame message {"center": [x, y], "frame": F} -> BarReport(top y, F)."""
+    if not isinstance(content, dict):
         return None
-    frame = None
-    if len(content) == 3:
-        frame = read_whole(content[2], 0, MAX_FRAME)
-        if frame is None:
-            return None
-    return BarReport(int(round(y)), frame)
+    center = read_pair(content.get("center"), (0, WIDTH), CENTER_Y_LIMITS)
+    frame = read_whole(content.get("frame"), 0, MAX_FRAME)
+    if center is None or frame is None:
+        return None
+    return BarReport(top_from_center(center[1]), frame)
+
+
+def top_from_center(center_y):
+    """The top of a bar whose centre is at center_y, kept on the court."""
+    return min(max(int(round(center_y)) - BAR_H // 2, 0), HEIGHT - BAR_H)
+
+
+def bar_pos_content(bar):
+    """What bar_pos carries: the bar's centre, the textbook's two numbers."""
+    return list(bar.center)
+
+
+def bar_frame_content(bar, frame):
+    """What bar_frame carries: the bar's centre and the host's frame it belongs to."""
+    return {"center": list(bar.center), "frame": frame}
 
 
 def read_score_pair(value):
@@ -163,13 +203,14 @@ def read_ball_pos(content):
     for key, reader in (("frame", lambda v: read_whole(v, 0, MAX_FRAME)),
                         ("bar", lambda v: read_number(v, *BAR_Y_LIMITS)),
                         ("hit", lambda v: read_whole(v, -1, MAX_FRAME)),
-                        ("score", read_score_pair)):
+                        ("score", read_score_pair),
+                        ("ms", lambda v: read_number(v, -1e15, 1e15))):
         if key in content:
             extras[key] = reader(content[key])
             if extras[key] is None:
                 return None
     return BallReport(center, vel, extras.get("frame"), extras.get("bar"),
-                      extras.get("hit", -1), extras.get("score"))
+                      extras.get("hit", -1), extras.get("score"), extras.get("ms"))
 
 
 def read_point(content):
@@ -271,18 +312,23 @@ class PingMeter:
 class HostClock:
     """Player 2's idea of which frame the host is at now.
 
-    Each ball_pos brings a frame number F and arrives a little later at
-    local time t. Over the last two seconds, F against t lies on a line
-    (the host's frame rate) blurred by the jitter; the line, moved on by
-    the one-way delay, says which frame the host is at now.
+    Each ball_pos brings the host's frame number F and the host's clock
+    then, and arrives a little later at local time t. The host's clock
+    against ours is steady: over the last two seconds, its clock minus the
+    time we heard it, plus the one-way delay, says what the host's clock
+    reads now. The newest frame and its time on the host's clock then say
+    which frame the host is at: a host that falls behind (a busy computer
+    skips frames) is followed at the next message, not seconds later.
+    Without the host's clock (an older host), F against t lies on a line,
+    blurred by the jitter, which is used instead.
     """
 
     def __init__(self, window=2.0):
         self.window = window
-        self.samples = collections.deque()      # (local time, frame)
+        self.samples = collections.deque()      # (local time, frame, host's clock in ms)
 
-    def hear(self, frame, t):
-        self.samples.append((t, frame))
+    def hear(self, frame, t, host_ms=None):
+        self.samples.append((t, frame, host_ms))
         while self.samples and self.samples[0][0] < t - self.window:
             self.samples.popleft()
 
@@ -290,7 +336,16 @@ class HostClock:
         """The host's frame at local time t (a float), or None before any news."""
         if not self.samples:
             return None
-        last_t, last_frame = self.samples[-1]
+        last_t, last_frame, last_ms = self.samples[-1]
+        timed = [s for s in self.samples if s[2] is not None]
+        if last_ms is not None and len(timed) >= 10:
+            clock_gap = statistics.median(ms - heard * 1000 for heard, _, ms in timed)
+            host_now = t * 1000 + clock_gap + one_way_s * 1000
+            steps = [(b[2] - a[2]) / (b[1] - a[1]) for a, b in zip(timed, timed[1:])
+                     if b[1] > a[1]]
+            frame_ms = statistics.median(steps) if steps else FRAME_MS
+            frame_ms = min(max(frame_ms, FRAME_MS / 1.5), FRAME_MS * 2)
+            return last_frame + (host_now - last_ms) / frame_ms
         if len(self.samples) < 10 or last_t - self.samples[0][0] < 0.5:
             return last_frame + (t - last_t + one_way_s) * FPS
         mean_t = statistics.fmean(s[0] for s in self.samples)
@@ -303,16 +358,17 @@ class HostClock:
 
 def frames_to_step(target, frame):
     """How many frames to move the ball this frame: normally 1, so it moves
-    evenly; 2 to catch up when it would fall more than 1 frame behind the
-    target; 0 (a pause) only when it would be more than 2 frames ahead.
-    Never backwards. What is left over is drawn with lead()."""
+    evenly; more (up to MAX_CATCH_UP) to catch up when it would fall more
+    than 1 frame behind the target (after a busy computer skipped frames);
+    0 (a pause) only when it would be more than 2 frames ahead. Never
+    backwards. What is left over is drawn with lead()."""
     if target is None:
         return 1
     behind = target - (frame + 1)
     if behind < -2:
         return 0
     if behind > 1:
-        return 2
+        return 1 + min(int(behind), MAX_CATCH_UP - 1)
     return 1
 
 
@@ -375,6 +431,26 @@ def ball_from(center, vel):
     return moved
 
 
+def follow_textbook_host(ball, states):
+    """Player 2's ball against a textbook host, whose ball_pos carries no
+    frame number: take the newest of `states` that arrived this frame, or,
+    when none did, move the ball on one frame by itself (off the walls: the
+    host decides the bars), as the textbook's Player 2 does. Returns the
+    events, for the sounds: a state going back the other way is a "bar",
+    one going up instead of down (or down instead of up) a "wall"."""
+    if not states:
+        return move_ball(ball)
+    (x, y), (vx, vy) = states[-1].center, states[-1].vel
+    served = math.dist((x, y), ball.center) > SNAP_DISTANCE / 2
+    events = []
+    if not served and vx * ball.vel[0] < 0:
+        events.append("bar")
+    elif not served and vy * ball.vel[1] < 0:
+        events.append("wall")
+    ball.set_state((x, y), (vx, vy))
+    return events
+
+
 def hits_right_bar(events, ball):
     """After move_ball(ball, left_bar, right_bar): did it bounce off the right bar?"""
     return "bar" in events and ball.vel[0] < 0 and ball.centerx > WIDTH / 2
@@ -387,7 +463,10 @@ class HostBall:
     When Player 2 reports its own hits, the host does not bounce the ball
     off Player 2's bar itself: its picture of that bar is old. It lets the
     ball fly on and waits a ping and a bit for Player 2's word before it
-    gives itself the point.
+    gives itself the point. Meanwhile its screen shows the ball bouncing
+    off its picture of that bar (`shadow`), if it would: Player 2's word
+    comes a moment later, and the ball should not be seen flying past a bar
+    that saved it.
     """
 
     def __init__(self, ball):
@@ -399,10 +478,44 @@ class HostBall:
         self.served_at = 0
         self.crossed_at = None          # frame the ball passed Player 2's bar
         self.waiting_hits = []          # hits at frames the host has not reached yet
+        self.shadow = None              # the ball as shown while Player 2's word is awaited
+        self.last_update = None         # when frames_due() was last asked (s)
+        self.frames_owed = 0.0          # frames the game is behind the clock
+
+    def frames_due(self, now_s):
+        """How many frames to play in this update: 1, or more when the
+        computer was too busy to call update() on time, so that the game
+        keeps the clock's pace (Player 2 follows that pace: a host that
+        fell behind would be seen ahead of where it is). Pygame Zero calls
+        update() a little more often than 60 times a second, so a gap of up
+        to a quarter frame more than one frame is on time."""
+        gap_frames = 1.0
+        if self.last_update is not None:
+            gap_frames = (now_s - self.last_update) * 1000 / FRAME_MS
+        self.last_update = now_s
+        if gap_frames > 1.25:
+            self.frames_owed = min(self.frames_owed + gap_frames - 1, MAX_CATCH_UP)
+        extra = min(int(self.frames_owed + 0.5), MAX_CATCH_UP - 1)
+        self.frames_owed -= extra
+        return 1 + extra
 
     def served(self):
         self.served_at = self.frame
         self.crossed_at = None
+        self.shadow = None
+
+    def shown_center(self):
+        """Where the host's screen shows the ball."""
+        return (self.shadow or self.ball).center
+
+    def _move_shadow(self, before, bar1, bar2):
+        """The ball as it would go if Player 2's bar is where we last heard."""
+        if self.shadow is None:
+            probe = ball_from(*before)
+            if hits_right_bar(move_ball(probe, bar1, bar2), probe):
+                self.shadow = probe
+        else:
+            move_ball(self.shadow, bar1, bar2)
 
     def step(self, bar1, bar2, moving, peer_judges, verdict_frames):
         """One frame. Returns move_ball()'s events, plus 1 or 2 when a player
@@ -411,7 +524,9 @@ class HostBall:
         events = []
         if moving:
             if peer_judges:
+                before = self.ball.center, self.ball.vel
                 events = move_ball(self.ball, bar1)
+                self._move_shadow(before, bar1, bar2)
             else:
                 events = move_ball(self.ball, bar1, bar2)
             if self.ball.vel[0] <= 0:
@@ -422,6 +537,7 @@ class HostBall:
             waited = self.crossed_at is not None and self.frame - self.crossed_at >= verdict_frames
             if player == 2 or (player == 1 and (waited or not peer_judges)):
                 events.append(player)
+                self.shadow = None
         x, y = self.ball.center
         vx, vy = self.ball.vel
         self.history[self.frame] = (x, y, vx, vy, bar1.y)
@@ -471,8 +587,9 @@ class HostBall:
 
     def accept(self, hit):
         """Take the ball back to Player 2's hit and run it forward to now.
-        Returns the ball's old center (for smoothing the drawing)."""
-        old_center = self.ball.center
+        Returns the ball's old center on the screen (for smoothing the drawing)."""
+        old_center = self.shown_center()
+        self.shadow = None
         self.last_hit = hit.frame
         self.crossed_at = None
         self.ball.set_state(hit.center, hit.vel)

@@ -7,14 +7,16 @@ import collections
 import math
 import random
 
+import pygame
 import pytest
 
 from pong_netcode import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend,
                           HitReport, HostBall, HostClock, PingMeter, PingReport, bar_at,
-                          frames_to_step, glide, lead, read_ball_pos, read_bar_pos,
-                          read_game_start, read_hello, read_hit, read_ping, read_point,
-                          read_resume)
-from pong_oop import (BALL_RADIUS, BAR_H, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
+                          bar_frame_content, bar_pos_content, follow_textbook_host,
+                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+                          read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
+                          read_point, read_resume)
+from pong_oop import (BALL_RADIUS, BAR_H, BAR_W, GAP_FROM_SCR, HEIGHT, MAX_SPEED, WIDTH, Ball, Bar,
                       Score, bot_move, faster)
 
 NAN, INF = float("nan"), float("inf")
@@ -24,7 +26,9 @@ NAN, INF = float("nan"), float("inf")
 BAD_BAR_POS = ["250", None, NAN, INF, -INF, 1e308, 10 ** 400, [20], [20, 250, 3, 4], [],
                ["x", 250], [20, "250"], [20, True], [20, NAN], [20, INF], [20, 10 ** 400],
                [20, -500], [20, 5000], {"x": 20, "y": 250}, [20, 250, -1], [20, 250, "7"],
-               [20, 250, 2.5], [20, [250]], True]
+               [20, 250, 2.5], [20, [250]], True,
+               [772, 300, 1234],        # a frame number makes three: the textbook unpacks two
+               [-1, 300], [801, 300], [772, -1], [772, 601]]     # a centre off the court
 
 
 @pytest.mark.parametrize("content", BAD_BAR_POS, ids=repr)
@@ -32,10 +36,60 @@ def test_bad_bar_pos_is_refused(content):
     assert read_bar_pos(content) is None
 
 
-def test_good_bar_pos_textbook_and_with_frame():
-    assert read_bar_pos([20, 250]) == (250, None)
-    assert read_bar_pos([765, 0, 1234]) == (0, 1234)
-    assert read_bar_pos((20, HEIGHT - BAR_H)) == (HEIGHT - BAR_H, None)
+def textbook_reads_bar_pos(content):
+    """The textbook's Bar.pos_update, in effect: it unpacks exactly two
+    numbers into the centre of its (whole-pixel) bar."""
+    bar = pygame.Rect(0, 0, BAR_W, BAR_H)
+    bar.centerx, bar.centery = content
+    return bar
+
+
+def test_bar_pos_is_the_bars_centre_as_the_textbook_sends_and_reads_it():
+    for top in (0, 7, 250, HEIGHT - BAR_H):
+        for x in (GAP_FROM_SCR, BAR2_X):
+            content = bar_pos_content(bar_at(x, top))
+            assert len(content) == 2
+            assert textbook_reads_bar_pos(content).topleft == (x, top)     # where it is
+            assert read_bar_pos(content) == (top, None)
+    # The textbook's bar stops only after crossing the edge (top -2 or 502):
+    # it is drawn at the edge.
+    assert read_bar_pos([27, 48]) == (0, None)
+    assert read_bar_pos([772, 552]) == (HEIGHT - BAR_H, None)
+    assert read_bar_pos((772.0, 300.0)) == (250, None)
+
+
+BAD_BAR_FRAME = [None, [772, 300, 5], {"center": [772, 300]}, {"frame": 5},
+                 {"center": [772, 300], "frame": -1}, {"center": [772, 300], "frame": 2.5},
+                 {"center": [772, NAN], "frame": 5}, {"center": [772, 900], "frame": 5},
+                 {"center": "772,300", "frame": 5}, {"center": [772, 300], "frame": True}]
+
+
+@pytest.mark.parametrize("content", BAD_BAR_FRAME, ids=repr)
+def test_bad_bar_frame_is_refused(content):
+    assert read_bar_frame(content) is None
+
+
+def test_bar_frame_carries_the_centre_and_the_hosts_frame():
+    assert read_bar_frame(bar_frame_content(bar_at(BAR2_X, 240), 1234)) == (240, 1234)
+
+
+def test_player2_moves_a_textbook_hosts_ball_on_by_itself_between_its_messages():
+    ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [400, 300], "vel": [5, -5]})]) == []
+    assert ball.center == (400, 300)
+    follow_textbook_host(ball, [])                  # nothing arrived: one frame on
+    assert ball.center == (405, 295)
+    ball.set_state((400, 12), (5, -5))
+    assert follow_textbook_host(ball, []) == ["wall"]     # off the wall, as the host does
+    # The host's ball bounced: Player 2 plays the sound itself, as the textbook's does.
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [410, 15], "vel": [5, -5]})]) \
+        == ["wall"]
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [415, 10], "vel": [-5, 5]})]) \
+        == ["bar"]
+    assert follow_textbook_host(ball, [read_ball_pos({"center": [400, 300], "vel": [5, 5]})]) \
+        == []                                       # a serve: no bounce
+
+
 
 
 GOOD_BALL = {"center": [400.0, 300.0], "vel": [5.0, -5.0], "frame": 10, "bar": 250, "hit": -1,
@@ -137,12 +191,46 @@ def test_a_host_running_slow_is_followed():
     assert clock.now(100 / 45 + 0.02, one_way_s=0.02) == pytest.approx(100 + 0.9, abs=1.0)
 
 
+def test_a_host_that_skipped_frames_is_followed_at_its_next_message():
+    """A busy host draws nothing for 100 ms (6 frames) and then goes on
+    from where it was: it is 6 frames behind its old pace for good. Its
+    clock in ball_pos says so at once; a line through two seconds of
+    arrivals would keep Player 2 ahead of it for a second or more."""
+    clock = HostClock()
+    rng = random.Random(5)
+    delay, jitter, frame_s = 0.030, 0.010, 1 / 62
+    sent, last_arrival, errors = 0.0, 0.0, []
+    for frame in range(400):
+        sent += frame_s + (0.100 if frame == 250 else 0.0)
+        last_arrival = max(last_arrival, sent + max(0.0, rng.gauss(delay, jitter)))
+        clock.hear(frame, last_arrival, host_ms=1e6 + sent * 1000)
+        if 256 <= frame <= 300:           # from a few frames after the pause
+            errors.append(abs(clock.now(last_arrival, delay) - (frame + (last_arrival - sent) / frame_s)))
+    assert max(errors) < 1.5, max(errors)
+
+
+def test_a_host_late_for_its_frame_plays_the_frames_it_missed():
+    def frames(gaps_ms):
+        host, t, played = HostBall(None), 0.0, []
+        host.frames_due(t)
+        for gap in gaps_ms:
+            t += gap / 1000
+            played.append(host.frames_due(t))
+        return played
+    assert frames([16, 17, 16.7, 16]) == [1, 1, 1, 1]       # on time
+    assert frames([33, 16, 50, 16]) == [2, 1, 3, 1]         # one, then two frames late
+    assert frames([26, 16, 26, 16]) == [2, 1, 1, 1]         # half a frame late, twice
+    assert frames([500, 16, 16]) == [4, 2, 1]               # a long pause is not replayed
+
+
 def test_frames_to_step_never_goes_back_and_only_pauses_when_far_ahead():
     assert frames_to_step(None, 10) == 1
     assert frames_to_step(11.4, 10) == 1
     assert frames_to_step(9.6, 10) == 1
     assert frames_to_step(9.2, 10) == 1             # 1.8 ahead after the step: drawn with lead()
     assert frames_to_step(12.5, 10) == 2
+    assert frames_to_step(13.5, 10) == 3            # behind after a busy moment: catch up
+    assert frames_to_step(30, 10) == 4              # ... but at most 4 frames at once
     assert frames_to_step(8.5, 10) == 0             # 2.5 ahead after a step: wait a frame
     assert all(frames_to_step(t / 10, 10) >= 0 for t in range(-500, 500))
 
@@ -188,7 +276,7 @@ def test_the_other_bar_glides_and_snaps_only_when_far():
 
 # ---- the host judging Player 2's hits ------------------------------------------
 
-def host_with_ball_going_right(y=300.0):
+def host_with_ball_going_right(y=300.0, frames=40):
     """A host whose ball flies at Player 2's bar; returns (host, frame of the hit)."""
     ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
     ball.set_state((600.0, y), (6.0, 0.0))
@@ -196,8 +284,8 @@ def host_with_ball_going_right(y=300.0):
     bar1 = Bar(GAP_FROM_SCR)
     bar2 = Bar(BAR2_X)
     hit_frame = None
-    for _ in range(40):
-        host.hear_bar2(read_bar_pos([BAR2_X, 250, host.frame]))
+    for _ in range(frames):
+        host.hear_bar2(read_bar_frame(bar_frame_content(bar_at(BAR2_X, 250), host.frame)))
         host.step(bar1, bar2, moving=True, peer_judges=True, verdict_frames=10)
         if hit_frame is None and ball.right >= bar2.left:
             hit_frame = host.frame
@@ -207,6 +295,22 @@ def host_with_ball_going_right(y=300.0):
 def honest_hit(host, frame, bar_y=250):
     x, y, vx, vy, _ = host.history[frame]
     return HitReport(frame, bar_y, (BAR2_X - BALL_RADIUS, y), (-faster(vx), faster(vy)))
+
+
+def test_the_hosts_screen_shows_the_save_it_expects_while_it_waits_for_player2():
+    host, frame = host_with_ball_going_right(frames=33)     # Player 2's bar is at 250-350
+    assert host.ball.centerx > BAR2_X               # the real ball flies on, awaiting the word
+    shown = host.shown_center()
+    assert shown[0] < BAR2_X                        # but the screen shows it bounced back
+    hit = honest_hit(host, frame)
+    assert host.accept(hit) == shown                # smoothing starts from what was shown
+    assert host.shown_center() == host.ball.center
+    assert math.dist(shown, host.ball.center) < 15  # and the word agreed with the picture
+
+
+def test_the_host_shows_no_save_where_player2s_bar_is_not():
+    host, frame = host_with_ball_going_right(y=100.0, frames=33)  # the bar is at 250-350
+    assert host.shown_center() == host.ball.center and host.ball.centerx > BAR2_X
 
 
 def test_an_honest_hit_is_accepted_and_the_ball_comes_back_at_once():
@@ -347,8 +451,9 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True, p
     score = Score()
     host_ball.serve()
     host.served()
-    seen = {"reported": 0, "accepted": 0, "refused": 0, "points": [0, 0], "gaps": []}
-    peer_at = {}
+    seen = {"reported": 0, "accepted": 0, "refused": 0, "points": [0, 0], "gaps": [],
+            "screens": []}
+    peer_at, host_shown = {}, {}
     wait = 2 * mean_frames + 3 * jitter_frames + 4
     for now in range(frames):
         for kind, message in to_host.receive(now):
@@ -384,13 +489,18 @@ def play_rallies(frames, mean_frames, jitter_frames, seed=1, peer_honest=True, p
             for hit in hits:
                 to_host.send(now, ("hit", hit if peer_honest else elsewhere(hit)))
                 seen["reported"] += 1
-            to_host.send(now, ("bar", read_bar_pos([BAR2_X, bar2.y, prediction.frame])))
+            to_host.send(now, ("bar", read_bar_frame(bar_frame_content(bar2, prediction.frame))))
             peer_at[prediction.frame] = peer_ball.center
+        host_shown[host.frame] = host.shown_center()
         for frame in [f for f in peer_at if f <= host.frame]:
-            # Player 2's ball at a frame against the host's ball at that frame
+            # Player 2's ball at a frame against the host's ball at that frame,
+            # and against where the host's screen showed it
             shown, (x, y) = peer_at.pop(frame), host.history[frame][:2]
             if 0 < x < WIDTH and 0 < shown[0] < WIDTH:
                 seen["gaps"].append(math.dist(shown, (x, y)))
+                if frame in host_shown and frame - host.served_at > 2 * mean_frames + 2:
+                    seen["screens"].append(math.dist(shown, host_shown[frame]))
+        host_shown.pop(host.frame - 200, None)
     return seen
 
 
@@ -406,6 +516,16 @@ def test_honest_player2_hits_all_count_and_both_see_the_same_ball(mean_frames, j
         gaps = sorted(seen["gaps"])
         assert gaps[len(gaps) // 2] < 1.0           # the same ball, most of the time
         assert gaps[int(len(gaps) * 0.95)] < 10.0
+
+
+@pytest.mark.parametrize("mean_frames,jitter_frames", [(2, 0.6), (4, 1.2)])
+def test_the_hosts_screen_shows_player2s_saves_without_waiting_for_its_word(mean_frames,
+                                                                            jitter_frames):
+    # The host's screen against Player 2's, frame by frame: the host no longer
+    # shows the ball flying past Player 2's bar until Player 2's word arrives.
+    screens = play_rallies(3600, mean_frames, jitter_frames)["screens"]
+    assert len(screens) > 3000
+    assert sum(1 for gap in screens if gap > 10) <= 0.004 * len(screens)
 
 
 def test_a_player2_claiming_saves_with_its_bar_elsewhere_gets_nothing():

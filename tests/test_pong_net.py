@@ -316,8 +316,9 @@ def test_a_hostile_player2_cannot_crash_or_move_the_host(relay_process):
     for state in hostile.received["ball_pos"]:
         x, y = state["center"]
         assert math.isfinite(x) and 0 <= y <= 600, state
-    for _, y, *frame in hostile.received["bar_pos"]:
-        assert 0 <= y <= 500
+    for content in hostile.received["bar_pos"]:
+        x, y = content                  # the textbook's two numbers: the bar's centre
+        assert x == 27 and 50 <= y <= 550
 
 
 def test_a_hostile_host_cannot_crash_or_move_player2(relay_process, tmp_path):

@@ -14,12 +14,14 @@ screens' records, per minute of the match):
                     away from where its last step would have taken it (walls
                     and bars taken into account); host screen in brackets
     P2 vs host      distance between the ball on Player 2's screen and on the
-                    host's screen at the same moment, median / 95th percentile
+                    host's screen at the same wall-clock moment, at every frame
+                    either screen draws, median / 95th percentile
     bar jumps       the host's bar on Player 2's screen moving >= 21 px in a frame
     ping            Player 2's ping figure, median
     frame ms        time between drawn frames on Player 2's screen, median / 95th
                     percentile (a late frame shows the machine was busy)
 """
+import bisect
 import json
 import math
 import os
@@ -30,6 +32,7 @@ WIDTH, HEIGHT = 800, 600
 BALL_RADIUS = 10
 NEAR_WALL = BALL_RADIUS + 14        # px: a wall bounce may happen within this
 NEAR_BAR = 20 + 15 + BALL_RADIUS + 14
+SERVE_JUMP = 100                    # px between two frames: a serve, not a move
 
 
 def load(path):
@@ -142,30 +145,49 @@ def jumps(records, first, last, limits=(10, 30)):
     return counts
 
 
+FRAME_S = 1 / 60
+
+
+def shown_at(records, times, t):
+    """(x, y, score) of the ball a screen shows at wall-clock time t, or None.
+
+    A screen shows each frame from the moment it is drawn until the next
+    one is; a moving ball is taken to move on continuously to the next
+    frame's place during the last frame period before that frame is drawn.
+    (For frames drawn on time that is plain interpolation between the two;
+    while a busy game draws nothing, the ball stands still where it was.)
+    Between frames with a point or a serve in between it is None."""
+    j = bisect.bisect_right(times, t) - 1
+    if j < 0 or j + 1 >= len(records):
+        return None
+    before, after = records[j], records[j + 1]
+    if before["score"] != after["score"]:
+        return None
+    (x0, y0), (x1, y1) = before["ball"], after["ball"]
+    if math.hypot(x1 - x0, y1 - y0) > SERVE_JUMP:
+        return None
+    span = min(times[j + 1] - times[j], FRAME_S)
+    share = max(0.0, 1 - (times[j + 1] - t) / span) if span > 0 else 1.0
+    return x0 + (x1 - x0) * share, y0 + (y1 - y0) * share, before["score"]
+
+
 def distances(peer, host, first, last):
-    """Ball on Player 2's screen against the host's screen at the same moment."""
+    """The ball on Player 2's screen against the host's screen at the same
+    wall-clock moment: at every frame either screen draws between Player
+    2's frames first and last, both balls in the court, the same score."""
+    start_t, end_t = peer[first]["t"], peer[last]["t"]
+    peer_times = [r["t"] for r in peer]
+    host_times = [r["t"] for r in host]
+    moments = sorted(t for t in peer_times[first:last + 1] + host_times
+                     if start_t <= t <= end_t)
     found = []
-    times = [r["t"] for r in host]
-    j = 0
-    for i in range(first, last + 1):
-        record = peer[i]
-        t = record["t"]
-        while j + 1 < len(host) and times[j + 1] < t:
-            j += 1
-        if j + 1 >= len(host) or not times[j] <= t <= times[j + 1]:
+    for t in moments:
+        on_peer, on_host = shown_at(peer, peer_times, t), shown_at(host, host_times, t)
+        if on_peer is None or on_host is None or on_peer[2] != on_host[2]:
             continue
-        h0, h1 = host[j], host[j + 1]
-        if h1["t"] - h0["t"] > 0.05 or h0["score"] != h1["score"] or record["score"] != h0["score"]:
+        if not (in_court(on_peer[0]) and in_court(on_host[0])):
             continue
-        (x0, y0), (x1, y1) = h0["ball"], h1["ball"]
-        if math.hypot(x1 - x0, y1 - y0) > 40:
-            continue            # a serve between the two frames
-        share = (t - h0["t"]) / (h1["t"] - h0["t"]) if h1["t"] > h0["t"] else 0
-        hx, hy = x0 + (x1 - x0) * share, y0 + (y1 - y0) * share
-        px, py = record["ball"]
-        if not (in_court(hx) and in_court(px)):
-            continue
-        found.append(math.hypot(px - hx, py - hy))
+        found.append(math.hypot(on_peer[0] - on_host[0], on_peer[1] - on_host[1]))
     return found
 
 
