@@ -71,9 +71,11 @@ def start_relay(port, group):
     return relay
 
 
-def start_game(port, options):
-    return subprocess.Popen([sys.executable, str(HERE / "pong_net.py"), "localhost", str(port),
-                             *options], cwd=HERE)
+def start_game(port, options, frames=None):
+    # --frames (for the tests): pong_harness.py stops the game after that many frames.
+    harness = [str(HERE / "pong_harness.py"), "--frames", str(frames)] if frames else []
+    return subprocess.Popen([sys.executable, *harness, str(HERE / "pong_net.py"), "localhost",
+                             str(port), *options], cwd=HERE)
 
 
 def stop_on_sigterm(signum, frame):
@@ -98,15 +100,15 @@ def main():
             pass
     if missing_packages():
         sys.exit(INSTALL_HELP.format(python=sys.executable))
-    limit = ["--group", args.group] + (["--frames", str(args.frames)] if args.frames else [])
+    group = ["--group", args.group]
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     relay = None if relay_here(args.port, args.group) else start_relay(args.port, args.group)
     games = []
     try:
-        games.append(start_game(args.port, limit))
+        games.append(start_game(args.port, group, args.frames))
         time.sleep(1.5)             # let the first window become Player 1, the host
-        games.append(start_game(args.port, limit + (["--bot"] if args.bot else [])))
+        games.append(start_game(args.port, group + (["--bot"] if args.bot else []), args.frames))
         codes = [game.wait() for game in games]
     except KeyboardInterrupt:
         codes = [1]

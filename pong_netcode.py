@@ -505,7 +505,6 @@ class BallPrediction:
         self.shown_at = {}              # frame -> where the ball was
         self.pending_hit = None         # HitReport not yet accepted
         self.reported_at = -100         # frame of the last hit reported
-        self.errors = []                # px between my ball and the host's, per state
         self.path = collections.deque(maxlen=3)     # the ball's centers, last frames
 
     def host_bar_at(self, frame):
@@ -586,8 +585,6 @@ class BallPrediction:
             elif state.frame >= hit.frame:
                 self.pending_hit = None         # refused: the host's ball is the truth
         old_center = self.ball.center
-        if state.frame in self.shown_at and moving:
-            self.errors.append(math.dist(self.shown_at[state.frame], state.center))
         if self.frame is None or state.frame >= self.frame:
             self.frame = state.frame
             self.ball.set_state(state.center, state.vel)

@@ -19,6 +19,7 @@ pgzrun command does not pass options on to the game):
                       alone with the left bar
     --demo            the computer plays both bars and the game starts by
                       itself (you can still press Space to play again)
+    --lang ko|en      the screens' language (normally the computer's own)
     --speed K         fast forward: play K frames of the game for every
                       frame shown (a whole --demo game takes about four
                       minutes at normal speed)
@@ -47,7 +48,6 @@ if sys.version_info < (3, 8):
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 try:
     import pygame
-    from pgzero import ptext
     from pgzero.constants import keys
     from pgzero.keyboard import keyboard
     from pgzero.loaders import sounds
@@ -56,9 +56,14 @@ except ImportError:
     sys.exit('This game needs Pygame Zero, which this Python does not have. Install it with:\n'
              '    "%s" -m pip install pgzero' % sys.executable)
 
+import pong_text        # the screens' words, in Korean and English, and their fonts
+from pong_text import draw_text, say
+
 WIDTH = 800
 HEIGHT = 600
 TITLE = "pong"
+LANGUAGE = "auto"     # the screens' language: "ko", "en", or "auto" (the computer's, if
+                      # it has a font with Hangul) - or --lang
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The window's icon, drawn by make_assets.py. A game copied without images/
 # simply keeps the usual icon (None tells Pygame Zero to leave it alone).
@@ -84,10 +89,7 @@ BAR1_UP_KEYS = [keys.A, keys.W]
 BAR1_DOWN_KEYS = [keys.Z, keys.S]
 BAR2_UP_KEYS = [keys.UP]
 BAR2_DOWN_KEYS = [keys.DOWN]
-# What the start screen says about those keys (W and S work too, but two keys
-# are easier to remember than four).
-BAR1_KEYS_HELP = "Left bar: A = up, Z = down"
-BAR2_KEYS_HELP = "Right bar: Up and Down arrows"
+# (The start screen names A/Z only: two keys are easier to remember than four.)
 
 BACKGROUND_COLOR = "black"
 LINE_COLOR = "grey"
@@ -97,9 +99,15 @@ TEXT_COLOR = "white"
 LABEL_COLOR = "yellow"            # "YOU" beside your bar
 MESSAGE_BOX_COLOR = (20, 40, 90)  # the dark blue panel behind messages ...
 MESSAGE_BORDER_COLOR = (110, 130, 190)  # ... and its lighter frame
-MESSAGE_TOP = 100                 # y of the panel's top edge: above the ball's start
-BIG_TEXT = 64                     # font sizes (pixels) of messages
-SMALL_TEXT = 32
+MESSAGE_TOP = 100                 # y of the panel's top edge: under the score ...
+MESSAGE_BOTTOM = HEIGHT // 2 - BALL_RADIUS - 4  # ... and its lowest: above the ball's start
+MESSAGE_MARGIN = 10               # the panel keeps this far from the window's edges
+MESSAGE_PADDING = 30              # room left and right of the words, inside the panel ...
+MESSAGE_PADDING_Y = 20            # ... and above and below them
+MESSAGE_GAP = 15                  # between the big and the small text
+# Font sizes (pixels) of messages, big and small: the first pair whose panel
+# fits above the ball (long messages take more lines, so smaller letters).
+MESSAGE_SIZES = [(64, 32), (56, 28), (48, 24), (40, 20)]
 LABEL_TEXT = 30
 
 
@@ -398,25 +406,36 @@ def draw_game(screen, ball, bar1, bar2, score):
 def draw_bar_label(screen, bar, text):
     """Write a short label (e.g. "YOU") beside the bar, on the court side."""
     if is_left_bar(bar):
-        screen.draw.text(text, midleft=(bar.right + 12, bar.centery),
-                         fontsize=LABEL_TEXT, color=LABEL_COLOR)
+        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, midleft=(bar.right + 12, bar.centery))
     else:
-        screen.draw.text(text, midright=(bar.left - 12, bar.centery),
-                         fontsize=LABEL_TEXT, color=LABEL_COLOR)
+        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, midright=(bar.left - 12, bar.centery))
 
 
-def message_box(text, small_text=""):
-    """The panel that draw_message() puts behind text and small_text."""
-    big_font = ptext.getfont(None, BIG_TEXT)
-    small_font = ptext.getfont(None, SMALL_TEXT)
-    small_lines = small_text.splitlines()
-    width = max([big_font.size(text)[0]] + [small_font.size(line)[0] for line in small_lines])
-    height = big_font.get_linesize() + small_font.get_linesize() * len(small_lines)
-    if small_lines:
-        height += 15                # a little air between the big and the small text
-    box = Rect(0, 0, min(width + 60, WIDTH - 20), height + 40)
-    box.midtop = (WIDTH // 2, MESSAGE_TOP)
-    return box
+def message_layout(text, small_text=""):
+    """Where draw_message() puts its panel and each line: (panel, [(line,
+    size, top), ...]). Long lines are wrapped to fit the panel; when that
+    makes too many lines for the room above the ball, smaller letters."""
+    widest = WIDTH - 2 * MESSAGE_MARGIN - 2 * MESSAGE_PADDING
+    lettering = pong_text.current()
+    for big, small in MESSAGE_SIZES:
+        lines = [(line, big) for line in lettering.lines(text, big, widest)]
+        small_lines = lettering.lines(small_text, small, widest) if small_text else []
+        lines += [(line, small) for line in small_lines]
+        heights = [lettering.line_height(line, size) for line, size in lines]
+        gap = MESSAGE_GAP if small_lines else 0
+        height = sum(heights) + gap + 2 * MESSAGE_PADDING_Y
+        if MESSAGE_TOP + height <= MESSAGE_BOTTOM:
+            break
+    width = max(lettering.render(line, size, TEXT_COLOR).get_width() for line, size in lines)
+    panel = Rect(0, MESSAGE_TOP, width + 2 * MESSAGE_PADDING, height)
+    panel.centerx = WIDTH // 2
+    placed, top = [], panel.top + MESSAGE_PADDING_Y
+    for (line, size), line_height in zip(lines, heights):
+        if size == small and gap:
+            top, gap = top + gap, 0     # a little air between the big and the small text
+        placed.append((line, size, top))
+        top += line_height
+    return panel, placed
 
 
 def draw_message(screen, text, small_text=""):
@@ -425,28 +444,24 @@ def draw_message(screen, text, small_text=""):
 
     They sit on a panel of their own: drawn straight onto the court, the
     centre line would run through the middle of the words."""
-    box = message_box(text, small_text)
-    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
-    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
-    screen.draw.text(text, midtop=(WIDTH / 2, box.top + 20),
-                     fontsize=BIG_TEXT, color=TEXT_COLOR)
-    if small_text:
-        top = box.top + 20 + ptext.getfont(None, BIG_TEXT).get_linesize() + 15
-        screen.draw.text(small_text, midtop=(WIDTH / 2, top), align="center",
-                         fontsize=SMALL_TEXT, color=TEXT_COLOR)
+    panel, lines = message_layout(text, small_text)
+    screen.draw.filled_rect(panel, MESSAGE_BOX_COLOR)
+    screen.draw.rect(panel, MESSAGE_BORDER_COLOR)
+    for line, size, top in lines:
+        draw_text(screen, line, size, TEXT_COLOR, midtop=(WIDTH // 2, top))
 
 
 def winner_text(score):
-    return "Player %d wins!" % score.winner()
+    return say("wins", n=score.winner())
 
 
 def draw_start_or_winner(screen, score, game_started, keys_help=""):
     """Before a game: how to start it (and keys_help, which keys move the
     bars). After one: who won, and how to play again."""
     if score.game_over:
-        draw_message(screen, winner_text(score), "Press Space to play again")
+        draw_message(screen, winner_text(score), say("again"))
     elif not game_started:
-        draw_message(screen, "Press Space to start", keys_help)
+        draw_message(screen, say("start"), keys_help)
 
 
 # ---- the local game ----
@@ -525,12 +540,13 @@ def update():
 # screen is not imported: Pygame Zero puts it into this file when the game
 # runs, and draw() is only called then.
 def draw():
+    pong_text.use_language_once(LANGUAGE)         # (unless --lang chose already)
     draw_game(screen, ball, bar1, bar2, score)
     if bot_plays_bar2 and not bot_plays_bar1:      # --bot: one player, on the left
-        draw_bar_label(screen, bar1, "YOU")
-        keys_help = BAR1_KEYS_HELP.replace("Left bar", "Your bar (left)")
+        draw_bar_label(screen, bar1, say("you"))
+        keys_help = say("keys_left")
     else:
-        keys_help = BAR1_KEYS_HELP + "\n" + BAR2_KEYS_HELP
+        keys_help = say("keys_both")
     draw_start_or_winner(screen, score, game_started, keys_help)
     if max_frames is not None and frame_count >= max_frames:
         finish()
@@ -554,6 +570,8 @@ def read_options(args):
                         help="the computer plays the right bar")
     parser.add_argument("--demo", action="store_true",
                         help="the computer plays both bars; starts by itself")
+    parser.add_argument("--lang", choices=["auto", "ko", "en"], default=LANGUAGE,
+                        help="the screens' language (default %(default)s: the computer's)")
     parser.add_argument("--speed", type=int, default=1, metavar="K",
                         help="fast forward: play K frames per frame shown")
     parser.add_argument("--frames", type=int, metavar="N",
@@ -579,6 +597,7 @@ def use_options(options):
     elif options.bot:
         bot_plays_bar2 = True
     game_speed = options.speed
+    pong_text.use_language(options.lang)
     max_frames = options.frames
     screenshot_path = options.screenshot
 

@@ -696,12 +696,14 @@ def test_check_a_private_relay_counts_players_but_names_no_group():
 # The games in a classroom: groups, discovery, messages that are true
 # ---------------------------------------------------------------------------
 
-from test_pong_net import GAME, Game  # noqa: E402  (the game's own test harness)
+from test_pong_net import GAME, HARNESS, Game  # noqa: E402  (the game's own test harness)
 
 
-def run_game(*args, timeout=30):
-    """`python pong_net.py ARGS` to the end: (exit status, output lines)."""
-    result = subprocess.run([sys.executable, "-u", GAME, *args], cwd=ROOT,
+def run_game(*args, frames, timeout=30):
+    """`python pong_net.py ARGS` to the end, stopped after `frames` frames by
+    pong_harness.py: (exit status, output lines)."""
+    result = subprocess.run([sys.executable, "-u", HARNESS, "--frames", str(frames), GAME, *args],
+                            cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             timeout=timeout)
     assert "Traceback" not in result.stdout, result.stdout
@@ -713,9 +715,9 @@ def test_two_pairs_play_at_once_each_in_its_own_group(started):
     games = []
     try:
         for group in ("pong1", "pong2"):
-            host = Game(port, "--group", group, "--bot", "--frames", "400")
+            host = Game(port, "--group", group, "--bot", frames=400)
             assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-            peer = Game(port, "--group", group, "--bot", "--frames", "300")
+            peer = Game(port, "--group", group, "--bot", frames=300)
             assert peer.wait_for_line("Connected as peer (Player 2)"), peer.output()
             games += [host, peer]
         for game in games:
@@ -739,7 +741,7 @@ def test_the_window_title_shows_the_group(relay_process):
         pygame.display.set_mode((80, 60))
         game.use_options(game.read_options([HOST, str(relay_process.port), "--group",
                                             "pong_game"]))
-        assert wait_for(lambda: game.update() or game.me is not None)
+        assert wait_for(lambda: game.update() or game.match.me is not None)
         assert pygame.display.get_caption()[0] == "pong - pong_game - Player 1 (host)"
     finally:
         game.net.disconnect()
@@ -748,7 +750,7 @@ def test_the_window_title_shows_the_group(relay_process):
 
 def test_auto_finds_the_relay_and_says_which(relay_process):
     port = relay_process.port
-    status, lines = run_game("auto", str(port), "--discover", HOST, "--frames", "30")
+    status, lines = run_game("auto", str(port), "--discover", HOST, frames=30)
     assert status == 0, lines
     assert "Found a relay at 127.0.0.1 port {}; joining group pong_game.".format(port) in lines
     assert "Connected as host (Player 1)" in lines
@@ -757,7 +759,7 @@ def test_auto_finds_the_relay_and_says_which(relay_process):
 def test_auto_with_no_relay_says_how_to_start_one_and_exits():
     port = free_port()
     status, lines = run_game("auto", str(port), "--discover", HOST, "--group", "pong7",
-                             "--frames", "30")
+                             frames=30)
     assert status == 1
     assert any(line.startswith("No relay with group pong7 answered (UDP port {}). Start one "
                                "with: python nethelper.py -g pong7 -p {}".format(port, port))
@@ -766,7 +768,7 @@ def test_auto_with_no_relay_says_how_to_start_one_and_exits():
 
 def test_no_relay_advice_is_printed_once_with_the_port():
     port = free_port()
-    status, lines = run_game(HOST, str(port), "--group", "pong4", "--frames", "100")
+    status, lines = run_game(HOST, str(port), "--group", "pong4", frames=100)
     assert status == 1
     text = "\n".join(lines)
     assert text.count("python nethelper.py -g pong4 -p {}".format(port)) == 1, text
@@ -775,7 +777,7 @@ def test_no_relay_advice_is_printed_once_with_the_port():
 
 def test_a_bad_host_name_is_not_told_to_start_the_relay():
     # An empty label fails inside Python: no name server is asked.
-    status, lines = run_game("no..such..host", "--frames", "100")
+    status, lines = run_game("no..such..host", frames=100)
     assert status == 1
     text = "\n".join(lines)
     assert 'Cannot find a computer called "no..such..host". Check SERVER_IP.' in text, text
@@ -785,7 +787,7 @@ def test_a_bad_host_name_is_not_told_to_start_the_relay():
 def test_a_full_group_says_so_and_how_to_choose_another(started):
     process, port, _ = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
     a, b = join(port, "Player1", "pong1"), join(port, "Player2", "pong1")
-    status, lines = run_game(HOST, str(port), "--group", "pong1", "--frames", "100")
+    status, lines = run_game(HOST, str(port), "--group", "pong1", frames=100)
     a.disconnect(), b.disconnect()
     assert status == 1
     assert "Failed to connect. The group is full." in lines
@@ -795,8 +797,8 @@ def test_a_full_group_says_so_and_how_to_choose_another(started):
 
 def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
     process, port, _ = started("-g", "pong_game", *LOOPBACK)
-    host = Game(port, "--bot", "--frames", "900")
-    peer = Game(port, "--bot", "--frames", "900")
+    host = Game(port, "--bot", frames=900)
+    peer = Game(port, "--bot", frames=900)
     try:
         assert peer.wait_for_line("Game started"), peer.output()
         stop_process(process)
@@ -836,11 +838,11 @@ def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
 
 def test_a_bot_never_starts_a_game_for_a_person(relay_process):
     port = relay_process.port
-    bot = Game(port, "--bot", "--frames", "240")
+    bot = Game(port, "--bot", frames=240)
     person = None
     try:
         assert bot.wait_for_line("Connected as host (Player 1)"), bot.output()
-        person = Game(port, "--frames", "180")
+        person = Game(port, frames=180)
         assert person.finish() == 0, person.output()
         assert bot.finish() == 0, bot.output()
     finally:
@@ -857,18 +859,18 @@ def test_two_bots_start_at_once_but_wait_on_the_winner_screen():
     import pong_net
     import pong_oop
     game = importlib.reload(pong_net)
-    game.bot_plays = True
+    game.BOT = True
     assert not game.bot_wants_to_start()                # no word yet that the other is a bot
     game.hear_hello("abcd1234", None, True)
-    assert game.opponent_is_bot and game.bot_wants_to_start()   # the first game: at once
-    game.game_started = True
+    assert game.match.opponent_is_bot and game.bot_wants_to_start()   # the first game: at once
+    game.match.game_started = True
     assert not game.bot_wants_to_start()                # playing
     for _ in range(pong_oop.FINAL_SCORE):
         game.score.add(1)
     assert game.score.game_over
     waited = 0
     while not game.bot_wants_to_start():
-        game.winner_frames = waited = waited + 1
+        game.match.winner_frames = waited = waited + 1
         assert waited <= game.BOT_WINNER_FRAMES
     assert waited == game.BOT_WINNER_FRAMES             # 3 s of the winner screen first
     game.hear_hello("abcd1234", None, False)            # a person: never

@@ -9,18 +9,21 @@ import time
 from conftest import HOST, ROOT, start_relay_process, stop_process, wait_for
 
 GAME = str(ROOT / "pong_net.py")
-SCREENLOG = str(ROOT / "bench" / "lag" / "screenlog.py")
+HARNESS = str(ROOT / "pong_harness.py")
 
 
 class Game:
-    """A pong_net.py process; a thread collects the lines it prints."""
+    """A pong_net.py process, run by pong_harness.py (which stops it after
+    `frames` frames, and writes what its screen shows every frame to the file
+    `record`); a thread collects the lines it prints."""
 
-    def __init__(self, port, *options, record=None):
-        # record: run it under bench/lag/screenlog.py, which writes what the
-        # screen shows every frame to that file
-        command = [sys.executable, "-u", GAME, HOST, str(port), *options]
+    def __init__(self, port, *options, frames=None, record=None):
+        command = [sys.executable, "-u", HARNESS]
+        if frames:
+            command += ["--frames", str(frames)]
         if record:
-            command[2:2] = [SCREENLOG, str(record)]
+            command += ["--record", str(record)]
+        command += [GAME, HOST, str(port), *options]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.lines = []
@@ -72,16 +75,16 @@ def test_host_peer_and_a_refused_third_play_a_real_game(relay_process):
     # The host's bot plays; Player 2 (a person's game, --autostart: it presses Space
     # itself, since a bot never starts a game for a person) keeps its bar still,
     # so points come quickly and the test sees the score travel.
-    host = Game(port, "--bot", "--frames", "900")
+    host = Game(port, "--bot", frames=900)
     peer = third = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port, "--autostart", "--frames", "700")
+        peer = Game(port, "--autostart", frames=700)
         assert peer.wait_for_line("Connected as peer (Player 2)"), peer.output()
         assert host.wait_for_line("Player2 is here")
 
         started = time.monotonic()
-        third = Game(port, "--frames", "300")
+        third = Game(port, frames=300)
         assert third.finish(timeout=20) == 1
         assert "Failed to connect. The group is full." in third.lines
         assert time.monotonic() - started < 15      # refused at once, not after a timeout
@@ -116,13 +119,13 @@ def test_player2_takes_over_when_the_host_goes(relay_process):
     peer = newcomer = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port, "--bot", "--frames", "600")
+        peer = Game(port, "--bot", frames=600)
         assert peer.wait_for_line("Game started"), peer.output()
         host.process.send_signal(signal.SIGKILL)           # the host vanishes
         assert peer.wait_for_line("The host is disconnected."), peer.output()
         assert peer.wait_for_line("Taking over as host (Player 1)."), peer.output()
         assert peer.wait_for_line("Connected as host (Player 1)"), peer.output()
-        newcomer = Game(port, "--bot", "--frames", "200")
+        newcomer = Game(port, "--bot", frames=200)
         assert newcomer.wait_for_line("Connected as peer (Player 2)"), newcomer.output()
         assert newcomer.finish() == 0, newcomer.output()
         assert peer.finish() == 0, peer.output()
@@ -140,7 +143,7 @@ def test_no_relay_gives_a_plain_explanation_and_a_clean_exit():
     probe.bind((HOST, 0))
     free_port = probe.getsockname()[1]
     probe.close()
-    game = Game(free_port, "--frames", "100")
+    game = Game(free_port, frames=100)
     assert game.finish(timeout=20) == 1
     output = game.output()
     assert "Traceback" not in output
@@ -150,11 +153,11 @@ def test_no_relay_gives_a_plain_explanation_and_a_clean_exit():
 
 def test_games_survive_the_relay_stopping_and_rejoin_when_it_returns():
     relay, port, _ = start_relay_process("-g", "pong_game", "-p", "0", "-i", HOST)
-    host = Game(port, "--bot", "--frames", "700")
+    host = Game(port, "--bot", frames=700)
     peer = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
-        peer = Game(port, "--bot", "--frames", "600")
+        peer = Game(port, "--bot", frames=600)
         assert peer.wait_for_line("Game started"), peer.output()
         stop_process(relay)
         assert host.wait_for_line("Lost the connection to the relay"), host.output()
@@ -268,7 +271,7 @@ def bad_counts(game):
 
 
 def test_a_hostile_player2_cannot_crash_or_move_the_host(relay_process):
-    host = Game(relay_process.port, "--bot", "--frames", "300")
+    host = Game(relay_process.port, "--bot", frames=300)
     hostile = None
     try:
         assert host.wait_for_line("Connected as host (Player 1)"), host.output()
@@ -309,7 +312,7 @@ def test_a_hostile_player2_cannot_crash_or_move_the_host(relay_process):
 def test_a_hostile_host_cannot_crash_or_move_player2(relay_process, tmp_path):
     hostile = Hostile(relay_process.port, "Player1", "Player2")
     record = tmp_path / "peer.jsonl"
-    peer = Game(relay_process.port, "--frames", "300", record=record)
+    peer = Game(relay_process.port, frames=300, record=record)
     try:
         hostile.wait_for_other()
         for content in BAD_BALL_POS:
@@ -352,7 +355,7 @@ def test_frames_keep_coming_while_the_relay_address_does_not_answer():
         fillers.append(filler)
     try:
         started = time.monotonic()
-        game = Game(port, "--frames", "60")             # 1 s of frames; joining gives up after 3 s
+        game = Game(port, frames=60)             # 1 s of frames; joining gives up after 3 s
         assert game.finish(timeout=20) == 0, game.output()
         assert game.lines[-1] == "Stopped after 60 frames as None, score 0-0", game.output()
         assert time.monotonic() - started < 15

@@ -124,9 +124,9 @@ def test_network_game_moves_your_bar_with_the_keys_it_shows(x_display, tmp_path)
     relay, port, _ = start_relay_process("-g", "pong_game", "-p", "0", "-i", HOST)
     picture_path = tmp_path / "host.png"
     x11 = dict(os.environ, DISPLAY=x_display, SDL_VIDEODRIVER="x11", SDL_AUDIODRIVER="dummy")
-    host = subprocess.Popen([sys.executable, str(ROOT / "pong_net.py"), HOST, str(port),
-                             "--frames", "300", "--screenshot", str(picture_path),
-                             "--autostart"], cwd=ROOT,
+    host = subprocess.Popen([sys.executable, str(ROOT / "pong_harness.py"), "--frames", "300",
+                             "--screenshot", str(picture_path), str(ROOT / "pong_net.py"), HOST,
+                             str(port), "--autostart"], cwd=ROOT,
                             env=x11, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peer = None
     try:

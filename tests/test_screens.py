@@ -1,25 +1,32 @@
-"""Every screen of both games, drawn headless and checked as a picture.
+"""Every screen of both games, in English and in Korean, drawn headless and
+checked as a picture.
 
 Each screen is drawn by the game's own draw() (for pong_net after real
 frames against a real relay), then compared pixel for pixel with the court
 plus the message the screen should show, drawn by pong_oop's functions. So
 these tests check which words appear, and that the words stay readable:
-the centre line never runs through a message, and the parked ball is not
-hidden behind one.
+the centre line never runs through a message, the parked ball is not
+hidden behind one, every letter stays inside its panel, and Hangul is drawn
+as letters, not as the empty boxes of a font without it.
 """
 import importlib
+import os
+import subprocess
+import sys
 
 import pygame
 import pytest
-from pgzero import ptext
 from pgzero.constants import keys
 from pgzero.screen import Screen
 
-from conftest import HOST, wait_for
+from conftest import HOST, ROOT, wait_for
 import nethelper
 import pong_oop
-from pong_oop import (BACKGROUND_COLOR, FINAL_SCORE, HEIGHT, LINE_COLOR, TEXT_COLOR, WIDTH,
-                      draw_bar_label, draw_game, draw_message)
+import pong_text
+from pong_oop import (BACKGROUND_COLOR, FINAL_SCORE, HEIGHT, LINE_COLOR, MESSAGE_BORDER_COLOR,
+                      MESSAGE_BOX_COLOR, TEXT_COLOR, WIDTH, draw_bar_label, draw_game,
+                      draw_message, message_layout)
+from pong_text import TEXTS
 
 CENTRE_X = WIDTH // 2
 
@@ -31,6 +38,33 @@ def display():
     pygame.display.set_mode((WIDTH, HEIGHT))
     yield
     pygame.display.quit()
+
+
+HANGUL_FONT = pong_text.find_hangul_font()
+needs_hangul_font = pytest.mark.skipif(
+    HANGUL_FONT is None, reason="no font with Hangul here: apt install fonts-nanum")
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """English unless a test asks for Korean: the computer's own language must
+    not decide what a test expects."""
+    pong_text.use_language("en", quiet=True)
+    yield
+    pong_text.use_language("en", quiet=True)
+
+
+@pytest.fixture(params=["en", pytest.param("ko", marks=needs_hangul_font)])
+def lang(request):
+    """Run the test once in each language."""
+    pong_text.use_language(request.param, quiet=True)
+    return request.param
+
+
+def words(lang, key, **fields):
+    """What the screen should say in lang (TEXTS is the one place the words live)."""
+    english, korean = TEXTS[key]
+    return (korean if lang == "ko" else english).format(**fields)
 
 
 def rgb(colour):
@@ -58,8 +92,8 @@ def court(game, you=None):
     def draw(screen):
         draw_game(screen, game.ball, game.bar1, game.bar2, game.score)
         if you is not None:
-            draw_bar_label(screen, you, "YOU")
-        if getattr(game, "opponent_here", False):
+            draw_bar_label(screen, you, pong_text.say("you"))
+        if getattr(getattr(game, "match", None), "opponent_here", False):
             game.draw_ping(screen)
     return render(draw)
 
@@ -69,6 +103,63 @@ def court_with_message(game, you, text, small_text=""):
         screen.blit(court(game, you), (0, 0))
         draw_message(screen, text, small_text)
     return render(draw)
+
+
+def message_alone(text, small_text=""):
+    """The message on an empty court."""
+    def draw(screen):
+        pong_oop.draw_court(screen)
+        draw_message(screen, text, small_text)
+    return render(draw)
+
+
+def empty_court():
+    return render(pong_oop.draw_court)
+
+
+def rows(picture):
+    """The picture as one bytes object per row, 3 bytes (RGB) a pixel."""
+    data = pygame.image.tobytes(picture, "RGB")
+    return [data[y * WIDTH * 3:(y + 1) * WIDTH * 3] for y in range(HEIGHT)]
+
+
+def check_inside_the_panel(picture, plain_court, text, small_text=""):
+    """Every letter of the message is inside its panel, clear of the panel's
+    edges: nothing cut off at the window's edge, nothing over the border."""
+    panel, _ = message_layout(text, small_text)
+    assert panel.left >= 0 and panel.right <= WIDTH, panel
+    shown, plain = rows(picture), rows(plain_court)
+    left, right = panel.left * 3, panel.right * 3
+    outside = [y for y in range(HEIGHT) if shown[y] != plain[y] and (
+        not panel.top <= y < panel.bottom
+        or shown[y][:left] != plain[y][:left] or shown[y][right:] != plain[y][right:])]
+    assert not outside, "drawn outside the panel %s in rows %s" % (panel, outside[:5])
+    border = bytes(rgb(MESSAGE_BORDER_COLOR))
+    assert shown[panel.top][left:right] == border * panel.width, "the border is broken"
+    assert shown[panel.bottom - 1][left:right] == border * panel.width, "the border is broken"
+    for y in range(panel.top, panel.bottom):
+        assert shown[y][left:left + 3] == shown[y][right - 3:right] == border, \
+            "the border is broken in row %d" % y
+    # Between the border and the words: only the panel's own colour (8 px).
+    fill, margin = bytes(rgb(MESSAGE_BOX_COLOR)), 8
+    for y in range(panel.top + 1, panel.bottom - 1):
+        row = shown[y][left + 3:right - 3]
+        near_edge = row if not panel.top + margin <= y < panel.bottom - margin else \
+            row[:(margin - 1) * 3] + row[-(margin - 1) * 3:]
+        assert near_edge == fill * (len(near_edge) // 3), \
+            "letters touch the panel's edge in row %d" % y
+
+
+def check_no_boxes(text, small_text=""):
+    """Each letter of the message, in the font it is drawn with, is not the
+    box that font draws for a letter it lacks (its .notdef glyph)."""
+    lettering = pong_text.current()
+    _, lines = message_layout(text, small_text)
+    for line, size, _ in lines:
+        font = lettering.font(size, lettering.font_path(line))
+        box = pong_text.picture_of(font, pong_text.MISSING_LETTER)
+        for letter in set(line) - {" "}:
+            assert pong_text.picture_of(font, letter) != box, "%r is drawn as a box" % letter
 
 
 def same_picture(a, b):
@@ -107,19 +198,20 @@ def local_game():
     pong_oop.ball.stop()
 
 
-def test_local_start_screen_shows_both_players_keys(local_game):
+def test_local_start_screen_shows_both_players_keys(local_game, lang):
     picture = render_game(local_game)
-    keys_help = "Left bar: A = up, Z = down\nRight bar: Up and Down arrows"
-    assert same_picture(picture, court_with_message(local_game, None, "Press Space to start",
-                                                    keys_help))
+    title, keys_help = words(lang, "start"), words(lang, "keys_both")
+    assert same_picture(picture, court_with_message(local_game, None, title, keys_help))
     check_message_is_readable(picture, court(local_game))
+    check_inside_the_panel(picture, court(local_game), title, keys_help)
+    check_no_boxes(title, keys_help)
 
 
-def test_local_game_against_the_computer_marks_your_bar(local_game):
+def test_local_game_against_the_computer_marks_your_bar(local_game, lang):
     local_game.bot_plays_bar2 = True
     picture = render_game(local_game)
-    expected = court_with_message(local_game, local_game.bar1, "Press Space to start",
-                                  "Your bar (left): A = up, Z = down")
+    expected = court_with_message(local_game, local_game.bar1, words(lang, "start"),
+                                  words(lang, "keys_left"))
     assert same_picture(picture, expected)
     # "YOU" really is beside the left bar: yellow pixels just right of it.
     bar = local_game.bar1
@@ -135,15 +227,17 @@ def test_local_rally_shows_no_message(local_game):
     assert same_picture(render_game(local_game), court(local_game))
 
 
-def test_local_winner_screen(local_game):
+def test_local_winner_screen(local_game, lang):
     local_game.start_game()
     for _ in range(FINAL_SCORE):
         local_game.score.add(2)
     local_game.ball.stop()
     picture = render_game(local_game)
-    assert same_picture(picture, court_with_message(local_game, None, "Player 2 wins!",
-                                                    "Press Space to play again"))
+    title, small = words(lang, "wins", n=2), words(lang, "again")
+    assert same_picture(picture, court_with_message(local_game, None, title, small))
     check_message_is_readable(picture, court(local_game))
+    check_inside_the_panel(picture, court(local_game), title, small)
+    check_no_boxes(title, small)
 
 
 # ---- pong_net: the network game, against a real relay ----
@@ -174,7 +268,7 @@ def other_player(relay, name):
 
 def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
     game = net_game
-    run_frames_until(game, lambda: game.me == game.HOST_NAME)
+    run_frames_until(game, lambda: game.match.is_host)
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
         game, game.bar1, "Waiting for a peer connection...",
@@ -183,7 +277,7 @@ def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
 
     player2 = other_player(relay, "Player2")
     try:
-        run_frames_until(game, lambda: game.opponent_here)
+        run_frames_until(game, lambda: game.match.opponent_here)
         picture = render_game(game)
         assert same_picture(picture, court_with_message(
             game, game.bar1, "Press Space to start",
@@ -193,7 +287,7 @@ def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
         game.on_key_down(keys.SPACE)
         for _ in range(20):
             game.update()
-        assert game.game_started and game.ball.vel != (0.0, 0.0)
+        assert game.match.game_started and game.ball.vel != (0.0, 0.0)
         assert same_picture(render_game(game), court(game, game.bar1))    # just YOU
 
         for _ in range(FINAL_SCORE):
@@ -211,14 +305,14 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
     game = net_game
     host = other_player(relay, "Player1")
     try:
-        run_frames_until(game, lambda: game.me == game.PEER_NAME and game.opponent_here)
+        run_frames_until(game, lambda: game.match.me == game.PEER_NAME and game.match.opponent_here)
         picture = render_game(game)
         assert same_picture(picture, court_with_message(
             game, game.bar2, "Press Space to start",
             "Your bar: A = up, Z = down (or the Up and Down arrows)"))
     finally:
         host.disconnect()
-    run_frames_until(game, lambda: game.me == game.HOST_NAME and game.net.connected)
+    run_frames_until(game, lambda: game.match.is_host and game.net.connected)
     picture = render_game(game)
     assert same_picture(picture, court_with_message(
         game, game.bar1, "The host is disconnected",
@@ -227,8 +321,8 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
     # A new opponent arrives: the note is gone, the normal start screen is back.
     newcomer = other_player(relay, "Player2")
     try:
-        run_frames_until(game, lambda: game.opponent_here)
-        assert not game.took_over
+        run_frames_until(game, lambda: game.match.opponent_here)
+        assert game.match.phase == "playing"
     finally:
         newcomer.disconnect()
 
@@ -237,7 +331,7 @@ def test_net_connection_lost_screen(net_game):
     game = net_game
     with nethelper.Relay(["pong_game"], host=HOST, port=0) as own_relay:
         game.SERVER_PORT = own_relay.port
-        run_frames_until(game, lambda: game.me == game.HOST_NAME)
+        run_frames_until(game, lambda: game.match.is_host)
     run_frames_until(game, lambda: not game.net.connected)
     picture = render_game(game)
     # The relay said it was stopping: the screen says so, not just "lost".
@@ -250,7 +344,7 @@ def test_net_group_full_screen(net_game, relay):
     game = net_game
     players = [other_player(relay, "Player1"), other_player(relay, "Player2")]
     try:
-        run_frames_until(game, lambda: game.refusal is not None)
+        run_frames_until(game, lambda: game.match.phase == "group_full")
     finally:
         for player in players:
             player.disconnect()
@@ -262,15 +356,162 @@ def test_net_group_full_screen(net_game, relay):
     check_message_is_readable(picture, court(game))
 
 
-def test_every_message_fits_on_the_screen():
-    for text, small_text in [("Waiting for a peer connection...",
-                              "You are Player 2, the right bar.\n"
-                              "Start the game on a second computer or window."),
-                             ("Failed to connect", "No answer from 192.168.100.200:65042 "
-                              "within 3 s\nStart the relay first: python nethelper.py -g "
-                              "pong_game")]:
-        box = pong_oop.message_box(text, small_text)
-        assert box.left >= 0 and box.right <= WIDTH
-        small_font = ptext.getfont(None, pong_oop.SMALL_TEXT)
-        for line in small_text.splitlines():
-            assert small_font.size(line)[0] <= box.width - 20, line
+# ---- long messages, names in Hangul, and the choice of language ----
+
+LONG_MESSAGES = [
+    ("Failed to connect", "No relay is running at localhost:65042. Start one with: "
+     "python nethelper.py -g pong_game"),
+    ("Failed to connect", "No answer from 192.168.100.200:65042 within 3.0 s. Check "
+     "SERVER_IP, and that the relay's firewall lets TCP port 65042 in.\nTo find out why: "
+     "python nethelper.py --check 192.168.100.200"),
+    ("Failed to connect", 'Cannot find a computer called "teachers-computer-in-room-'
+     'three.school.example". Check SERVER_IP.'),
+    ("The group is full", "Two players are already in group 퐁게임_3반_1조.\n"
+     "Wait for them to finish, or use another group."),
+    ("연결하지 못했습니다", "localhost:65042에 릴레이가 없거나, 그 컴퓨터에 닿지 않습니다.\n"
+     "릴레이를 먼저 켜세요: python nethelper.py -g 퐁게임_3반_1조 -p 50000"),
+    ("A title far too long for one line of big letters on this screen",
+     "x" * 150),
+]
+
+
+@pytest.mark.parametrize("text, small_text", LONG_MESSAGES)
+@needs_hangul_font
+def test_long_messages_wrap_inside_their_panel(text, small_text):
+    picture = message_alone(text, small_text)
+    check_inside_the_panel(picture, empty_court(), text, small_text)
+    check_message_is_readable(picture, empty_court())     # and the ball stays in sight
+    check_no_boxes(text, small_text)
+    # Nothing is lost: the lines hold every word, in order.
+    _, lines = message_layout(text, small_text)
+    assert "".join(line for line, _, _ in lines).replace(" ", "") == \
+        (text + small_text).replace("\n", "").replace(" ", "")
+
+
+def test_the_book_sized_message_keeps_its_big_letters():
+    """Messages that fit at the usual sizes keep them (only long ones shrink)."""
+    _, lines = message_layout("Failed to connect", "No relay is running at localhost:65042. "
+                              "Start one with: python nethelper.py -g pong_game")
+    assert {size for _, size, _ in lines} == set(pong_oop.MESSAGE_SIZES[0])
+    assert len(lines) == 3
+
+
+@needs_hangul_font
+def test_hangul_is_drawn_as_letters_not_boxes():
+    """Every Korean text, letter by letter, in the font found: not the font's
+    .notdef box. (pygame's own font does draw boxes for them: the comparison
+    can tell.)"""
+    korean = "".join(sorted({letter for _, text in TEXTS.values() if text
+                             for letter in text if pong_text.is_hangul(letter)}))
+    assert len(korean) > 50
+    found = pygame.font.Font(HANGUL_FONT, 30)
+    builtin = pygame.font.Font(None, 30)
+    box = pong_text.picture_of(found, pong_text.MISSING_LETTER)
+    builtin_box = pong_text.picture_of(builtin, pong_text.MISSING_LETTER)
+    for letter in korean:
+        assert pong_text.picture_of(found, letter) != box, letter
+        assert pong_text.picture_of(builtin, letter) == builtin_box, letter
+
+
+@needs_hangul_font
+def test_a_korean_name_on_an_english_screen_uses_the_hangul_font():
+    lettering = pong_text.use_language("en", quiet=True)
+    assert lettering.hangul_font == HANGUL_FONT
+    assert lettering.font_path("Start one with: python nethelper.py -g 퐁게임") == HANGUL_FONT
+    assert lettering.font_path("Start one with: python nethelper.py -g pong_game") is None
+    check_no_boxes("Failed to connect", "Start one with: python nethelper.py -g 퐁게임")
+
+
+def test_without_a_hangul_font_korean_falls_back_to_english_and_latin_letters(capsys, tmp_path):
+    lettering = pong_text.use_language("ko", font_places=[str(tmp_path / "*.ttf")])
+    assert lettering.language == "en" and lettering.hangul_font is None
+    assert "No font with Korean letters" in capsys.readouterr().out
+    text = "Two players are already in group 퐁게임."
+    picture = message_alone("The group is full", text)
+    check_inside_the_panel(picture, empty_court(), "The group is full", text)
+    check_no_boxes("The group is full", text)
+    _, lines = message_layout("The group is full", text)
+    assert "group ponggeim." in " ".join(line for line, _, _ in lines)
+    assert "퐁게임 -> ponggeim" in capsys.readouterr().out      # said once, plainly
+    message_alone("The group is full", text)
+    assert capsys.readouterr().out == ""
+
+
+def test_romanize():
+    assert pong_text.romanize("퐁게임") == "ponggeim"
+    assert pong_text.romanize("한글 pong 1반") == "hangeul pong 1ban"
+    assert pong_text.romanize("닭") == "dak"
+
+
+def test_every_text_has_both_languages_with_the_same_fields():
+    import string
+    for key, (english, korean) in TEXTS.items():
+        assert korean, key
+        fields = {name for _, name, _, _ in string.Formatter().parse(korean) if name}
+        if english is not None:
+            assert fields == {name for _, name, _, _ in string.Formatter().parse(english)
+                              if name}, key
+        assert not any(pong_text.is_hangul(letter) for letter in english or ""), key
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({"LANG": "ko_KR.UTF-8"}, "ko"),
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANG": "ko_KR.UTF-8", "LC_ALL": "C"}, "en"),
+    ({"LC_MESSAGES": "ko_KR.eucKR", "LANG": "en_GB.UTF-8"}, "ko"),
+    ({"LANGUAGE": "ko:en"}, "ko"),
+    ({}, ""),
+])
+def test_the_system_language_from_the_locale(monkeypatch, variables, expected):
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if sys.platform in ("win32", "darwin") and not variables:
+        pytest.skip("the computer's own setting answers here")
+    if sys.platform != "win32":
+        assert pong_text.system_language() == expected
+    chosen = pong_text.choose_language("auto", quiet=True).language
+    assert chosen == ("ko" if expected == "ko" and HANGUL_FONT else "en")
+
+
+def test_the_windows_display_language():
+    assert pong_text.windows_language(0x0412) == "ko"       # Korean (Korea)
+    assert pong_text.windows_language(0x0409) == "en"       # English (United States)
+    assert pong_text.windows_language(0x0411) == "other"    # Japanese
+
+
+def test_an_unknown_language_is_an_error():
+    with pytest.raises(ValueError, match="ko"):
+        pong_text.use_language("kr")
+
+
+def run_local_game(tmp_path, lang_env, *options):
+    """pong_oop.py for real, its first screen saved as a picture."""
+    picture = tmp_path / "start.png"
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")}
+    env.update(lang_env, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    result = subprocess.run([sys.executable, "pong_oop.py", "--frames", "2", "--screenshot",
+                             str(picture), *options], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return pygame.image.load(str(picture))
+
+
+@needs_hangul_font
+@pytest.mark.parametrize("lang_env, options, shown", [
+    ({"LANG": "ko_KR.UTF-8"}, [], "ko"),
+    ({"LANG": "ko_KR.UTF-8"}, ["--lang", "en"], "en"),
+    ({"LANG": "C.UTF-8"}, [], "en"),
+    ({"LANG": "C.UTF-8"}, ["--lang", "ko"], "ko"),
+])
+def test_the_game_speaks_the_computers_language_or_lang(tmp_path, local_game, lang_env,
+                                                        options, shown):
+    if sys.platform in ("win32", "darwin"):
+        pytest.skip("there the computer's own setting, not LANG, decides")
+    picture = run_local_game(tmp_path, lang_env, *options)
+    pong_text.use_language(shown, quiet=True)
+    expected = court_with_message(local_game, None, words(shown, "start"),
+                                  words(shown, "keys_both"))
+    assert same_picture(picture, expected)

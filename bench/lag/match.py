@@ -6,8 +6,8 @@
 Each setting is DELAY[:JITTER[:both]] in ms, one way. For each it starts a
 relay (python nethelper.py -g pong_game -p 0 -i 127.0.0.1), a DelayProxy in
 front of it for Player 2 (and one for the host with ":both"), the host
-(pong_net.py --bot) and then Player 2 (pong_net.py --bot --frames N), each
-under screenlog.py. When Player 2 has played its frames the host is stopped.
+(pong_net.py --bot) and then Player 2 (pong_net.py --bot, stopped after N
+frames), each run by pong_harness.py --record. When Player 2 has played its frames the host is stopped.
 The records go to OUT/<setting>/host.jsonl and peer.jsonl, with meta.json
 (setting, load average, commands), and the table of report.py is printed.
 
@@ -31,7 +31,7 @@ from proxy import HOST, DelayProxy  # noqa: E402
 import report  # noqa: E402
 
 GAME = os.path.join(ROOT, "pong_net.py")
-SCREENLOG = os.path.join(HERE, "screenlog.py")
+HARNESS = os.path.join(ROOT, "pong_harness.py")
 NETHELPER = os.path.join(ROOT, "nethelper.py")
 
 
@@ -105,10 +105,10 @@ def play_match(out_dir, delay, jitter, both=False, seconds=60, game=GAME, seed=1
     peer_proxy = DelayProxy(relay_port, delay, jitter, seed).start()
     host_proxy = DelayProxy(relay_port, delay, jitter, seed + 1).start() if both else None
     host_port = host_proxy.port if host_proxy else relay_port
-    host_cmd = [sys.executable, "-u", SCREENLOG, os.path.join(out_dir, "host.jsonl"), game,
-                HOST, str(host_port), "--bot"]
-    peer_cmd = [sys.executable, "-u", SCREENLOG, os.path.join(out_dir, "peer.jsonl"), game,
-                HOST, str(peer_proxy.port), "--bot", "--frames", str(frames)]
+    host_cmd = [sys.executable, "-u", HARNESS, "--record", os.path.join(out_dir, "host.jsonl"),
+                game, HOST, str(host_port), "--bot"]
+    peer_cmd = [sys.executable, "-u", HARNESS, "--record", os.path.join(out_dir, "peer.jsonl"),
+                "--frames", str(frames), game, HOST, str(peer_proxy.port), "--bot"]
     host_out = os.path.join(out_dir, "host.out")
     peer_out = os.path.join(out_dir, "peer.out")
     started = time.time()
