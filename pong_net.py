@@ -105,8 +105,12 @@ class Match:
         self.phase = "joining"          # which screen is up (see SCREENS)
         self.phase_frames = 0           # ... and for how many frames
         self.error = ""                 # why joining failed (phase "failed")
-        self.me = None                  # HOST_NAME or PEER_NAME once we have joined
-        self.joining = Joining([HOST_NAME, PEER_NAME])
+        self.me = None                  # my name (HOST_NAME or PEER_NAME) once I am in
+        self.is_host, self.peer_id = False, HOST_NAME     # peer_id: the other player's name
+        self.my_bar, self.their_bar = bar2, bar1
+        self.names = [HOST_NAME, PEER_NAME]     # the names connect_server() tries, in turn
+        self.trying = None              # ... the one it is trying (an index), or None
+        self.next_try = 0.0             # ... and when it tries again after a failure
         self.game_started = False
         self.winner_frames = 0          # how many frames the winner screen has been up
         self.host_gone_since = None     # Player 2: when the host left
@@ -129,59 +133,8 @@ class Match:
         self.phase, self.phase_frames = phase, 0
 
     @property
-    def is_host(self):
-        return self.me == HOST_NAME
-
-    @property
-    def peer_id(self):
-        """The other player's name."""
-        return PEER_NAME if self.is_host else HOST_NAME
-
-    @property
-    def my_bar(self):
-        return bar1 if self.is_host else bar2
-
-    @property
-    def their_bar(self):
-        return bar2 if self.is_host else bar1
-
-    @property
     def opponent_here(self):
         return self.phase == "playing"
-
-
-class Joining:
-    """Tries the names in turn, without ever holding up the frame loop."""
-
-    def __init__(self, names):
-        self.names = list(names)
-        self.trying = None
-        self.next_try = 0.0
-
-    def step(self, now):
-        """Returns 'joined', 'failed' (every name tried, net.error says
-        why) or None (still trying, or waiting to try again)."""
-        if self.trying is not None:
-            if net.connected:
-                return "joined"
-            if net.connecting:
-                return None
-            if net.error_code == NAME_TAKEN and self.trying + 1 < len(self.names):
-                self.trying += 1
-            else:
-                self.trying = None
-                self.next_try = now + RECONNECT_EVERY
-                return "failed"
-        elif now < self.next_try:
-            return None
-        else:
-            self.trying = 0
-        net.connect(SERVER_IP, self.names[self.trying], GROUP, port=SERVER_PORT,
-                    wait=False, timeout=JOIN_TIMEOUT)
-        return None
-
-    def name(self):
-        return self.names[self.trying]
 
 
 match = Match()
@@ -190,17 +143,34 @@ match = Match()
 # ---- Joining the game: who is host, who is the peer, which bar is mine ----
 
 def connect_server():
-    """One small step of joining, every frame until we are in: the first
-    game in the group becomes the host (Player1), the second the peer."""
-    outcome = match.joining.step(time.monotonic())
-    if outcome == "joined":
-        match.me = match.joining.name()
-        joined()
-    elif outcome == "failed" and match.phase == "joining":
-        explain_and_quit()          # (after a lost connection: just try again)
+    """One small step of joining each frame, so that the game never waits:
+    try the names in turn. The first game in the group is the host (Player1)."""
+    if net.connecting:
+        return
+    if net.connected:
+        joined(match.names[match.trying])
+        return
+    if match.trying is not None:                    # that try failed
+        if net.error_code == NAME_TAKEN and match.trying + 1 < len(match.names):
+            match.trying += 1
+        else:
+            match.trying, match.next_try = None, time.monotonic() + RECONNECT_EVERY
+            if match.phase == "joining":
+                explain_and_quit()      # (after a lost connection: just try again later)
+            return
+    elif time.monotonic() < match.next_try:
+        return
+    else:
+        match.trying = 0
+    net.connect(SERVER_IP, match.names[match.trying], GROUP, port=SERVER_PORT, wait=False,
+                timeout=JOIN_TIMEOUT)
 
 
-def joined():
+def joined(name):
+    """Who is host, who the peer is, which bar is mine."""
+    match.me, match.is_host = name, name == HOST_NAME
+    match.peer_id = PEER_NAME if match.is_host else HOST_NAME
+    match.my_bar, match.their_bar = (bar1, bar2) if match.is_host else (bar2, bar1)
     reset_game()
     match.new_opponent()
     if match.is_host:
@@ -237,8 +207,7 @@ def port_option():
 
 def rejoin(names, phase):
     net.disconnect()
-    match.me = None
-    match.joining = Joining(names)
+    match.me, match.names, match.trying, match.next_try = None, names, None, 0.0
     match.set_phase(phase)
 
 
