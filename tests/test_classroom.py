@@ -373,12 +373,12 @@ def test_the_summary_shows_players_messages_a_second_and_the_slowest():
 # ---------------------------------------------------------------------------
 
 def test_find_lists_the_relay_at_an_address_with_its_groups_and_players(started):
-    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", "--name", "Minji-PC", *LOOPBACK)
     alice = join(port, "Alice", "pong1")
     status, output = run("--find", HOST, "-p", str(port))
     assert status == 0, output
-    assert output.strip() == ("127.0.0.1 port {}: pong1 (1), pong2 (0); 1 player in all "
-                              "(version {})".format(port, nethelper.__version__))
+    assert output.strip() == ('"Minji-PC" at 127.0.0.1 port {}: pong1 (1), pong2 (0); 1 player '
+                              "in all (version {})".format(port, nethelper.__version__))
     alice.disconnect()
 
 
@@ -386,6 +386,7 @@ def test_find_relays_for_games(relay_process):
     [info] = nethelper.find_relays(HOST, relay_process.port, timeout=5)
     assert (info["address"], info["port"]) == (HOST, relay_process.port)
     assert info["groups"] == {"pong_game": 0}
+    assert info["name"] == nethelper.typable_name(socket.gethostname())    # the default name
 
 
 def test_find_with_no_relay_says_so_and_exits_1():
@@ -406,13 +407,13 @@ def test_find_of_a_private_relay_lists_no_groups(started):
 # ---------------------------------------------------------------------------
 
 def test_check_a_relay_reports_groups_players_version_and_round_trip(started):
-    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", "--name", "3반-민지", *LOOPBACK)
     a, b = join(port, "Player1", "pong2"), join(port, "Player2", "pong2")
     status, output = run("--check", HOST, "-p", str(port))
     assert status == 0, output
     lines = output.splitlines()
-    assert lines[0] == "A nethelper relay (version {}, protocol 020) answers at 127.0.0.1 port " \
-                       "{}.".format(nethelper.__version__, port)
+    assert lines[0] == 'A nethelper relay called "3반-민지" (version {}, protocol 020) answers ' \
+                       "at 127.0.0.1 port {}.".format(nethelper.__version__, port)
     assert lines[1] == "  Groups: pong1 (0 players), pong2 (2 players)"
     assert re.match(r"  Round trip: [\d.]+ ms \(median of 20; [\d.]+ to [\d.]+ ms\)$", lines[2])
     a.disconnect(), b.disconnect()
