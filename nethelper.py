@@ -1307,9 +1307,10 @@ RELAY_OPTIONS = (
     RelayOption("private", False, "never tell a program that has not joined which groups there "
                 "are (nor `--find` or `--check`: they see only how many play)", ("--private",),
                 bool),
-    RelayOption("name", None, "the relay's name, which games may use instead of its address "
-                "(`SERVER_IP = \"minji-pc\"`) and `--find` and `--check` show (default: this "
-                "computer's name, made typable); letters (Korean too), digits, `-`, `_`",
+    RelayOption("name", typable_name(socket.gethostname()), "the relay's name, which games may "
+                "use instead of its address (`SERVER_IP = \"minji-pc\"`), shown by `--find` and "
+                "`--check` (default: this computer's name, made typable); letters (Korean too), "
+                "digits, `-`, `_`",
                 ("--name",), str, "NAME", relay_name_problem),
     RelayOption("any_group", False, "an open relay: any group a game asks for is made for it "
                 "(the same name rules, limits and quotas), and goes when its last player "
