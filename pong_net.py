@@ -12,7 +12,7 @@ points and plays the left bar. The second is Player 2, the *peer*, on the
 right. A/Z (or W/S, or the arrows) move your bar; Space starts. The number in
 the corner is the ping: how many ms a message takes there and back.
 
-Options: [ADDRESS [PORT]] --group NAME, --bot (the computer plays your bar;
+Options: [ADDRESS [PORT]] --group NAME, --lang ko|en, --bot (the computer plays your bar;
 it starts a game only against another --bot), --autostart (press Space as
 soon as both are in). Each has a constant below, for Mu's Play button, which
 gives a game no options. The netcode that keeps the game fair on a slow
@@ -29,6 +29,7 @@ import time
 # First: pong_oop says plainly if Python is too old or Pygame Zero is missing,
 # hides pygame's greeting, and keeps print() from failing on any console.
 import pong_oop
+import pong_text
 import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
@@ -44,6 +45,7 @@ from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXT
 from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
                       event_sound, move_bar_with_keys, play_sound)
+from pong_text import draw_text, say
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
                             # ("auto": ask the local network which relay there is)
@@ -55,11 +57,12 @@ AUTOSTART = False           # True: press Space as soon as both players are in (
 HOST_NAME = "Player1"
 PEER_NAME = "Player2"
 TITLE = "pong"
+LANGUAGE = "auto"           # the screens' language: "ko", "en", or "auto" (the computer's,
+                            # if it has a font with Hangul) - or --lang
 ICON = pong_oop.ICON        # the window's icon, from images/ (None if it is missing)
 
 UP_KEYS = [keys.A, keys.W, keys.UP]          # both players may use either set of keys
 DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
-KEYS_HELP = "Your bar: A = up, Z = down (or the Up and Down arrows)"
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
@@ -70,19 +73,18 @@ TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over a
 PLAYER_ID = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 # The screens: the game is always in one of these phases, and each phase's
-# screen shows this message ({...} is filled in by screen_message()). A new
-# screen is one more phase here, and a set_phase() where it begins.
+# screen shows this message: its big and small text, named by their keys in
+# pong_text.TEXTS, which has them in English and Korean ({...} is filled in
+# by screen_message()). A new screen is one more phase here, and a
+# set_phase() where it begins.
 SCREENS = {
-    "joining": ("Joining the game...", "Looking for the relay at {server}, port {port}"),
-    "group_full": ("The group is full", "Two players are already in this group.\n"
-                                        "Wait for them to finish, or use another group."),
-    "failed": ("Failed to connect", "{error}"),
-    "relay_stopped": ("The relay was stopped", "Trying to reconnect..."),
-    "lost": ("Connection lost", "Trying to reconnect..."),
-    "waiting": ("Waiting for a peer connection...",
-                "You are {who}.\nStart the game on a second computer or window."),
-    "host_left": ("The host is disconnected",
-                  "You are the host now: Player 1, the left bar.\nWaiting for a new player..."),
+    "joining": ("joining", "looking"),
+    "group_full": ("group_full", "group_full_why"),
+    "failed": ("failed", "why_failed"),
+    "relay_stopped": ("relay_stopped", "reconnecting"),
+    "lost": ("connection_lost", "reconnecting"),
+    "waiting": ("waiting", "you_are"),
+    "host_left": ("host_left", "now_host"),
     "playing": None,        # the court: how to start, or who won (see draw())
 }
 REFUSED = ("group_full", "failed")     # the relay said no: any key closes the game
@@ -104,7 +106,7 @@ class Match:
     def __init__(self):
         self.phase = "joining"          # which screen is up (see SCREENS)
         self.phase_frames = 0           # ... and for how many frames
-        self.error = ""                 # why joining failed (phase "failed")
+        self.error = ""                 # why joining failed (phase "failed"), for the screen
         self.me = None                  # my name (HOST_NAME or PEER_NAME) once I am in
         self.is_host, self.peer_id = False, HOST_NAME     # peer_id: the other player's name
         self.my_bar, self.their_bar = bar2, bar1
@@ -193,11 +195,13 @@ def explain_and_quit():
         match.set_phase("group_full")
         return
     # net.error says what happened and, for "no relay", how to start one.
-    match.error = net.error
+    explanation = net.error
     if net.error_code == TIMEOUT:
-        match.error += "\nTo find out why: python nethelper.py --check %s%s" % (
+        explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
             SERVER_IP, port_option())
-    print("Failed to connect.", match.error, flush=True)
+    print("Failed to connect.", explanation, flush=True)
+    match.error = pong_text.current().why_failed(net.error_code, explanation, SERVER_IP,
+                                                 SERVER_PORT, GROUP, JOIN_TIMEOUT)
     match.set_phase("failed")
 
 
@@ -533,9 +537,9 @@ def screen_message():
     message = SCREENS[match.phase]
     if message is None:
         return None
-    who = "Player 1, the left bar" if match.is_host else "Player 2, the right bar"
-    facts = {"server": SERVER_IP, "port": SERVER_PORT, "error": match.error, "who": who}
-    return tuple(text.format(**facts) for text in message)
+    facts = {"host": SERVER_IP, "port": SERVER_PORT, "group": GROUP, "error": match.error,
+             "who": say("player1" if match.is_host else "player2")}
+    return tuple(say(key, **facts) for key in message)
 
 
 # screen is not imported: Pygame Zero provides it once the game runs.
@@ -544,24 +548,24 @@ def draw():
     draw_game(screen, ball_from(center, (0, 0)), bar_at(bar1.x, bar1_top),
               bar_at(bar2.x, bar2_top), score)
     if net.connected:
-        draw_bar_label(screen, match.my_bar, "YOU")    # (only the other bar is smoothed)
+        draw_bar_label(screen, match.my_bar, say("you"))   # (only the other bar is smoothed)
     if match.opponent_here:
         draw_ping(screen)
     message = screen_message()
     if message:
         draw_message(screen, *message)
     else:
-        draw_start_or_winner(screen, score, match.game_started, KEYS_HELP)
+        draw_start_or_winner(screen, score, match.game_started, say("keys_net"))
 
 
 def ping_text():
     value = match.ping.ms()
-    return "ping -" if value is None else "ping %d ms" % round(value)
+    return say("no_ping") if value is None else say("ping", ms=round(value))
 
 
 def draw_ping(screen):
     """The round trip, small in a corner, so a player knows why the game feels slow."""
-    screen.draw.text(ping_text(), topright=(WIDTH - 8, 6), fontsize=22, color="grey")
+    draw_text(screen, ping_text(), 22, "grey", topright=(WIDTH - 8, 6))
 
 
 # ---- Options, and starting the game ----
@@ -584,6 +588,8 @@ def read_options(args):
                              "another --bot only)")
     parser.add_argument("--autostart", action="store_true", default=AUTOSTART,
                         help="press Space for me as soon as both players are in")
+    parser.add_argument("--lang", choices=["auto", "ko", "en"], default=LANGUAGE,
+                        help="the screens' language (default %(default)s: the computer's)")
     options = parser.parse_args(args)
     if not 0 < options.port <= 65535:
         parser.error("the port must be a number from 1 to 65535 (the relay's is %d)"
@@ -596,6 +602,7 @@ def use_options(options):
     SERVER_IP, SERVER_PORT = options.server_ip or SERVER_IP, options.port
     GROUP, DISCOVER_AT = options.group, options.discover
     BOT, AUTOSTART = options.bot, options.autostart
+    pong_text.use_language(options.lang)
     TITLE = "%s - %s" % (TITLE, GROUP)      # the window's title shows the group
     if SERVER_IP == "auto" or (options.server_ip is None and SERVER_IP == "localhost"
                                and nothing_at_localhost()):

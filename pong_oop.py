@@ -101,7 +101,7 @@ MESSAGE_BOX_COLOR = (20, 40, 90)  # the dark blue panel behind messages ...
 MESSAGE_BORDER_COLOR = (110, 130, 190)  # ... and its lighter frame
 MESSAGE_TOP = 100                 # y of the panel's top edge: under the score ...
 MESSAGE_BOTTOM = HEIGHT // 2 - BALL_RADIUS - 4  # ... and its lowest: above the ball's start
-MESSAGE_MARGIN = 10               # the panel keeps this far from the window's edges
+MESSAGE_MARGIN = GAP_FROM_SCR + BAR_W  # the panel stays between the bars
 MESSAGE_PADDING = 30              # room left and right of the words, inside the panel ...
 MESSAGE_PADDING_Y = 20            # ... and above and below them
 MESSAGE_GAP = 15                  # between the big and the small text
@@ -413,28 +413,32 @@ def draw_bar_label(screen, bar, text):
 
 def message_layout(text, small_text=""):
     """Where draw_message() puts its panel and each line: (panel, [(line,
-    size, top), ...]). Long lines are wrapped to fit the panel; when that
-    makes too many lines for the room above the ball, smaller letters."""
+    size, top), ...]). Long lines are wrapped to fit the panel, and the
+    letters are as big as MESSAGE_SIZES allows with the big text on one line
+    and the panel above the ball."""
     widest = WIDTH - 2 * MESSAGE_MARGIN - 2 * MESSAGE_PADDING
     lettering = pong_text.current()
+    layouts = []
     for big, small in MESSAGE_SIZES:
         lines = [(line, big) for line in lettering.lines(text, big, widest)]
         small_lines = lettering.lines(small_text, small, widest) if small_text else []
         lines += [(line, small) for line in small_lines]
-        heights = [lettering.line_height(line, size) for line, size in lines]
         gap = MESSAGE_GAP if small_lines else 0
-        height = sum(heights) + gap + 2 * MESSAGE_PADDING_Y
-        if MESSAGE_TOP + height <= MESSAGE_BOTTOM:
-            break
+        height = sum(lettering.line_height(line, size) for line, size in lines) + gap
+        layouts.append((lines, height + 2 * MESSAGE_PADDING_Y, gap))
+    fitting = [layout for layout in layouts if MESSAGE_TOP + layout[1] <= MESSAGE_BOTTOM]
+    one_line_title = [layout for layout in fitting
+                      if sum(size == layout[0][0][1] for _, size in layout[0]) == 1]
+    lines, height, gap = (one_line_title or fitting or layouts[-1:])[0]
     width = max(lettering.render(line, size, TEXT_COLOR).get_width() for line, size in lines)
     panel = Rect(0, MESSAGE_TOP, width + 2 * MESSAGE_PADDING, height)
     panel.centerx = WIDTH // 2
     placed, top = [], panel.top + MESSAGE_PADDING_Y
-    for (line, size), line_height in zip(lines, heights):
-        if size == small and gap:
+    for line, size in lines:
+        if size != lines[0][1] and gap:
             top, gap = top + gap, 0     # a little air between the big and the small text
         placed.append((line, size, top))
-        top += line_height
+        top += lettering.line_height(line, size)
     return panel, placed
 
 

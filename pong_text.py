@@ -95,21 +95,23 @@ TEXTS = {
                        "끝나기를 기다리거나 다른 그룹을 쓰세요."),
     "failed": ("Failed to connect",
                "연결하지 못했습니다"),
+    "why_failed": ("{error}",       # as Lettering.why_failed() put it, in either language
+                   "{error}"),
     # (In English the screen shows nethelper's own explanation, the one the
     # console prints; these are its Korean counterparts.)
     "no_relay": (None,
                  "{where}에 릴레이가 없거나, 그 컴퓨터에 닿지 않습니다.\n"
                  "릴레이를 먼저 켜세요: python nethelper.py -g {group}{port_option}"),
     "timeout": (None,
-                "{where}에서 {seconds}초 동안 답이 없습니다. SERVER_IP가 맞는지, 릴레이 "
-                "컴퓨터의 방화벽이 TCP 포트 {port}를 열어 두었는지 확인하세요."),
-    "check_hint": ("To find out why: python nethelper.py --check {host}{port_option}",
+                "{where}에서 {seconds}초 동안 답이 없습니다. "
+                "SERVER_IP와 방화벽(TCP 포트 {port}번)을 확인하세요."),
+    "check_hint": (None,
                    "원인 찾기: python nethelper.py --check {host}{port_option}"),
     "bad_address": (None,
                     '"{host}"라는 이름의 컴퓨터를 찾을 수 없습니다. SERVER_IP를 확인하세요.'),
     "bad_port": (None,
-                 "포트 {port}는 쓸 수 없습니다: 포트는 1부터 65535까지입니다 "
-                 "(릴레이의 포트는 {default_port})."),
+                 "포트 {port}번은 쓸 수 없습니다. 포트는 1번부터 65535번까지입니다 "
+                 "(릴레이는 {default_port}번)."),
     "refused": (None,
                 "릴레이가 받아 주지 않았습니다:\n{reason}"),
 }
@@ -313,29 +315,27 @@ class Lettering:
                        romanize(letter) if is_hangul(letter) else "?" for letter in text)
 
     def lines(self, text, size, width):
-        """text (made readable) cut into lines no wider than width pixels:
-        at spaces where possible, inside a word only if it is longer than a line."""
+        """text (made readable) cut into lines no wider than width pixels.
+        A paragraph too long for one line is cut after its sentences first
+        (a command stays whole on a line of its own), then each sentence into
+        lines of even length, at spaces; inside a word only if it is longer
+        than a line."""
         return remembered(self.wrapped, (text, size, width), lambda: self.wrap(text, size, width))
 
     def wrap(self, text, size, width):
         text = self.readable(text)
         font = self.font(size, self.font_path(text))
-        fits = lambda words: font.size(words)[0] <= width    # noqa: E731
         lines = []
         for paragraph in text.split("\n"):
-            line = ""
-            for word in paragraph.split(" "):
-                if fits(line + " " + word if line else word):
-                    line = line + " " + word if line else word
-                    continue
-                if line:
-                    lines.append(line)
-                while len(word) > 1 and not fits(word):
-                    cut = max([n for n in range(2, len(word)) if fits(word[:n])] or [1])
-                    lines.append(word[:cut])
-                    word = word[cut:]
-                line = word
-            lines.append(line)
+            if font.size(paragraph)[0] <= width:
+                lines.append(paragraph)
+                continue
+            for sentence in re.split(r"(?<=[.!?]) +", paragraph):
+                greedy = fill(sentence, font, width)
+                # As narrow as it can be in as many lines: no lone last word.
+                narrowest = min(range(width // 2, width + 1, 10),
+                                key=lambda tried: (len(fill(sentence, font, tried)) > len(greedy), tried))
+                lines += fill(sentence, font, narrowest)
         return lines
 
     def line_height(self, text, size):
@@ -349,30 +349,44 @@ class Lettering:
                 readable, True, pygame.Color(color))
         return remembered(self.drawn, (text, size, tuple(pygame.Color(color))), draw)
 
-    def refusal(self, code, explanation, host, port, group, timeout):
-        """(title, text) for a game the relay turned away, or that found no
-        relay. explanation is nethelper's English reason (NetNode.error)."""
-        # Imported here: the local game (pong_oop.py) needs no nethelper.py.
-        from nethelper import (BAD_ADDRESS, DEFAULT_PORT, GROUP_FULL, NAME_TAKEN, NO_RELAY,
-                               TIMEOUT)
-        if code in (NAME_TAKEN, GROUP_FULL):
-            return self.say("group_full"), self.say("group_full_why", group=group)
-        port_option = "" if port == DEFAULT_PORT else " -p %d" % port
-        hint = "\n" + self.say("check_hint", host=host, port_option=port_option)
+    def why_failed(self, code, explanation, host, port, group, timeout):
+        """Why a game could not join, for the screen. explanation is the
+        console's English (nethelper's NetNode.error, and how to find out
+        more); code is NetNode.error_code."""
         if self.language == "en":
-            return self.say("failed"), explanation + (hint if code == TIMEOUT else "")
+            return explanation
+        # Imported here: the local game (pong_oop.py) needs no nethelper.py.
+        from nethelper import BAD_ADDRESS, DEFAULT_PORT, NO_RELAY, TIMEOUT
+        port_option = "" if port == DEFAULT_PORT else " -p %d" % port
         where = "%s:%s" % (host, port)
         if code == BAD_ADDRESS and not 0 < port <= 65535:
-            text = self.say("bad_port", port=port, default_port=DEFAULT_PORT)
-        elif code == BAD_ADDRESS:
-            text = self.say("bad_address", host=host)
-        elif code == NO_RELAY:
-            text = self.say("no_relay", where=where, group=group, port_option=port_option)
-        elif code == TIMEOUT:
-            text = self.say("timeout", where=where, seconds="%g" % timeout, port=port) + hint
-        else:
-            text = self.say("refused", reason=explanation)
-        return self.say("failed"), text
+            return self.say("bad_port", port=port, default_port=DEFAULT_PORT)
+        if code == BAD_ADDRESS:
+            return self.say("bad_address", host=host)
+        if code == NO_RELAY:
+            return self.say("no_relay", where=where, group=group, port_option=port_option)
+        if code == TIMEOUT:
+            return self.say("timeout", where=where, seconds="%g" % timeout, port=port) + \
+                "\n" + self.say("check_hint", host=host, port_option=port_option)
+        return self.say("refused", reason=explanation)
+
+
+def fill(text, font, width):
+    """text in lines no wider than width, as many words on each as fit."""
+    fits = lambda words: font.size(words)[0] <= width    # noqa: E731
+    lines, line = [], ""
+    for word in text.split(" "):
+        if fits(line + " " + word if line else word):
+            line = line + " " + word if line else word
+            continue
+        if line:
+            lines.append(line)
+        while len(word) > 1 and not fits(word):
+            cut = max([n for n in range(2, len(word)) if fits(word[:n])] or [1])
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    return lines + [line]
 
 
 def remembered(cache, key, make, most=200):

@@ -116,9 +116,10 @@ def test_games_print_safely_on_an_ascii_console():
 # ---- missing pieces ----
 
 def game_copied_alone(tmp_path):
-    """The four files a student copies into the Mu editor's mu_code folder,
+    """The files a student copies into the Mu editor's mu_code folder,
     without sounds/ and images/."""
-    for name in ("pong_oop.py", "pong_net.py", "pong_netcode.py", "nethelper.py"):
+    for name in ("pong_oop.py", "pong_text.py", "pong_net.py", "pong_netcode.py",
+                 "nethelper.py"):
         shutil.copy(ROOT / name, tmp_path)
     return tmp_path
 

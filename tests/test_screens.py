@@ -11,8 +11,10 @@ as letters, not as the empty boxes of a font without it.
 """
 import importlib
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import pygame
 import pytest
@@ -65,6 +67,16 @@ def words(lang, key, **fields):
     """What the screen should say in lang (TEXTS is the one place the words live)."""
     english, korean = TEXTS[key]
     return (korean if lang == "ko" else english).format(**fields)
+
+
+def keep(picture, name):
+    """With SCREENS_TO=FOLDER set, save the picture there as
+    screen_NAME_LANGUAGE.png: the README's pictures are the ones checked here."""
+    folder = os.environ.get("SCREENS_TO")
+    if folder:
+        pygame.image.save(picture, os.path.join(folder, "screen_%s_%s.png" % (
+            name, pong_text.current().language)))
+    return picture
 
 
 def rgb(colour):
@@ -199,7 +211,7 @@ def local_game():
 
 
 def test_local_start_screen_shows_both_players_keys(local_game, lang):
-    picture = render_game(local_game)
+    picture = keep(render_game(local_game), "local")
     title, keys_help = words(lang, "start"), words(lang, "keys_both")
     assert same_picture(picture, court_with_message(local_game, None, title, keys_help))
     check_message_is_readable(picture, court(local_game))
@@ -209,7 +221,7 @@ def test_local_start_screen_shows_both_players_keys(local_game, lang):
 
 def test_local_game_against_the_computer_marks_your_bar(local_game, lang):
     local_game.bot_plays_bar2 = True
-    picture = render_game(local_game)
+    picture = keep(render_game(local_game), "local_bot")
     expected = court_with_message(local_game, local_game.bar1, words(lang, "start"),
                                   words(lang, "keys_left"))
     assert same_picture(picture, expected)
@@ -232,7 +244,7 @@ def test_local_winner_screen(local_game, lang):
     for _ in range(FINAL_SCORE):
         local_game.score.add(2)
     local_game.ball.stop()
-    picture = render_game(local_game)
+    picture = keep(render_game(local_game), "local_winner")
     title, small = words(lang, "wins", n=2), words(lang, "again")
     assert same_picture(picture, court_with_message(local_game, None, title, small))
     check_message_is_readable(picture, court(local_game))
@@ -266,58 +278,60 @@ def other_player(relay, name):
     return node
 
 
-def test_net_waiting_ready_rally_and_winner_screens(net_game, relay):
+def test_net_waiting_ready_rally_and_winner_screens(net_game, relay, lang):
     game = net_game
     run_frames_until(game, lambda: game.match.is_host)
-    picture = render_game(game)
-    assert same_picture(picture, court_with_message(
-        game, game.bar1, "Waiting for a peer connection...",
-        "You are Player 1, the left bar.\nStart the game on a second computer or window."))
+    picture = keep(render_game(game), "waiting")
+    title, small = words(lang, "waiting"), words(lang, "you_are", group="pong_game",
+                                                  who=words(lang, "player1"))
+    assert same_picture(picture, court_with_message(game, game.bar1, title, small))
     check_message_is_readable(picture, court(game, game.bar1))
+    check_inside_the_panel(picture, court(game, game.bar1), title, small)
+    check_no_boxes(title, small)
 
     player2 = other_player(relay, "Player2")
     try:
         run_frames_until(game, lambda: game.match.opponent_here)
-        picture = render_game(game)
-        assert same_picture(picture, court_with_message(
-            game, game.bar1, "Press Space to start",
-            "Your bar: A = up, Z = down (or the Up and Down arrows)"))
+        picture = keep(render_game(game), "ready")
+        title, small = words(lang, "start"), words(lang, "keys_net")
+        assert same_picture(picture, court_with_message(game, game.bar1, title, small))
         check_message_is_readable(picture, court(game, game.bar1))
+        check_inside_the_panel(picture, court(game, game.bar1), title, small)
+        check_no_boxes(title, small)
 
         game.on_key_down(keys.SPACE)
         for _ in range(20):
             game.update()
         assert game.match.game_started and game.ball.vel != (0.0, 0.0)
-        assert same_picture(render_game(game), court(game, game.bar1))    # just YOU
+        assert same_picture(keep(render_game(game), "rally"), court(game, game.bar1))
 
         for _ in range(FINAL_SCORE):
             game.score.add(2)
         game.ball.stop()
-        picture = render_game(game)
-        assert same_picture(picture, court_with_message(game, game.bar1, "Player 2 wins!",
-                                                        "Press Space to play again"))
+        picture = keep(render_game(game), "winner")
+        title, small = words(lang, "wins", n=2), words(lang, "again")
+        assert same_picture(picture, court_with_message(game, game.bar1, title, small))
         check_message_is_readable(picture, court(game, game.bar1))
     finally:
         player2.disconnect()
 
 
-def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
+def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay, lang):
     game = net_game
     host = other_player(relay, "Player1")
     try:
         run_frames_until(game, lambda: game.match.me == game.PEER_NAME and game.match.opponent_here)
         picture = render_game(game)
         assert same_picture(picture, court_with_message(
-            game, game.bar2, "Press Space to start",
-            "Your bar: A = up, Z = down (or the Up and Down arrows)"))
+            game, game.bar2, words(lang, "start"), words(lang, "keys_net")))
     finally:
         host.disconnect()
     run_frames_until(game, lambda: game.match.is_host and game.net.connected)
-    picture = render_game(game)
-    assert same_picture(picture, court_with_message(
-        game, game.bar1, "The host is disconnected",
-        "You are the host now: Player 1, the left bar.\nWaiting for a new player..."))
+    picture = keep(render_game(game), "host_left")
+    title, small = words(lang, "host_left"), words(lang, "now_host")
+    assert same_picture(picture, court_with_message(game, game.bar1, title, small))
     check_message_is_readable(picture, court(game, game.bar1))
+    check_inside_the_panel(picture, court(game, game.bar1), title, small)
     # A new opponent arrives: the note is gone, the normal start screen is back.
     newcomer = other_player(relay, "Player2")
     try:
@@ -327,20 +341,20 @@ def test_net_player2_is_told_on_screen_when_it_takes_over(net_game, relay):
         newcomer.disconnect()
 
 
-def test_net_connection_lost_screen(net_game):
+def test_net_relay_stopped_screen(net_game, lang):
     game = net_game
     with nethelper.Relay(["pong_game"], host=HOST, port=0) as own_relay:
         game.SERVER_PORT = own_relay.port
         run_frames_until(game, lambda: game.match.is_host)
     run_frames_until(game, lambda: not game.net.connected)
-    picture = render_game(game)
+    picture = keep(render_game(game), "relay_stopped")
     # The relay said it was stopping: the screen says so, not just "lost".
-    assert same_picture(picture, court_with_message(game, None, "The relay was stopped",
-                                                    "Trying to reconnect..."))
+    title, small = words(lang, "relay_stopped"), words(lang, "reconnecting")
+    assert same_picture(picture, court_with_message(game, None, title, small))
     check_message_is_readable(picture, court(game))
 
 
-def test_net_group_full_screen(net_game, relay):
+def test_net_group_full_screen(net_game, relay, lang):
     game = net_game
     players = [other_player(relay, "Player1"), other_player(relay, "Player2")]
     try:
@@ -348,12 +362,94 @@ def test_net_group_full_screen(net_game, relay):
     finally:
         for player in players:
             player.disconnect()
-    picture = render_game(game)
-    assert same_picture(picture, court_with_message(
-        game, None, "The group is full",
-        "Two players are already in this group.\n"
-        "Wait for them to finish, or use another group."))
+    picture = keep(render_game(game), "group_full")
+    title, small = words(lang, "group_full"), words(lang, "group_full_why", group="pong_game")
+    assert same_picture(picture, court_with_message(game, None, title, small))
     check_message_is_readable(picture, court(game))
+    check_inside_the_panel(picture, court(game), title, small)
+
+
+def closed_port():
+    """A port on this computer where nothing listens (it was just given back)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def test_net_no_relay_screen_wraps_the_whole_explanation(net_game, lang):
+    """Nothing listens at the port: the explanation, with the command that
+    starts a relay, is all on the screen (it was cut at both edges)."""
+    game = net_game
+    game.SERVER_PORT = closed_port()
+    run_frames_until(game, lambda: game.match.phase == "failed")
+    assert game.net.error_code == nethelper.NO_RELAY
+    picture = keep(render_game(game), "no_relay")
+    title, small = game.screen_message()
+    assert title == words(lang, "failed")
+    assert "python nethelper.py -g pong_game -p %d" % game.SERVER_PORT in small
+    if lang == "en":
+        assert small == game.net.error         # the console's words, all of them
+    assert same_picture(picture, court_with_message(game, None, title, small))
+    check_inside_the_panel(picture, court(game), title, small)
+    check_message_is_readable(picture, court(game))
+    check_no_boxes(title, small)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that takes connections and never says a word (a relay
+    behind a firewall that lets the connection in but nothing back, say)."""
+    with socket.socket() as server:
+        server.bind((HOST, 0))
+        server.listen(4)
+        yield server.getsockname()[1]
+
+
+def test_net_refusal_stays_four_seconds_from_when_it_appears(net_game, silent_server, lang):
+    """The relay does not answer for JOIN_TIMEOUT: the refusal then appears,
+    and stays its full REFUSAL_FRAMES, not what is left of them since the
+    game started."""
+    game = net_game
+    game.SERVER_PORT, game.JOIN_TIMEOUT = silent_server, 0.5
+    frames_before = 0
+    while game.match.phase != "failed":
+        game.update()
+        frames_before += 1
+        time.sleep(1 / 60)
+        assert frames_before < 600, "no timeout"
+    assert frames_before >= 20 and game.net.error_code == nethelper.TIMEOUT
+    picture = keep(render_game(game), "timeout")
+    title, small = game.screen_message()
+    assert "python nethelper.py --check %s -p %d" % (HOST, silent_server) in small
+    check_inside_the_panel(picture, court(game), title, small)
+    check_no_boxes(title, small)
+    shown = 0
+    with pytest.raises(SystemExit):
+        while shown < 2 * game.REFUSAL_FRAMES:
+            game.update()
+            shown += 1
+    assert shown == game.REFUSAL_FRAMES >= 4 * 60     # (it quits on the next frame)
+
+
+@pytest.mark.parametrize("phase", sorted(phase for phase, message in
+                                         __import__("pong_net").SCREENS.items() if message))
+def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
+    """Each row of pong_net's SCREENS, drawn: its words fit their panel, with
+    no boxes, and the ball stays in sight (long explanations included)."""
+    game = net_game
+    game.match.set_phase(phase)
+    game.match.error = LONG_MESSAGES[1][1]
+    game.SERVER_IP, game.SERVER_PORT = "localhost", nethelper.DEFAULT_PORT
+    game.GROUP = "퐁게임_3반"        # a Korean name, on an English screen too
+    picture = render_game(game)
+    if phase in ("joining", "lost"):
+        keep(picture, phase)
+    title, small = game.screen_message()
+    assert title == words(lang, game.SCREENS[phase][0])
+    assert same_picture(picture, court_with_message(game, None, title, small))
+    check_message_is_readable(picture, court(game))
+    check_inside_the_panel(picture, court(game), title, small)
+    check_no_boxes(title, small)
 
 
 # ---- long messages, names in Hangul, and the choice of language ----
@@ -435,6 +531,30 @@ def test_without_a_hangul_font_korean_falls_back_to_english_and_latin_letters(ca
     assert "퐁게임 -> ponggeim" in capsys.readouterr().out      # said once, plainly
     message_alone("The group is full", text)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("code, english, port, expected", [
+    (nethelper.NO_RELAY, "No relay is running at pc:65042. ...", 65042,
+     ["pc:65042", "python nethelper.py -g 퐁게임"]),
+    (nethelper.NO_RELAY, "Cannot reach pc:50000: No route to host", 50000,
+     ["pc:50000", "python nethelper.py -g 퐁게임 -p 50000"]),
+    (nethelper.TIMEOUT, "No answer from pc:65042 within 3 s. ...", 65042,
+     ["pc:65042", "3초", "포트 65042번", "python nethelper.py --check pc"]),
+    (nethelper.BAD_ADDRESS, 'Cannot find a computer called "pc". Check SERVER_IP.', 65042,
+     ['"pc"', "SERVER_IP"]),
+    (nethelper.BAD_ADDRESS, "70000 is not a port number: ...", 70000, ["70000", "65042"]),
+    (nethelper.WRONG_VERSION, "This relay speaks protocol 030.", 65042,
+     ["This relay speaks protocol 030."]),
+])
+def test_why_failed_in_korean(code, english, port, expected):
+    """The reasons a game cannot join, in Korean: the facts of nethelper's
+    English (where, which group, the command to run) in Korean sentences."""
+    korean = pong_text.Lettering("ko").why_failed(code, english, "pc", port, "퐁게임", 3.0)
+    for fact in expected:
+        assert fact in korean
+    assert any(pong_text.is_hangul(letter) for letter in korean.replace("퐁게임", ""))
+    assert pong_text.Lettering("en").why_failed(code, english, "pc", port, "퐁게임", 3.0) \
+        == english
 
 
 def test_romanize():
