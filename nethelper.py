@@ -2616,6 +2616,13 @@ class RelayFinder:
         """Sleep until an answer is there to read (True) or ``seconds`` pass."""
         return bool(select.select([self._sock], [], [], max(0.0, seconds))[0])
 
+    def gather(self, seconds):
+        """Read the answers that come within ``seconds``; returns ``found``."""
+        deadline = time.monotonic() + seconds
+        while self.wait(deadline - time.monotonic()):
+            self.poll()
+        return self.found
+
     def poll(self):
         new = []
         while True:
