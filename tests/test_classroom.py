@@ -664,23 +664,44 @@ def test_a_relay_whose_udp_port_is_taken_still_serves_games_and_says_find_will_m
 # play.py checks what listens on its port before trusting it
 # ---------------------------------------------------------------------------
 
-def test_play_py_does_not_trust_a_web_server_on_its_port(web_server):
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
-                             str(web_server), "--frames", "5"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stdout
-    assert "it is not a nethelper relay" in result.stdout, result.stdout
-    assert "Connected" not in result.stdout         # no game was started
+def play_py(port, *options, timeout=60):
+    """`python play.py --port PORT OPTIONS` to the end: its output (it must not fail)."""
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
+                             *options], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert result.returncode == 0 and "Traceback" not in result.stdout, result.stdout
+    return result.stdout
+
+
+def assert_played_on_a_relay_of_its_own(output):
+    assert re.search(r"So this starts a relay of its own, on port \d+\.", output), output
+    assert "Connected as host (Player 1)" in output and "Connected as peer (Player 2)" in output
+    assert "full" not in output and "No relay" not in output, output
+
+
+def test_play_py_does_not_trust_a_web_server_on_its_port_and_plays_on_another(web_server):
+    output = play_py(web_server, "--frames", "240")
+    assert "it is not a nethelper relay" in output, output
+    assert_played_on_a_relay_of_its_own(output)
+
+
+def test_play_py_with_a_full_group_on_its_port_says_so_and_plays_on_another(relay_process):
+    port = relay_process.port
+    players = [join(port, "Player1"), join(port, "Player2")]
+    output = play_py(port, "--frames", "240")
+    assert "Its groups: pong_game (2 players). Group pong_game has no room for two more." \
+        in output, output
+    assert_played_on_a_relay_of_its_own(output)
+    for player in players:
+        player.disconnect()
 
 
 def test_play_py_uses_a_relay_that_is_already_running_with_its_group(relay_process):
     assert nethelper.check_relay("localhost", relay_process.port).code == nethelper.RELAY_OK
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
-                             str(relay_process.port), "--frames", "30"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout
-    assert "Starting Server" not in result.stdout   # it did not start a second relay
+    output = play_py(relay_process.port, "--frames", "30")
+    assert "Its groups: pong_game (0 players)." in output, output
+    assert "The games join it, in group pong_game." in output, output
+    assert "Starting Server" not in output and "of its own" not in output   # no second relay
 
 
 def test_check_a_private_relay_counts_players_but_names_no_group():
@@ -828,13 +849,12 @@ def test_play_py_plays_in_the_group_it_is_given(started):
     assert "joined   pong1" not in output
 
 
-def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
-    process, port, _ = started("-g", "pong1", *LOOPBACK)
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
-                             "--group", "pong9", "--frames", "30"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "has no group pong9 (its groups: pong1)" in result.stdout, result.stdout
+def test_play_py_names_the_groups_of_a_relay_without_its_group_and_plays_on_another(started):
+    process, port, _ = started("-g", "pong1", "--name", "minji-pc", *LOOPBACK)
+    output = play_py(port, "--group", "pong9", "--frames", "240")
+    assert 'A relay ("minji-pc") already runs on port {}. Its groups: pong1 (0 players). It ' \
+           "has no group pong9.".format(port) in output, output
+    assert_played_on_a_relay_of_its_own(output)
 
 
 def test_a_bot_never_starts_a_game_for_a_person(relay_process):
