@@ -2067,7 +2067,7 @@ class RelayCore:
         if members is None and self.any_group:
             if name_problem(group):
                 self._refuse(conn, BAD_REQUEST, "Cannot make group {}: {}".format(
-                    _echo(group), name_problem(group).replace("name", "group name")))
+                    _echo(group), name_problem(group)))
                 return
             members = self._open_group(group, conn)
         if members is None:
