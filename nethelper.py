@@ -2702,8 +2702,11 @@ def check_relay(host, port=DEFAULT_PORT, timeout=3.0, samples=20):
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        return CheckResult(BAD_ADDRESS, host, port, _advice(BAD_ADDRESS, host, port, timeout,
-                                                             getattr(exc, "strerror", None) or exc))
+        found = relay_named(host, port) if not relay_name_problem(host) else None
+        if found is None:
+            return CheckResult(BAD_ADDRESS, host, port, _advice(
+                BAD_ADDRESS, host, port, timeout, getattr(exc, "strerror", None) or exc))
+        addresses = [(socket.AF_INET, socket.SOCK_STREAM, 0, "", found)]   # a relay's name
     failure, detail = NO_RELAY, None
     for family, kind, proto, _, address in addresses:
         sock = socket.socket(family, kind, proto)
@@ -2866,9 +2869,11 @@ def _advice(code, host, port, timeout, detail=None):
     """What to do when no relay answered, in plain words."""
     where = _where(host, port)
     if code == BAD_ADDRESS:
-        return ('The name "{}" could not be found ({}). Check its spelling, or type the relay '
-                "computer's IP address instead (the relay prints it when it starts, e.g. "
-                "192.168.0.10).".format(host, detail))
+        return ('The name "{}" could not be found ({}){}. Check its spelling, or type the '
+                "relay computer's IP address instead (the relay prints it when it starts, e.g. "
+                "192.168.0.10).".format(host, detail, "" if relay_name_problem(host) else
+                                        ", and no relay of that name answered on the local "
+                                        "network (python nethelper.py --find lists them)"))
     if code == NO_RELAY:
         return ("Nothing is listening at {} (the connection was refused). Start the relay on "
                 "that computer (python nethelper.py -g pong_game{}), or check the address and "
