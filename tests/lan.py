@@ -59,13 +59,17 @@ class Lan:
         self.switch = self.tag + "-sw"
         self.computers = []
         self.namespaces = []
-        self._add_namespace(self.switch)
-        ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.switch, "link", "set", "br0", "up")
+        try:
+            self._add_namespace(self.switch)
+            ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
+            ip("-n", self.switch, "link", "set", "br0", "up")
+        except BaseException:
+            self.tear_down()
+            raise
 
     def _add_namespace(self, name):
+        self.namespaces.append(name)        # (first: torn down even if "add" half failed)
         ip("netns", "add", name)
-        self.namespaces.append(name)
         ip("-n", name, "link", "set", "lo", "up")
 
     def computer(self):
