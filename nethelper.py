@@ -1420,6 +1420,7 @@ class Relay:
         self._udp = None
         self._selector = None
         self._want_flush = set()     # connections with bytes waiting to be sent
+        self._sockets = set()        # connections with a socket (paused ones are not watched)
         self._stopping = False
         self._accepting_again_at = None     # set while accepting is paused (out of files)
         self._thread = None
@@ -1466,7 +1467,10 @@ class Relay:
         next_tick = time.monotonic() + core.tick_interval
         try:
             while not self._stopping:
-                for key, events in self._selector.select(timeout=core.tick_interval):
+                timeout = core.tick_interval
+                if core.next_resume < float("inf"):     # a paused sender to read again
+                    timeout = max(0.0, min(timeout, core.next_resume - time.monotonic()))
+                for key, events in self._selector.select(timeout=timeout):
                     if key.data is not None:
                         self._service(key.data, events)
                     elif key.fileobj is self._listener:
@@ -1540,7 +1544,8 @@ class Relay:
                 pass
             conn = self.core.open(address, time.monotonic())
             conn.sock = sock
-            self._selector.register(sock, selectors.EVENT_READ, conn)
+            self._sockets.add(conn)
+            self._watch(conn)
         self._execute()
 
     def _service(self, conn, events):
@@ -1601,6 +1606,10 @@ class Relay:
                     self._send(target, value)
             elif kind is CLOSE_CONN:
                 self._close(target, value)
+            elif kind is PAUSE_READING or kind is RESUME_READING:
+                if target.sock is not None:
+                    target.reading = kind is RESUME_READING
+                    self._watch(target)
             elif kind is SEND_DATAGRAM:
                 try:
                     self._udp.sendto(value, target)
@@ -1641,7 +1650,7 @@ class Relay:
         # What could not go out at once: one send per socket, whatever it holds.
         while self._want_flush:
             conn = self._want_flush.pop()
-            if conn.sock is not None and not conn.waiting_to_write:
+            if conn.sock is not None and not conn.watched & selectors.EVENT_WRITE:
                 self._send_pending(conn)
         self._execute()
 
@@ -1654,13 +1663,25 @@ class Relay:
             rest = data[sent:]
             conn.pending = [rest] if rest else []
             conn.pending_size = len(rest)
-        waiting = bool(conn.pending)
-        if waiting != conn.waiting_to_write:
-            conn.waiting_to_write = waiting
-            self._selector.modify(conn.sock, selectors.EVENT_READ | (
-                selectors.EVENT_WRITE if waiting else 0), conn)
-        if not waiting and conn.shut_when_sent:
+        self._watch(conn)
+        if not conn.pending and conn.shut_when_sent:
             self._shut_write(conn)
+
+    def _watch(self, conn):
+        """Have the selector wait for what ``conn`` needs: reading unless the
+        core paused it, writing while bytes wait for it. A paused sender with
+        nothing waiting is not watched at all, so it costs nothing."""
+        events = (selectors.EVENT_READ if conn.reading else 0) | (
+            selectors.EVENT_WRITE if conn.pending else 0)
+        if events == conn.watched:
+            return
+        if not conn.watched:
+            self._selector.register(conn.sock, events, conn)
+        elif not events:
+            self._selector.unregister(conn.sock)
+        else:
+            self._selector.modify(conn.sock, events, conn)
+        conn.watched = events
 
     def _broken(self, conn, exc):
         self.core.connection_lost(conn, "connection lost ({})".format(exc.strerror or exc),
@@ -1678,10 +1699,10 @@ class Relay:
                 self._shut_write(conn)
             return
         self._want_flush.discard(conn)
-        try:
+        self._sockets.discard(conn)
+        if conn.watched:
             self._selector.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
+            conn.watched = 0
         conn.sock.close()
         conn.sock = None
         conn.pending = []
@@ -1701,9 +1722,8 @@ class Relay:
         self._execute()
         if self._selector is not None:
             # Should an interruption have cut the closing short, close the rest.
-            for key in list(self._selector.get_map().values()):
-                if key.data is not None:
-                    self._close(key.data, False)
+            for conn in list(self._sockets):
+                self._close(conn, False)
             self._selector.close()
             self._selector = None
         for sock in (self._listener, self._udp, self._wake_recv, self._wake_send):
@@ -1718,6 +1738,9 @@ CLOSE_CONN = "close"    # (CLOSE_CONN, connection, flush_first): close it; with 
                         #   only once what is queued for it has gone out
 LOG_LINE = "log"        # (LOG_LINE, logging level, text): write a log line
 SEND_DATAGRAM = "datagram"   # (SEND_DATAGRAM, address, bytes): send a UDP datagram there
+PAUSE_READING = "pause"      # (PAUSE_READING, connection, until): read nothing from it until
+                             #   RESUME_READING (a sender over its quota: TCP makes it wait)
+RESUME_READING = "resume"    # (RESUME_READING, connection, None): read from it again
 
 # A connection's states. Every change goes through RelayCore._move(), which
 # checks it against this table.
@@ -1740,7 +1763,6 @@ _NEXT_STATES = {
 MAX_JOIN_FRAME_SIZE = 4096      # largest frame before joining (a real AUTH is < 300 bytes)
 MAX_CONTROL_FRAME_SIZE = 4096   # largest AUTH, HEART, REQ or other non-DATA frame
 MAX_PARTIAL_TOTAL = 32 * 1024 * 1024   # unfinished frames held for all connections together
-QUOTA_GRACE = 1.0               # a warned sender still over its quota this long after: dropped
 CLOSING_LINGER = 2.0            # a refused or closing node that does not hang up: closed
 REFUSAL_LOG_LINES = 5           # refusal lines logged per address per window...
 REFUSAL_LOG_WINDOW = 10.0       # ...of this many seconds; the rest are counted
@@ -1808,6 +1830,8 @@ class RelayCore:
         self._refusal_window_end = None
         self._next_summary = None
         self._discovery = _AnswerLimits()
+        self._paused = set()             # connections not read until they pay their debt back
+        self.next_resume = float("inf")  # when the first of them may be read again
         self._now = 0.0
 
     def members(self, group):
@@ -1833,13 +1857,6 @@ class RelayCore:
         if state is not MEMBER and state is not JOINING and state is not OBSERVER:
             return              # refused or closing: what it says no longer counts
         self._now = conn.last_heard = now
-        conn.byte_tokens -= len(data)
-        if conn.byte_tokens < 0 or conn.frame_tokens < 0:
-            forward = self._within_quota(conn, now)
-            if conn.state is not state:
-                return
-        else:
-            forward = True
         reader = conn.reader
         taken_before = reader.frames_taken
         reader.feed(data)
@@ -1852,8 +1869,7 @@ class RelayCore:
                     # in one piece, never decoded.
                     run = reader.next_run(DATA, conn.addr)
                     if run is not None:
-                        if forward:
-                            self._forward(conn, run[0], run[1])
+                        self._forward(conn, run[0], run[1])
                         continue
                 elif state is not JOINING and state is not OBSERVER:
                     break
@@ -1861,12 +1877,17 @@ class RelayCore:
                 if frame is None:
                     unfinished = True
                     break
-                if forward:             # over its quota, it is not answered either
-                    self._handle(conn, frame)
+                self._handle(conn, frame)
         except ProtocolError as exc:
             self._bad_input(conn, exc)
         taken = reader.frames_taken - taken_before
+        # Charged after the fact: what was read is passed on, never dropped;
+        # a sender that overdrew its allowance is not read again until it
+        # has paid it back (see _slow_down).
+        conn.byte_tokens -= len(data)
         conn.frame_tokens -= taken
+        if conn.byte_tokens < 0 or conn.frame_tokens < 0:
+            self._slow_down(conn, now)
         if unfinished or conn.partial_size:
             self._note_partial(conn, taken, now)
 
@@ -1895,7 +1916,11 @@ class RelayCore:
             self._finish(conn)
 
     def end_turn(self, now):
-        """The driver has handled every event of one loop turn."""
+        """The driver has handled every event of one loop turn. Senders whose
+        pause (see PAUSE_READING) is over are read again: a driver calls this
+        by ``next_resume`` at the latest."""
+        if now >= self.next_resume:
+            self._resume(now)
         if self._dirty_groups:
             self._now = now
             for group in list(self._dirty_groups):
@@ -1906,8 +1931,11 @@ class RelayCore:
         self._now = now
         for conn in list(self.connections):
             state = conn.state
+            # A paused sender is not read: its silence and its unfinished
+            # frame are the relay's doing, not its own.
+            paused = conn.paused_until is not None
             if state is MEMBER or state is OBSERVER:
-                if now - conn.last_heard > self.liveness_timeout:
+                if now - conn.last_heard > self.liveness_timeout and not paused:
                     self._goodbye(conn, SILENT, "silent for {:g} s".format(self.liveness_timeout),
                                   "Nothing arrived from this game for {:g} s.".format(
                                       self.liveness_timeout))
@@ -1926,7 +1954,7 @@ class RelayCore:
                 self._finish(conn)              # it never hung up after its last words
                 continue
             started = conn.partial_since
-            if started is not None and now - started > self.partial_frame_timeout:
+            if started is not None and now - started > self.partial_frame_timeout and not paused:
                 self._drop_for_partial(conn, "a frame it started did not arrive within {:g} "
                                        "s".format(self.partial_frame_timeout), SILENT)
         if self._refusal_window_end is not None and now >= self._refusal_window_end:
@@ -2151,38 +2179,62 @@ class RelayCore:
 
     # -- quotas and unfinished frames -----------------------------------------------
 
-    def _within_quota(self, conn, now):
-        """Called when a bucket ran dry: refill it; True if the sender is
-        still within its quota. A sender over it is warned once; one still
-        over it QUOTA_GRACE seconds after the warning is dropped. Meanwhile
-        its DATA is not forwarded, so receivers only get in-quota traffic,
-        and its requests are not answered (nor parsed)."""
+    def _slow_down(self, conn, now):
+        """``conn`` overdrew its allowance (its buckets went below zero).
+        Nothing it sent is lost: the relay just stops reading from it
+        (PAUSE_READING) until the refill has paid the debt back, so TCP makes
+        it wait, receivers get no more than its quota over time, and a paused
+        flooder costs the relay nothing. It is told once (SYSM 2). Before
+        joining, a program has no business sending that much: it is closed."""
         self._refill(conn, now)
-        if conn.byte_tokens >= 0 and conn.frame_tokens >= 0:
-            return True
-        # What is not forwarded is not charged: a sender that slows down to
-        # its quota is within it again at once.
-        conn.byte_tokens = max(conn.byte_tokens, 0)
-        conn.frame_tokens = max(conn.frame_tokens, 0)
+        owed = max(-conn.byte_tokens / self.quota_bytes, -conn.frame_tokens / self.quota_frames)
+        if owed <= 0:
+            return
+        state = conn.state
         why = "over its quota of {} bytes and {} frames a second".format(
             self.quota_bytes, self.quota_frames)
-        if conn.state is JOINING:
+        if state is JOINING:
             self._log(logging.WARNING, "closed   {} ({} before joining)".format(conn.where, why))
             self._finish(conn)
-        elif conn.warned_at is None or now - conn.warned_at > 30 * QUOTA_GRACE:
+            return
+        if state is not MEMBER and state is not OBSERVER:
+            return
+        if conn.warned_at is None:
             conn.warned_at = now
-            self._log(logging.WARNING, "warned   {}: {}: {} (its messages are dropped while it "
-                      "is)".format(conn.group, conn, why))
+            self._log(logging.WARNING, "slowed   {}: {}: {} (the relay reads from it no faster "
+                      "than that; nothing is lost)".format(conn.group, conn, why))
             self._send(conn, sysm_frame(conn.addr, SYSM_WARNING, OVER_QUOTA,
                                         "This game sends more than its share ({} bytes and {} "
-                                        "messages a second); slow down or it will be "
-                                        "disconnected.".format(self.quota_bytes, self.quota_frames)))
-        elif now - conn.warned_at >= QUOTA_GRACE:
-            self._goodbye(conn, OVER_QUOTA, why + ", after a warning",
-                          "This game went on sending more than its share ({} bytes and {} "
-                          "messages a second) after a warning.".format(
-                              self.quota_bytes, self.quota_frames))
-        return False
+                                        "messages a second): the relay takes its messages "
+                                        "more slowly.".format(self.quota_bytes, self.quota_frames)))
+        until = now + owed
+        if conn.paused_until is None:
+            self.actions.append((PAUSE_READING, conn, until))
+        conn.paused_until = until
+        self._paused.add(conn)
+        if until < self.next_resume:
+            self.next_resume = until
+
+    def _resume(self, now):
+        """Read again from the paused senders that have paid their debt back."""
+        next_resume = float("inf")
+        for conn in list(self._paused):
+            until = conn.paused_until
+            if until > now:
+                next_resume = min(next_resume, until)
+                continue
+            self._unpause(conn)
+            conn.last_heard = now           # its timers start again from here
+            if conn.partial_since is not None:
+                conn.partial_since = now
+            self._refill(conn, now)
+        self.next_resume = next_resume
+
+    def _unpause(self, conn):
+        if conn.paused_until is not None:
+            conn.paused_until = None
+            self._paused.discard(conn)
+            self.actions.append((RESUME_READING, conn, None))
 
     def _refill(self, conn, now):
         elapsed = now - conn.refilled_at
@@ -2238,6 +2290,7 @@ class RelayCore:
         self._move(conn, REFUSED)
         conn.closing_since = self._now
         self._forget_partial(conn)
+        self._unpause(conn)           # to hear it hang up
         self.actions.append((CLOSE_CONN, conn, True))
 
     def _goodbye(self, conn, reason, why, sentence):
@@ -2247,6 +2300,7 @@ class RelayCore:
         self._move(conn, CLOSING)
         conn.closing_since = self._now
         self._forget_partial(conn)
+        self._unpause(conn)           # to hear it hang up
         self.actions.append((CLOSE_CONN, conn, True))
 
     def _leave(self, conn, why, level=logging.INFO):
@@ -2269,6 +2323,9 @@ class RelayCore:
         self._move(conn, CLOSED)
         self.connections.discard(conn)
         self._forget_partial(conn)
+        if conn.paused_until is not None:
+            conn.paused_until = None
+            self._paused.discard(conn)
         self.actions.append((CLOSE_CONN, conn, False))
 
     def _forget_partial(self, conn):
@@ -2393,8 +2450,8 @@ class _Connection:
     __slots__ = ("state", "where", "host", "reader", "name", "group", "members", "watchers",
                  "addr", "opened_at", "last_heard", "last_sent", "closing_since",
                  "partial_size", "partial_since", "byte_tokens", "frame_tokens",
-                 "refilled_at", "warned_at", "status_answers", "summary_frames",
-                 "sock", "pending", "pending_size", "waiting_to_write", "shut_when_sent")
+                 "refilled_at", "warned_at", "paused_until", "status_answers", "summary_frames",
+                 "sock", "pending", "pending_size", "watched", "reading", "shut_when_sent")
 
     def __init__(self, address, reader, now, byte_tokens, frame_tokens):
         self.state = JOINING
@@ -2414,11 +2471,13 @@ class _Connection:
         self.partial_since = None    # when that frame started arriving
         self.byte_tokens = byte_tokens
         self.frame_tokens = frame_tokens
-        self.warned_at = None        # when it was last warned for being over its quota
+        self.warned_at = None        # when it was warned for being over its quota (once)
+        self.paused_until = None     # over its quota: not read until then
         self.sock = None             # the driver's
         self.pending = []            # bytes waiting to be sent
         self.pending_size = 0
-        self.waiting_to_write = False
+        self.watched = 0             # the selector events it is registered for
+        self.reading = True          # False while the core has paused it
         self.shut_when_sent = False
 
     def __str__(self):

@@ -482,22 +482,24 @@ def test_private_relay_names_no_groups_to_strangers(started):
     assert len(refusals) == 1 and "secret_game" not in refusals[0], refusals
 
 
-def test_quota_options_set_what_a_node_may_send(started):
+def test_quota_options_set_how_fast_a_node_is_read(started):
     process, port, banner = started("-g", "pong_game", "--quota-frames", "20", *LOOPBACK)
     a, b = join(port, "Alice"), join(port, "Bob")
-    sent = 0
+    assert pump_until([a, b], lambda: "Bob" in a.get_peers())
+    for n in range(60):                 # 60 frames at once: 20 more than the burst of 40
+        assert a.send_msg("Bob", "n", n, queue=True)
+        a.process_send()
+    got = []
 
-    def flooding():
-        nonlocal sent
-        sent += 1
-        a.send_msg("Bob", "n", sent, queue=True)    # one frame per call: 200 a second
-        return not a.connected or "Alice" not in b.get_peers()
-    assert pump_until([a, b], flooding, timeout=5)
-    assert b.connected
+    def all_there():
+        got.extend(b.get_all_msgs("Alice", "n") or ())
+        return len(got) >= 60
+    assert pump_until([a, b], all_there, timeout=5), got
+    assert got == list(range(60)) and a.connected and b.connected
     output = stop_process(process)
-    assert lines_matching(output, r"warned +pong_game: Alice .*over its quota of 262144 bytes "
+    assert lines_matching(output, r"slowed +pong_game: Alice .*over its quota of 262144 bytes "
                                   r"and 20 frames a second")
-    assert lines_matching(output, r"left +pong_game: Alice \(over its quota")
+    assert not lines_matching(output, r"left +pong_game: Alice \(over")
 
 
 def test_quota_options_must_be_positive():

@@ -574,42 +574,97 @@ def sysms(msgs, sysm_type):
     return [m for m in msgs if m.type == SYSM and m.body["type"] == sysm_type]
 
 
-def test_a_sender_over_its_byte_quota_is_warned_then_dropped_and_its_excess_never_sent():
+def pauses(actions, conn, kind=nethelper.PAUSE_READING):
+    return [value for k, c, value in actions if k == kind and c is conn]
+
+
+def test_a_sender_over_its_byte_quota_is_slowed_not_dropped_and_loses_nothing():
     relay = Core(quota_bytes=10000, max_frame_size=4096)     # bursts of 20,000 bytes
     victim, attacker = relay.join("Victim"), relay.join("Attacker")
     relay.take()
-    flood(relay, attacker, victim.addr, 40)
-    got = relay.sent()
-    delivered = sum(len(m.raw) for m in got.get(victim, []))
-    assert 19000 <= delivered <= 20000                        # the burst, not the flood
+    one = flood(relay, attacker, victim.addr, 40)            # 40,000 bytes in one turn
+    actions = relay.take()
+    got = relay.sent(actions)
+    assert [m.raw for m in got[victim]] == [one] * 40        # every one passed on
     warnings = sysms(got[attacker], 2)
     assert len(warnings) == 1 and warnings[0].body["msg"] == "over_quota"
     assert warnings[0].dest == attacker.addr
-    relay.now += 0.5
-    flood(relay, attacker, victim.addr, 40)                  # still over, within the grace
-    got = relay.sent()
-    assert attacker.state is MEMBER and not sysms(got.get(attacker, []), 2)
-    assert sum(len(m.raw) for m in got.get(victim, [])) <= 5000 + 1000  # only the refill
-    relay.now += 0.6
-    flood(relay, attacker, victim.addr, 40)                  # over a second after the warning
-    assert attacker.state is CLOSING
-    got = relay.sent()
-    goodbye = sysms(got[attacker], 3)[-1]
-    assert goodbye.body["msg"] == "over_quota"
-    assert victim.state is MEMBER
+    # It owes 20,000 bytes: not read for two seconds, then read again.
+    assert len(pauses(actions, attacker)) == 1
+    assert attacker.paused_until == pytest.approx(relay.now + 2.0, abs=0.01)
+    assert relay.core.next_resume <= attacker.paused_until
+    relay.advance(1.9)
+    relay.core.end_turn(relay.now)
+    assert not pauses(relay.take(), attacker, nethelper.RESUME_READING)
+    relay.advance(0.11)
+    relay.core.end_turn(relay.now)
+    assert len(pauses(relay.take(), attacker, nethelper.RESUME_READING)) == 1
+    assert relay.core.next_resume == float("inf")
+    flood(relay, attacker, victim.addr, 40)                   # again: slowed again, not warned
+    actions = relay.take()
+    assert len(relay.sent(actions)[victim]) == 40 and attacker not in relay.sent(actions)
+    assert pauses(actions, attacker) and attacker.state is MEMBER and victim.state is MEMBER
     text = relay.log_text()
-    assert "warned   pong_game: Attacker (10.0.0.7:" in text
-    assert "left     pong_game: Attacker (over its quota of 10000 bytes" in text
+    assert "slowed   pong_game: Attacker (10.0.0.7:" in text
+    assert "over its quota of 10000 bytes" in text and "left" not in text
 
 
-def test_a_sender_over_its_frame_quota_is_warned():
+def test_a_sender_over_its_frame_quota_is_paused_for_its_debt():
     relay = Core(quota_frames=10)                            # bursts of 20 frames
     victim, attacker = relay.join("Victim"), relay.join("Attacker")
     relay.take()
     flood(relay, attacker, victim.addr, 30, size=20)
-    got = relay.sent()
-    assert len(got[victim]) <= 21
-    assert sysms(got[attacker], 2)[0].body["msg"] == "over_quota"
+    actions = relay.take()
+    assert len(relay.sent(actions)[victim]) == 30
+    assert sysms(relay.sent(actions)[attacker], 2)[0].body["msg"] == "over_quota"
+    assert len(pauses(actions, attacker)) == 1
+    assert attacker.paused_until == pytest.approx(relay.now + 1.0, abs=0.2)  # 10 frames owed
+
+
+def test_receivers_get_no_more_than_the_quota_from_a_sender_read_only_when_not_paused():
+    """A driver that obeys the pauses: over 20 s, the victim gets the burst,
+    the quota's worth and at most one read more, and nothing is lost."""
+    relay = Core(quota_bytes=10000, max_frame_size=4096)
+    victim, attacker = relay.join("Victim"), relay.join("Attacker")
+    relay.take()
+    one = frame(DATA, victim.addr, attacker.addr, b'"' + b"f" * 987 + b'"')
+    read, delivered, paused = 0, 0, False
+    start = relay.now
+    while relay.now < start + 20:
+        if not paused:
+            relay.feed(attacker, one * 8)                   # one read: 8,000 bytes
+            read += 8
+        relay.feed(victim, frame(HEART, 0, victim.addr, b"null"))
+        relay.advance(0.01)
+        relay.core.end_turn(relay.now)
+        for kind, conn, value in relay.take():
+            if conn is attacker and kind in (nethelper.PAUSE_READING, nethelper.RESUME_READING):
+                paused = kind == nethelper.PAUSE_READING
+            elif conn is victim and kind == SEND_BYTES:
+                delivered += len(frames_in(value))
+    assert delivered == read                                # every frame read is passed on
+    assert 20 * 10000 <= delivered * 1000 <= 20000 + 20 * 10000 + 8000
+    assert attacker.state is MEMBER
+
+
+def test_a_paused_sender_is_not_timed_out_for_the_silence_the_relay_imposed():
+    relay = Core(quota_bytes=1000, max_frame_size=4096)     # bursts of 4,096 bytes
+    victim, attacker = relay.join("Victim"), relay.join("Attacker")
+    sent = (frame(DATA, victim.addr, attacker.addr, b'"' + b"f" * 3000 + b'"') * 4
+            + frame(DATA, victim.addr, attacker.addr, b'"' + b"f" * 100 + b'"')[:20])  # half one
+    relay.feed(attacker, sent)
+    relay.take()
+    assert attacker.partial_since is not None
+    assert attacker.paused_until == pytest.approx(relay.now + (len(sent) - 4096) / 1000, abs=0.1)
+    relay.advance(7.5)                                       # past every timeout, still paused
+    assert attacker.state is MEMBER and attacker.paused_until is not None
+    relay.advance(1.0)
+    relay.core.end_turn(relay.now)
+    assert attacker.paused_until is None and attacker.state is MEMBER
+    relay.advance(4.0)                                       # its timers run again from the resume
+    assert attacker.state is MEMBER
+    relay.advance(1.6)
+    assert attacker.state is CLOSING                         # now its own silence counts
 
 
 def test_a_warned_sender_that_slows_down_stays_and_is_heard_again():
@@ -680,12 +735,14 @@ def test_strangers_and_refused_nodes_get_no_heartbeats(relay):
     assert stranger not in got and refused not in got
 
 
-def test_a_sender_over_its_quota_gets_no_answers_either():
+def test_a_sender_over_its_quota_gets_every_answer_and_is_then_paused():
     relay = Core(quota_frames=10)
     alice, bob = relay.join("Alice"), relay.join("Bob")
     relay.take()
     ask = frame(REQ, 0, 2, js({"type": 1, "data": None}))
     for _ in range(25):
         relay.feed(bob, ask)
-    answers = [m for m in relay.sent()[bob] if m.type == PEERS]
-    assert 19 <= len(answers) <= 21                         # the burst of 20 frames, no more
+    actions = relay.take()
+    answers = [m for m in relay.sent(actions)[bob] if m.type == PEERS]
+    assert len(answers) == 25                                # nothing it sent is lost
+    assert pauses(actions, bob)

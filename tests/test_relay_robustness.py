@@ -903,49 +903,83 @@ def test_a_member_whose_socket_breaks_during_a_broadcast_is_dropped_and_the_rest
         pair.round_trip("after the broken member left")
 
 
-def test_a_member_flooding_another_is_warned_and_dropped_and_its_victim_stays(cleanup, caplog):
-    """With the default quotas: the flood is cut off at the sender, so the
-    receiver (a game reading every frame) never falls behind."""
+def test_a_member_flooding_another_is_slowed_loses_nothing_and_its_victim_stays(cleanup, caplog):
+    """The relay stops reading from the flooder while it is over its quota,
+    so TCP makes it wait; every frame its socket took arrives, in order, and
+    the receiver never falls behind. (A quota of 1 MiB a second: what the
+    sockets hold drains in a second or two, not ten.)"""
     caplog.set_level(logging.INFO, logger="nethelper")
-    with running_relay() as relay:
+    with running_relay(quota_bytes=1024 * 1024) as relay:
         pair = Pair(relay.port)             # Bob is the victim, Alice a bystander
         cleanup(pair)
         attacker, addr, _ = raw_join(relay.port, "Flood")
         cleanup(attacker)
+        attacker.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
         assert pair.pump_until(lambda: "Flood" in pair.b.get_peers())
-        burst = frame(DATA, 2, addr, js([{"title": "f", "content": "x" * 1000, "queue": True}])) * 64
-        received = bytearray()
-        deadline = time.monotonic() + 6
         attacker.setblocking(False)
-        closed = False
-        outgoing = bytearray()
-        while not closed and time.monotonic() < deadline:
-            if len(outgoing) < len(burst):
-                outgoing += burst
+        outgoing, sent, refused_at = bytearray(), 0, None
+        received = []
+
+        def take_bobs():
+            received.extend(int(m[:6]) for m in pair.b.get_all_msgs("Flood", "f") or ())
+
+        deadline = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            while len(outgoing) < 256 * 1024:
+                content = "{:06d}".format(sent) + "x" * 1000
+                outgoing += frame(DATA, 2, addr, js([{"title": "f", "content": content,
+                                                      "queue": True}]))
+                sent += 1
             try:
                 del outgoing[:attacker.send(outgoing)]
             except BlockingIOError:
-                pass
-            except OSError:
-                closed = True
-            try:
-                chunk = attacker.recv(65536)
-                closed = closed or not chunk
-                received += chunk
-            except BlockingIOError:
-                pass
-            except OSError:
-                closed = True
+                refused_at = refused_at or time.monotonic()   # TCP pushed back
             pair.pump()
-        assert closed, "the flooding member was never dropped"
-        said = [(m.body["type"], m.body["msg"]) for m in frames_of(received) if m.type == SYSM]
-        assert said[0] == (2, "over_quota") and said[-1] == (3, "over_quota"), said
-        assert "Flood" not in relay.members("pong_game")
-        assert relay.members("pong_game") == ["Alice", "Bob"]
-        assert pair.b.connected, pair.b.error
-        assert "left     pong_game: Flood" in caplog.text and "over its quota" in caplog.text
-        assert "too slow" not in caplog.text
+            take_bobs()
+        attacker.setblocking(True)
+        attacker.sendall(outgoing)                 # the rest too: nothing is given up
+        assert refused_at is not None, "the flooder was never made to wait"
+        assert pair.pump_until(lambda: take_bobs() or len(received) >= sent, timeout=30), (
+            len(received), sent)
+        assert received == list(range(sent))       # all of them, in order
+        assert relay.members("pong_game") == ["Alice", "Bob", "Flood"]
+        assert pair.b.connected and pair.b.dropped_messages == 0, pair.b.error
+        assert "slowed   pong_game: Flood" in caplog.text and "over its quota" in caplog.text
+        assert "left" not in caplog.text and "too slow" not in caplog.text
         pair.round_trip("after the flood")
+
+
+def test_two_600_kb_messages_sent_together_both_arrive_at_the_default_quota(cleanup):
+    with running_relay() as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        first, second = "a" * 600_000, "b" * 600_000
+        assert pair.a.send_msg("Bob", "big", first, queue=True)
+        assert pair.a.send_msg("Bob", "big", second, queue=True)
+        assert pair.pump_until(lambda: pair.b.available("Alice", "big") == 2, timeout=10), (
+            pair.b.available("Alice", "big"), relay.core.quota_bytes)
+        assert pair.b.get_all_msgs("Alice", "big") == [first, second]
+        assert pair.a.connected and pair.b.connected
+
+
+def test_25000_queued_messages_handed_over_in_one_process_send_all_arrive(cleanup):
+    """The sender keeps calling process_send() (as a game does every frame)
+    while the relay takes its backlog at the quota's pace."""
+    with running_relay() as relay:
+        pair = Pair(relay.port)
+        cleanup(pair)
+        for n in range(25_000):
+            assert pair.a.send_msg("Bob", "m", {"n": n, "text": "message number {}".format(n)},
+                                   queue=True)
+        pair.a.process_send()                       # all of them handed over at once
+        got = []
+
+        def all_there():
+            got.extend(m["n"] for m in pair.b.get_all_msgs("Alice", "m") or ())
+            return len(got) >= 25_000
+        assert pair.pump_until(all_there, timeout=15), (len(got), pair.a.error, pair.b.error)
+        assert got == list(range(25_000))
+        assert pair.a.connected and pair.b.connected and pair.b.dropped_messages == 0
 
 
 def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
