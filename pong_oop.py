@@ -105,8 +105,9 @@ MESSAGE_MARGIN = GAP_FROM_SCR + BAR_W  # the panel stays between the bars
 MESSAGE_PADDING = 30              # room left and right of the words, inside the panel ...
 MESSAGE_PADDING_Y = 20            # ... and above and below them
 MESSAGE_GAP = 15                  # between the big and the small text
-# Font sizes (pixels) of messages, big and small: the first pair whose panel
-# fits above the ball (long messages take more lines, so smaller letters).
+# Font sizes (pixels) of messages, big and small: the first pair with which
+# the big text is one line and the panel fits above the ball (a long message
+# takes more lines, so smaller letters).
 MESSAGE_SIZES = [(64, 32), (56, 28), (48, 24), (40, 20)]
 LABEL_TEXT = 30
 
@@ -413,32 +414,32 @@ def draw_bar_label(screen, bar, text):
 
 def message_layout(text, small_text=""):
     """Where draw_message() puts its panel and each line: (panel, [(line,
-    size, top), ...]). Long lines are wrapped to fit the panel, and the
-    letters are as big as MESSAGE_SIZES allows with the big text on one line
-    and the panel above the ball."""
+    size, top, whole text), ...]). Long lines are wrapped to fit the panel,
+    and the letters are as big as MESSAGE_SIZES allows with the big text on
+    one line and the panel above the ball."""
     widest = WIDTH - 2 * MESSAGE_MARGIN - 2 * MESSAGE_PADDING
     lettering = pong_text.current()
     layouts = []
     for big, small in MESSAGE_SIZES:
-        lines = [(line, big) for line in lettering.lines(text, big, widest)]
-        small_lines = lettering.lines(small_text, small, widest) if small_text else []
-        lines += [(line, small) for line in small_lines]
-        gap = MESSAGE_GAP if small_lines else 0
-        height = sum(lettering.line_height(line, size) for line, size in lines) + gap
-        layouts.append((lines, height + 2 * MESSAGE_PADDING_Y, gap))
-    fitting = [layout for layout in layouts if MESSAGE_TOP + layout[1] <= MESSAGE_BOTTOM]
-    one_line_title = [layout for layout in fitting
-                      if sum(size == layout[0][0][1] for _, size in layout[0]) == 1]
-    lines, height, gap = (one_line_title or fitting or layouts[-1:])[0]
-    width = max(lettering.render(line, size, TEXT_COLOR).get_width() for line, size in lines)
+        title = [(line, big, text) for line in lettering.lines(text, big, widest)]
+        below = [(line, small, small_text) for line in lettering.lines(small_text, small, widest)
+                 if small_text]
+        height = sum(lettering.line_height(*line) for line in title + below)
+        height += 2 * MESSAGE_PADDING_Y + (MESSAGE_GAP if below else 0)
+        layouts.append((title, below, height))
+    fitting = [layout for layout in layouts if MESSAGE_TOP + layout[2] <= MESSAGE_BOTTOM]
+    one_line_title = [layout for layout in fitting if len(layout[0]) == 1]
+    title, below, height = (one_line_title or fitting or layouts[-1:])[0]
+    width = max(lettering.render(line, size, TEXT_COLOR, whole).get_width()
+                for line, size, whole in title + below)
     panel = Rect(0, MESSAGE_TOP, width + 2 * MESSAGE_PADDING, height)
     panel.centerx = WIDTH // 2
     placed, top = [], panel.top + MESSAGE_PADDING_Y
-    for line, size in lines:
-        if size != lines[0][1] and gap:
-            top, gap = top + gap, 0     # a little air between the big and the small text
-        placed.append((line, size, top))
-        top += lettering.line_height(line, size)
+    for number, (line, size, whole) in enumerate(title + below):
+        if number == len(title):
+            top += MESSAGE_GAP          # a little air between the big and the small text
+        placed.append((line, size, top, whole))
+        top += lettering.line_height(line, size, whole)
     return panel, placed
 
 
@@ -451,8 +452,8 @@ def draw_message(screen, text, small_text=""):
     panel, lines = message_layout(text, small_text)
     screen.draw.filled_rect(panel, MESSAGE_BOX_COLOR)
     screen.draw.rect(panel, MESSAGE_BORDER_COLOR)
-    for line, size, top in lines:
-        draw_text(screen, line, size, TEXT_COLOR, midtop=(WIDTH // 2, top))
+    for line, size, top, whole in lines:
+        draw_text(screen, line, size, TEXT_COLOR, whole, midtop=(WIDTH // 2, top))
 
 
 def winner_text(score):

@@ -218,6 +218,7 @@ def locale_language(value):
 
 def find_hangul_font(places=None):
     """The path of a font file on this computer that draws Hangul, or None."""
+    pygame.font.init()
     for pattern in HANGUL_FONTS if places is None else places:
         for path in sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") \
                 else [pattern]:
@@ -246,14 +247,15 @@ MISSING_LETTER = "\U0010FFFD"   # in no font: drawn as the font's box for a miss
 
 def picture_of(font, text):
     drawn = font.render(text, False, (255, 255, 255), (0, 0, 0))
-    return drawn.get_size(), pygame.image.tobytes(drawn, "RGB")
+    # (pygame before 2.1.3, which an older Mu may have, calls tobytes() tostring())
+    as_bytes = getattr(pygame.image, "tobytes", None) or pygame.image.tostring
+    return drawn.get_size(), as_bytes(drawn, "RGB")
 
 
 def choose_language(wanted="auto", font_places=None, quiet=False):
     """The Lettering for wanted ("auto", "ko" or "en"): see the top of this file."""
     if wanted not in ("auto",) + LANGUAGES:
         raise ValueError('the language must be "auto", "ko" or "en", not %r' % (wanted,))
-    pygame.font.init()
     font_path = find_hangul_font(font_places)
     language = wanted
     if wanted == "auto":
@@ -343,7 +345,7 @@ class Lettering:
         return remembered(self.wrapped, (text, size, width), lambda: self.wrap(text, size, width))
 
     def wrap(self, text, size, width):
-        text = self.readable(text)
+        text = self.readable(text)          # (the font of the whole text, as render() uses)
         font = self.font(size, self.font_path(text))
         lines = []
         for paragraph in text.split("\n"):
@@ -358,16 +360,18 @@ class Lettering:
                 lines += fill(sentence, font, narrowest)
         return lines
 
-    def line_height(self, text, size):
-        return self.font(size, self.font_path(self.readable(text))).get_linesize()
+    def line_height(self, text, size, whole=None):
+        """The height of a line of text; whole: see render()."""
+        return self.font(size, self.font_path(self.readable(whole or text))).get_linesize()
 
-    def render(self, text, size, color):
-        """One line of text as a picture (kept: the same words are drawn every frame)."""
+    def render(self, text, size, color, whole=None):
+        """One line of text as a picture (kept: the same words are drawn every
+        frame). A line cut from a longer text (whole) is drawn in the font of
+        the whole text, so that all its lines look alike."""
         def draw():
-            readable = self.readable(text)
-            return self.font(size, self.font_path(readable)).render(
-                readable, True, pygame.Color(color))
-        return remembered(self.drawn, (text, size, tuple(pygame.Color(color))), draw)
+            path = self.font_path(self.readable(whole or text))
+            return self.font(size, path).render(self.readable(text), True, pygame.Color(color))
+        return remembered(self.drawn, (text, size, tuple(pygame.Color(color)), whole), draw)
 
     def why_failed(self, code, explanation, host, port, group, timeout):
         """Why a game could not join, for the screen. explanation is the
@@ -474,8 +478,9 @@ def say(key, **fields):
     return current().say(key, **fields)
 
 
-def draw_text(screen, text, size, color, **position):
+def draw_text(screen, text, size, color, whole=None, **position):
     """Draw one line of text on Pygame Zero's screen, placed like a Rect:
-    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y))."""
-    picture = current().render(text, size, color)
+    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). (whole: the text
+    this line was cut from, see Lettering.render.)"""
+    picture = current().render(text, size, color, whole)
     screen.blit(picture, picture.get_rect(**position).topleft)

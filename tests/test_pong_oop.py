@@ -245,6 +245,7 @@ def test_winning_point_ends_the_game(bars):
     ball = make_ball((WIDTH + BALL_RADIUS - 4, 300), (5, 5))
     assert update_ball(ball, *bars, score) == ["b1"]
     assert score.winner() == 1
+    pong_oop.pong_text.use_language("en", quiet=True)     # (not the computer's language)
     assert pong_oop.winner_text(score) == "Player 1 wins!"
     # No new serve, and nothing more happens until a new game.
     assert ball.left > WIDTH

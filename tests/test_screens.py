@@ -11,6 +11,7 @@ as letters, not as the empty boxes of a font without it.
 """
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,8 +168,8 @@ def check_no_boxes(text, small_text=""):
     box that font draws for a letter it lacks (its .notdef glyph)."""
     lettering = pong_text.current()
     _, lines = message_layout(text, small_text)
-    for line, size, _ in lines:
-        font = lettering.font(size, lettering.font_path(line))
+    for line, size, _, whole in lines:
+        font = lettering.font(size, lettering.font_path(lettering.readable(whole)))
         box = pong_text.picture_of(font, pong_text.MISSING_LETTER)
         for letter in set(line) - {" "}:
             assert pong_text.picture_of(font, letter) != box, "%r is drawn as a box" % letter
@@ -383,7 +384,7 @@ def test_net_no_relay_screen_wraps_the_whole_explanation(net_game, lang):
     game.SERVER_PORT = closed_port()
     run_frames_until(game, lambda: game.match.phase == "failed")
     assert game.net.error_code == nethelper.NO_RELAY
-    picture = keep(render_game(game), "no_relay")
+    picture = render_game(game)
     title, small = game.screen_message()
     assert title == words(lang, "failed")
     assert "python nethelper.py -g pong_game -p %d" % game.SERVER_PORT in small
@@ -418,7 +419,7 @@ def test_net_refusal_stays_four_seconds_from_when_it_appears(net_game, silent_se
         time.sleep(1 / 60)
         assert frames_before < 600, "no timeout"
     assert frames_before >= 20 and game.net.error_code == nethelper.TIMEOUT
-    picture = keep(render_game(game), "timeout")
+    picture = render_game(game)
     title, small = game.screen_message()
     assert "python nethelper.py --check %s -p %d" % (HOST, silent_server) in small
     check_inside_the_panel(picture, court(game), title, small)
@@ -452,6 +453,37 @@ def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
     check_no_boxes(title, small)
 
 
+# What NetNode.error says for the usual reasons (its words; the tests above
+# get them from real sockets).
+USUAL_FAILURES = {
+    "no_relay": (nethelper.NO_RELAY, "localhost", "No relay is running at localhost:65042. "
+                 "Start one with: python nethelper.py -g pong_game"),
+    "timeout": (nethelper.TIMEOUT, "192.168.0.12", "No answer from 192.168.0.12:65042 within "
+                "3.0 s. Check SERVER_IP, and that the relay's firewall lets TCP port 65042 "
+                "in.\nTo find out why: python nethelper.py --check 192.168.0.12"),
+    "bad_address": (nethelper.BAD_ADDRESS, "192.168.0.l2", 'Cannot find a computer called '
+                    '"192.168.0.l2". Check SERVER_IP.'),
+}
+
+
+@pytest.mark.parametrize("reason", sorted(USUAL_FAILURES))
+def test_the_usual_reasons_to_fail(net_game, lang, reason):
+    """The "failed" screen, as it is for a student at localhost without a
+    relay, or with a wrong or unanswering SERVER_IP (the README's pictures)."""
+    game = net_game
+    code, game.SERVER_IP, english = USUAL_FAILURES[reason]
+    game.SERVER_PORT = nethelper.DEFAULT_PORT
+    game.match.set_phase("failed")
+    game.match.error = pong_text.current().why_failed(code, english, game.SERVER_IP,
+                                                      game.SERVER_PORT, game.GROUP,
+                                                      game.JOIN_TIMEOUT)
+    picture = keep(render_game(game), "failed_" + reason)
+    title, small = game.screen_message()
+    check_message_is_readable(picture, court(game))
+    check_inside_the_panel(picture, court(game), title, small)
+    check_no_boxes(title, small)
+
+
 # ---- long messages, names in Hangul, and the choice of language ----
 
 LONG_MESSAGES = [
@@ -480,7 +512,7 @@ def test_long_messages_wrap_inside_their_panel(text, small_text):
     check_no_boxes(text, small_text)
     # Nothing is lost: the lines hold every word, in order.
     _, lines = message_layout(text, small_text)
-    assert "".join(line for line, _, _ in lines).replace(" ", "") == \
+    assert "".join(line for line, _, _, _ in lines).replace(" ", "") == \
         (text + small_text).replace("\n", "").replace(" ", "")
 
 
@@ -488,7 +520,7 @@ def test_the_book_sized_message_keeps_its_big_letters():
     """Messages that fit at the usual sizes keep them (only long ones shrink)."""
     _, lines = message_layout("Failed to connect", "No relay is running at localhost:65042. "
                               "Start one with: python nethelper.py -g pong_game")
-    assert {size for _, size, _ in lines} == set(pong_oop.MESSAGE_SIZES[0])
+    assert {size for _, size, _, _ in lines} == set(pong_oop.MESSAGE_SIZES[0])
     assert len(lines) == 3
 
 
@@ -527,7 +559,7 @@ def test_without_a_hangul_font_korean_falls_back_to_english_and_latin_letters(ca
     check_inside_the_panel(picture, empty_court(), "The group is full", text)
     check_no_boxes("The group is full", text)
     _, lines = message_layout("The group is full", text)
-    assert "group ponggeim." in " ".join(line for line, _, _ in lines)
+    assert "group ponggeim." in " ".join(line for line, _, _, _ in lines)
     assert "퐁게임 -> ponggeim" in capsys.readouterr().out      # said once, plainly
     message_alone("The group is full", text)
     assert capsys.readouterr().out == ""
@@ -612,8 +644,8 @@ def run_local_game(tmp_path, lang_env, *options):
     env = {name: value for name, value in os.environ.items()
            if name not in ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")}
     env.update(lang_env, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    result = subprocess.run([sys.executable, "pong_oop.py", "--frames", "2", "--screenshot",
-                             str(picture), *options], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "pong_harness.py", "--frames", "2", "--screenshot",
+                             str(picture), "pong_oop.py", *options], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return pygame.image.load(str(picture))
@@ -635,3 +667,53 @@ def test_the_game_speaks_the_computers_language_or_lang(tmp_path, local_game, la
     expected = court_with_message(local_game, None, words(shown, "start"),
                                   words(shown, "keys_both"))
     assert same_picture(picture, expected)
+
+
+@needs_hangul_font
+def test_the_language_constant_works_without_options(local_game, monkeypatch):
+    """Mu's Play button gives no options: LANGUAGE at the top of the game
+    decides, when the first screen is drawn."""
+    monkeypatch.setattr(pong_text, "lettering", None)
+    monkeypatch.setattr(local_game, "LANGUAGE", "ko")
+    picture = render_game(local_game)
+    assert pong_text.current().language == "ko"
+    assert same_picture(picture, court_with_message(local_game, None, words("ko", "start"),
+                                                    words("ko", "keys_both")))
+
+
+def test_a_font_in_the_games_fonts_folder_is_used_first(tmp_path):
+    """A student can give the game a font: fonts/ next to it, where Pygame
+    Zero keeps a game's fonts."""
+    if HANGUL_FONT is None:
+        pytest.skip("no font with Hangul here to copy: apt install fonts-nanum")
+    shutil.copy(ROOT / "pong_text.py", tmp_path)
+    (tmp_path / "fonts").mkdir()
+    shutil.copy(HANGUL_FONT, tmp_path / "fonts" / "hangul.ttf")
+    (tmp_path / "fonts" / "notes.txt").write_text("not a font")
+    result = subprocess.run([sys.executable, "-c", "import pong_text; "
+                             "print(pong_text.find_hangul_font())"], cwd=tmp_path,
+                            env=dict(os.environ, PYGAME_HIDE_SUPPORT_PROMPT="1"),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "fonts" / "hangul.ttf")
+
+
+@needs_hangul_font
+def test_korean_screen_english_console(net_game, tmp_path):
+    """--lang ko: the refusal is explained in Korean on the screen, and in
+    the textbook's English in the console."""
+    port = closed_port()
+    picture = tmp_path / "refused.png"
+    result = subprocess.run([sys.executable, "pong_harness.py", "--frames", "30",
+                             "--screenshot", str(picture), "pong_net.py", HOST, str(port),
+                             "--lang", "ko"], cwd=ROOT,
+                            env=dict(os.environ, SDL_VIDEODRIVER="dummy",
+                                     SDL_AUDIODRIVER="dummy"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr      # refused
+    assert "Failed to connect. No relay is running at %s:%d." % (HOST, port) in result.stdout
+    pong_text.use_language("ko", quiet=True)
+    title = words("ko", "failed")
+    small = pong_text.current().why_failed(nethelper.NO_RELAY, "", HOST, port, "pong_game", 3.0)
+    assert same_picture(pygame.image.load(str(picture)),
+                        court_with_message(net_game, None, title, small))
