@@ -58,7 +58,7 @@ if sys.version_info < (3, 8):
 __version__ = "1.0.0"
 
 __all__ = [
-    "NetNode", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
+    "NetNode", "NodeCore", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
     "encode_frame", "encode_json", "decode_json", "DEFAULT_PORT", "main",
     "find_relays", "check_relay", "CheckResult",
 ]
@@ -102,17 +102,18 @@ SERVER_FULL = "server_full"
 WRONG_VERSION = "version"
 
 # Why a relay closes a member's connection (the "msg" of SYSM type 3), or
-# warns it first (SYSM type 2).
+# warns it first (SYSM type 2); TIMEOUT below is one of them too. A goodbye's
+# reason becomes the NetNode.error_code as it is.
 OVER_QUOTA = "over_quota"
 BAD_FRAME = "bad_frame"
-SILENT = "timeout"
 RELAY_STOPPING = "relay_stopping"
 
 # NetNode.error_code values that come from the node itself, not from a relay.
 NO_RELAY = "no_relay"            # nothing listens at that address and port
-TIMEOUT = "timeout"              # no answer in time
+TIMEOUT = "timeout"              # a time limit ran out: the relay did not answer in time,
+                                 # or (a goodbye's reason) dropped a member silent too long
 BAD_ADDRESS = "bad_address"      # the host name does not resolve
-CLOSED = "closed"                # closed while joining, without a reason (an original relay)
+CLOSED_WHILE_JOINING = "closed"  # closed while joining, without a reason (an original relay)
 LOST = "lost"                    # the connection broke (or went silent) after joining
 PROTOCOL = "protocol"            # the relay sent bytes this node cannot read
 
@@ -140,6 +141,17 @@ DISCOVERY_QUERY_SIZE = 1200
 _HEADER = struct.Struct(">I3sBBBB")
 _RECV_SIZE = 256 * 1024       # read up to this much per recv_into() call
 _SMALL_READ = 64 * 1024       # a node's read this short emptied its socket: stop there
+
+# The selector every socket loop here waits in (NetNode's, the relay's): the
+# system's best (epoll, kqueue, ...), or select(), the one Windows has, when
+# the environment variable NETHELPER_SELECTOR is "select". Tests run Windows'
+# path on Linux that way, or by setting SELECTOR (read each time a loop starts).
+SELECTOR = (selectors.SelectSelector if os.environ.get("NETHELPER_SELECTOR") == "select"
+            else selectors.DefaultSelector)
+
+
+def _new_selector():
+    return SELECTOR()
 
 
 # ---------------------------------------------------------------------------
@@ -497,19 +509,458 @@ def parse_discovery_answer(data):
 # NetNode: the game's side
 # ---------------------------------------------------------------------------
 
-# A NetNode's states. connect() looks the relay's address up (LOOKING_UP),
-# starts a TCP connection (CONNECTING), and once it is made sends AUTH and
-# waits for the relay's answer (JOINING); the node is JOINED when its own
-# name shows up in a PEERS list. Any failure, and disconnect(), bring it
-# back to IDLE.
-_IDLE, _LOOKING_UP, _CONNECTING, _JOINING, _JOINED = (
-    "idle", "looking up", "connecting", "joining", "joined")
+# NetNode is two layers, as the relay is. NodeCore (below) holds the node's
+# side of the protocol and never touches a socket: it is fed bytes, time and
+# the game's calls, and answers with bytes to send and events. NetNode is the
+# thin driver that looks the relay up, opens the connection and moves bytes
+# between the socket and the core; --check and --watch drive the same core.
 
 # What connect_ex() answers while a non-blocking connection is under way
 # (Windows says "would block" where Linux and macOS say "in progress").
 _CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
                       getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
 _CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
+
+
+class NetNode:
+    """A game's connection to a relay.
+
+    Call ``connect()`` once, then ``process_recv()`` and ``process_send()``
+    once per frame of your game. Nothing here raises because of the network:
+    when something goes wrong, ``connected`` becomes False and ``error`` says
+    why in plain words (``error_code`` gives a short machine-readable reason,
+    such as ``"name_taken"`` or ``"no_relay"``).
+
+    ``warning`` holds the relay's latest warning (for example that we send
+    more than our share), or None. ``dropped_messages`` counts unread
+    messages dropped because too many waited (see the limits below).
+    """
+
+    # Limits, so that neither a flood nor a stuck relay can freeze the game
+    # or fill its memory. A game may change them on its NetNode before
+    # connect(); tests shrink them. NodeCore reads them from here.
+    max_frame_size = DEFAULT_MAX_FRAME_SIZE   # biggest frame sent or accepted (as the relay's)
+    recv_budget_bytes = 256 * 1024            # process_recv() reads at most this much...
+    recv_budget_seconds = 0.005               # ...and files messages for about this long
+    max_queued = 100000                       # unread messages kept per (sender, title)
+    max_titles = 1000                         # titles kept per sender
+    max_inbox_bytes = 4 * 1024 * 1024         # unread messages kept, in bytes as they came
+    max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: the relay is stuck
+    relay_silence_timeout = LIVENESS_TIMEOUT  # for a relay that sends heartbeats
+    heartbeat_interval = HEARTBEAT_INTERVAL   # we send HEART when idle this long
+
+    def __init__(self):
+        self._sock = None
+        self._lookup = None         # a _HostLookup while the relay's address is looked up
+        self._addresses = []        # where the relay may be, still to try
+        self._recv_buffer = _receive_buffer()
+        self._backlog = False       # frames read but not yet filed: the time budget ran out
+        self._core = NodeCore(self)
+        self._inbox = _Inbox(self.max_queued, self.max_titles, self.max_inbox_bytes)
+
+    # -- connecting ---------------------------------------------------------
+
+    def connect(self, host, name, group, port=None, wait=True, timeout=5):
+        """Join ``group`` on the relay at ``host`` under the name ``name``.
+
+        An empty ``name`` asks the relay to choose one (read it with
+        ``get_name()``). With ``wait`` (the default) this returns True once
+        the relay has accepted us, and False straight away when it refuses
+        (name taken, unknown group, group full), when nothing listens at that
+        address, or after ``timeout`` seconds without an answer; ``error``
+        then says why.
+
+        With ``wait=False`` it returns at once, without waiting for the
+        network: True while the attempt goes on (``connecting`` is True),
+        False if it could not even start (``error`` says why). The attempt
+        goes on during ``process_send()`` and ``process_recv()`` and ends
+        with ``connected`` True, or with ``error`` saying why not, within
+        ``timeout`` seconds.
+
+        Calling it again, even after a False, starts afresh.
+        """
+        if not isinstance(name, str) or not isinstance(group, str):
+            raise TypeError("connect() needs the name and the group as strings")
+        self._close_socket()
+        port = DEFAULT_PORT if port is None else int(port)
+        self._core = core = NodeCore(self)
+        self._inbox = _Inbox(self.max_queued, self.max_titles, self.max_inbox_bytes)
+        self._backlog = False
+        if not core.start(host, port, name, group, time.monotonic(), timeout):
+            return self._ended()
+        self._lookup = _HostLookup(host, port, in_background=not wait)
+        if self._lookup.addresses:
+            self._see_lookup()  # found at once: start the TCP connection now
+        if not wait:
+            return self.connecting      # process_send() and process_recv() carry it on
+        return self._wait_until_joined()
+
+    @property
+    def connected(self):
+        """True while we are a member of the group."""
+        return self._core.state is NODE_JOINED
+
+    @property
+    def connecting(self):
+        """True while a ``connect()`` attempt is still under way."""
+        return self._core.state in _NODE_UNDER_WAY
+
+    @property
+    def name(self):
+        return self._core.name
+
+    @property
+    def group(self):
+        return self._core.group
+
+    @property
+    def error(self):
+        """Why the last connect() failed or the connection ended, in plain words (or None)."""
+        return self._core.error
+
+    @property
+    def error_code(self):
+        """The same in one word: see the NetNode.error_code values at the top of this file."""
+        return self._core.error_code
+
+    @property
+    def warning(self):
+        """The relay's latest warning in plain words, or None."""
+        return self._core.warning
+
+    @property
+    def dropped_messages(self):
+        """How many unread messages were dropped since connect() because
+        too many waited: read them sooner, or send fewer."""
+        return self._inbox.dropped
+
+    def is_connected(self):
+        """Same as the ``connected`` attribute."""
+        return self.connected
+
+    def disconnect(self):
+        """Leave the group (or give up joining) and close the connection."""
+        self._core.leave()
+        self._flush()
+        self._close_socket()
+
+    # -- sending and receiving ----------------------------------------------
+
+    def process_send(self):
+        """Send everything queued by ``send_msg()``. Call it every frame.
+
+        When there is nothing to send it sends a heartbeat now and then, so
+        that the relay knows we are still here. If the relay stops taking
+        what we send, the connection counts as lost once more than
+        ``max_unsent_bytes`` wait, rather than filling the game's memory.
+        """
+        core = self._core
+        if core.state in _NODE_FINDING:
+            self._go_on_connecting()
+        core.pack()
+        self._flush()
+        self._after(core.tick(time.monotonic()))   # a heartbeat it adds goes next time
+
+    def process_recv(self):
+        """Read what has arrived and file the messages. Call it every frame.
+
+        One call does a bounded amount of work, so that a flood cannot
+        freeze the game: it reads at most ``recv_budget_bytes`` and files
+        messages for about ``recv_budget_seconds``; the rest waits for the
+        next call.
+        """
+        if self._core.state in _NODE_FINDING:
+            self._go_on_connecting()
+        if self._sock is None or self._core.state not in _NODE_TALKING:
+            return
+        stop_at = time.monotonic() + self.recv_budget_seconds
+        if not self._backlog:           # what the last call had no time for comes first
+            self._read_some()
+        self._backlog = not self._file_events(stop_at)
+        self._after(self._core.tick(time.monotonic()))
+
+    def send_msg(self, name, title, content, queue=False):
+        """Queue a message for the node called ``name`` (or "ALL" for everyone else).
+
+        ``content`` can be anything JSON can carry; it is copied now, so
+        changing your variable afterwards does not change the message. With
+        ``queue=False`` the receiver keeps only the latest unread message of
+        this title; with ``queue=True`` every message is kept in order.
+        Returns False if there is no such node (or we are not connected).
+        Raises TypeError or ValueError if JSON cannot carry ``content``, and
+        ValueError if the message is too big for one frame (``max_frame_size``).
+        """
+        if not isinstance(title, str):
+            raise TypeError("send_msg(): the title must be a string, not {}".format(
+                type(title).__name__))
+        try:
+            encoded = encode_message(title, content, queue)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)("send_msg(): cannot send {!r}: {}. Send numbers, strings, "
+                            "True/False/None, lists and dicts.".format(title, exc)) from None
+        if HEADER_SIZE + len(encoded) + 2 > self.max_frame_size:
+            raise ValueError("send_msg(): the message {!r} is {} bytes as JSON, more than one "
+                             "frame can carry ({} bytes). Send it in smaller parts.".format(
+                                 title, len(encoded), self.max_frame_size - HEADER_SIZE - 2))
+        return self._core.send(name, encoded)
+
+    def available(self, sender, title):
+        """How many unread messages called ``title`` came from ``sender``."""
+        return self._inbox.available(sender, title)
+
+    def get_msg(self, sender, title, clear=True):
+        """Return the oldest unread ``title`` message from ``sender``, or None.
+
+        With ``clear=False`` the message stays unread.
+        """
+        return self._inbox.get(sender, title, clear)
+
+    def get_all_msgs(self, sender, title, clear=True):
+        """Return a list of every unread ``title`` message from ``sender``
+        (None if there are none). With ``clear=False`` they stay unread."""
+        return self._inbox.get_all(sender, title, clear)
+
+    def get_peers(self):
+        """Names of the nodes in our group, ourselves included."""
+        return list(self._core.peers)
+
+    def get_name(self):
+        """Our name (the one the relay chose, if we asked it to)."""
+        return self._core.name
+
+    # -- the magical pair (kept for the original's users) -------------------
+
+    def share_variables(self, name, variables):
+        """Send each listed variable (by name) of the caller as a message
+        titled with that name, latest-wins. Looks in the caller's locals, then
+        its globals. Handy, but magical: learners should prefer send_msg()."""
+        caller = inspect.currentframe().f_back
+        try:
+            for variable in variables:
+                if variable in caller.f_locals:
+                    value = caller.f_locals[variable]
+                elif variable in caller.f_globals:
+                    value = caller.f_globals[variable]
+                else:
+                    raise KeyError("share_variables(): no variable called {!r}".format(variable))
+                self.send_msg(name, variable, value)
+        finally:
+            del caller
+
+    def update_globals(self, name, variables):
+        """Set each listed global variable of the caller to the latest value
+        that ``name`` shared with share_variables(), if a new one arrived."""
+        caller = inspect.currentframe().f_back
+        try:
+            for variable in variables:
+                if variable not in caller.f_globals:
+                    raise KeyError("update_globals(): {!r} is not a global variable".format(variable))
+                value = self.get_msg(name, variable)
+                if value is not None:
+                    caller.f_globals[variable] = value
+        finally:
+            del caller
+
+    # -- the core's parts, under their old names (for tests and benchmarks) ---
+
+    @property
+    def _peers(self):
+        return self._core.peers
+
+    @property
+    def _outbox(self):
+        return self._core.outbox
+
+    @property
+    def _my_addr(self):
+        return self._core.my_addr
+
+    @property
+    def _outgoing(self):
+        return self._core.outgoing
+
+    @_outgoing.setter
+    def _outgoing(self, data):
+        self._core.outgoing = data
+
+    # -- the driver: lookup, TCP connection, socket reads and writes ---------
+
+    def _go_on_connecting(self):
+        """Move a connect() attempt on as far as it can go without waiting."""
+        if self._core.state is NODE_LOOKING_UP:
+            self._see_lookup()
+        if self._core.state is NODE_CONNECTING:
+            self._see_tcp_connect()
+        self._after(self._core.tick(time.monotonic()))   # the connect() timeout
+
+    def _see_lookup(self):
+        addresses = self._lookup.addresses
+        if addresses is None:
+            return                                  # still looking (NodeCore keeps the time)
+        if not addresses:
+            host = self._core.host
+            relay = "" if relay_name_problem(host) else (
+                ", and no relay of that name answered on the local network")
+            self._core.fail(BAD_ADDRESS, 'Cannot find a computer called "{}"{}. Check '
+                            "SERVER_IP.".format(host, relay))
+            self._ended()
+        else:
+            self._addresses = list(addresses)
+            self._core.found()
+            self._connect_next_address()
+
+    def _connect_next_address(self):
+        """Start a non-blocking TCP connection to the next address to try.
+
+        connect_ex() on a non-blocking socket only starts the connection;
+        _see_tcp_connect() looks later whether it has been made."""
+        problem = None
+        while self._addresses:
+            family, kind, proto, _, address = self._addresses.pop(0)
+            try:
+                self._sock = socket.socket(family, kind, proto)
+                self._sock.setblocking(False)
+                problem = self._sock.connect_ex(address)
+            except OSError as exc:
+                problem = exc.errno
+            if problem in _CONNECT_UNDER_WAY:
+                return
+            self._close_socket()
+        self._give_up_connecting(problem)
+
+    def _see_tcp_connect(self):
+        """See, without waiting, whether the TCP connection has been made."""
+        try:
+            # A socket becomes writable when its connection attempt ends; if
+            # it failed, SO_ERROR says why. (On Windows a failed attempt is an
+            # "exceptional condition" for select(), which the selector counts
+            # as writable.)
+            with _new_selector() as selector:
+                selector.register(self._sock, selectors.EVENT_WRITE)
+                writable = bool(selector.select(0))
+            problem = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError as exc:
+            writable, problem = False, exc.errno or -1
+        if problem:
+            self._close_socket()
+            if self._addresses:
+                self._connect_next_address()        # e.g. "localhost" as ::1, then 127.0.0.1
+            else:
+                self._give_up_connecting(problem)
+        elif writable:
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._core.opened(time.monotonic())
+            self._core.join()
+            self._flush()
+
+    def _give_up_connecting(self, problem):
+        core = self._core
+        if problem in _CONNECT_REFUSED:
+            core.fail(NO_RELAY, "No relay is running at {}. Start one with: python "
+                      "nethelper.py -g {}{}".format(core.where, core.group or "<group>",
+                                                   _port_option(core.port)))
+        else:
+            why = "{} (error {})".format(os.strerror(problem), problem) if problem else "unknown error"
+            core.fail(NO_RELAY, "Cannot reach {}: {}".format(core.where, why))
+        self._ended()
+
+    def _wait_until_joined(self):
+        """connect(wait=True): go on until the attempt ends, sleeping in
+        the selector until the socket has news (or the timeout nears)."""
+        self._go_on_connecting()
+        with _new_selector() as selector:
+            while self.connecting:
+                events = (selectors.EVENT_WRITE if self._core.state is NODE_CONNECTING
+                          else selectors.EVENT_READ)
+                if self._sock is not None:
+                    selector.register(self._sock, events)
+                selector.select(max(0.0, min(self._core.time_left(time.monotonic()), 0.5)))
+                if self._sock is not None:
+                    selector.unregister(self._sock)
+                self.process_recv()
+                self._flush()
+        return self.connected
+
+    def _flush(self):
+        core = self._core
+        if self._sock is None or not core.outgoing or core.send_failed:
+            return
+        try:
+            sent = self._sock.send(core.outgoing)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            # The connection broke. What the relay sent before may still wait
+            # to be read (a goodbye says why): the core reports the loss once
+            # process_recv() has read all that.
+            core.cannot_send(exc.strerror or str(exc))
+            return
+        core.sent(sent, time.monotonic())
+
+    def _read_some(self):
+        """Read at most recv_budget_bytes into the core."""
+        core = self._core
+        budget = self.recv_budget_bytes
+        try:
+            while budget > 0:
+                size = self._sock.recv_into(self._recv_buffer, min(budget, _RECV_SIZE))
+                core.receive(self._recv_buffer[:size], time.monotonic())
+                if not size:
+                    return                  # the relay closed the connection
+                budget -= size
+                if size < _SMALL_READ:
+                    # A game's frame brings a few hundred bytes: asking again
+                    # would only hear "nothing more", at the price of a system
+                    # call. A backlog comes in big reads, so it is read on.
+                    break
+        except (BlockingIOError, InterruptedError):
+            core.drained()              # all read: now a failed send ends it
+        except OSError as exc:
+            core.broken(exc.strerror or str(exc))
+
+    def _file_events(self, stop_at):
+        """Take the core's events until the time.monotonic() ``stop_at``
+        at most. Returns False if some wait for the next process_recv()."""
+        core = self._core
+        while True:
+            event = core.next_event()
+            if event is None:
+                return True
+            self._after((event,))
+            if self._sock is None:
+                return True             # ended: the rest is moot
+            if time.monotonic() >= stop_at:
+                return False
+
+    def _after(self, events):
+        """Carry out what the core's events ask of the driver."""
+        for event in events:
+            kind = type(event)
+            if kind is Received:
+                if event.messages:
+                    sender = self._core.names.get(event.sender)
+                    size = event.size // len(event.messages)    # each message's share
+                    for title, content, queue in event.messages:
+                        self._inbox.add(sender, title, content, size, queue)
+            elif kind is Warned:
+                log.warning("The relay at %s warns: %s", self._core.where, event.text)
+            elif kind is Ended:
+                self._ended()
+
+    def _ended(self):
+        """The core has ended the connection (its error says why): close the socket."""
+        self._close_socket()
+        if self._core.error:
+            log.info("%s", self._core.error)
+        return False
+
+    def _close_socket(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        self._sock = None
 
 
 class _HostLookup:
@@ -639,549 +1090,385 @@ class _Inbox:
         self._empty(sender, box)
 
 
-class NetNode:
-    """A game's connection to a relay.
+# ---------------------------------------------------------------------------
+# NodeCore: a node's side of the protocol, without sockets
+# ---------------------------------------------------------------------------
 
-    Call ``connect()`` once, then ``process_recv()`` and ``process_send()``
-    once per frame of your game. Nothing here raises because of the network:
-    when something goes wrong, ``connected`` becomes False and ``error`` says
-    why in plain words (``error_code`` gives a short machine-readable reason,
-    such as ``"name_taken"`` or ``"no_relay"``).
+# A node's states. Every change goes through NodeCore._move(), which checks
+# it against this table. The driver looks the relay's address up
+# (LOOKING_UP), opens a TCP connection (CONNECTING) and says when it is made
+# (OPEN); join() then sends AUTH (JOINING), and the node is JOINED when its
+# own name shows up in a PEERS list (an observer is WATCHING once the relay
+# sends it the players). Any failure, and leave(), bring it back to IDLE,
+# with ``error`` saying why (None after leave()).
+NODE_IDLE = "idle"              # no connection: not started, left, or ended
+NODE_LOOKING_UP = "looking up"  # the driver looks the relay's address up
+NODE_CONNECTING = "connecting"  # the driver waits for the TCP connection
+NODE_OPEN = "open"              # connected, not joining (yet): a --check probe asks here
+NODE_JOINING = "joining"        # AUTH sent: waiting for the relay's answer
+NODE_JOINED = "joined"          # a member of the group: DATA both ways
+NODE_WATCHING = "watching"      # an observer (--watch): the group's DATA and players come
 
-    ``warning`` holds the relay's latest warning (for example that we send
-    more than our share), or None. ``dropped_messages`` counts unread
-    messages dropped because too many waited (see the limits below).
+_NODE_NEXT_STATES = {
+    NODE_IDLE: (NODE_LOOKING_UP, NODE_OPEN),
+    NODE_LOOKING_UP: (NODE_CONNECTING, NODE_IDLE),
+    NODE_CONNECTING: (NODE_OPEN, NODE_IDLE),
+    NODE_OPEN: (NODE_JOINING, NODE_IDLE),
+    NODE_JOINING: (NODE_JOINED, NODE_WATCHING, NODE_IDLE),
+    NODE_JOINED: (NODE_IDLE,),
+    NODE_WATCHING: (NODE_IDLE,),
+}
+_NODE_FINDING = (NODE_LOOKING_UP, NODE_CONNECTING)         # the driver is at work
+_NODE_UNDER_WAY = (NODE_LOOKING_UP, NODE_CONNECTING, NODE_OPEN, NODE_JOINING)
+_NODE_TALKING = (NODE_OPEN, NODE_JOINING, NODE_JOINED, NODE_WATCHING)   # a connection is up
+
+# Events: what NodeCore.next_event() and tick() hand the driver.
+Received = collections.namedtuple("Received", "sender dest messages size")
+Received.__doc__ = """A DATA frame: sender and dest addresses, its messages as
+[(title, content, queue), ...] (None if the payload is not a list of them) and
+its size in bytes. NodeCore.names turns addresses into names."""
+Players = collections.namedtuple("Players", "names")
+Players.__doc__ = "An observer's new list of players (SYSM 5)."
+Warned = collections.namedtuple("Warned", "code text")
+Warned.__doc__ = "The relay warns us (SYSM 2); ``text`` is for people."
+Status = collections.namedtuple("Status", "info")
+Status.__doc__ = "The relay's answer to ask_status() (SYSM 4): a dict."
+Other = collections.namedtuple("Other", "frame")
+Other.__doc__ = "A frame that means nothing to a node in this state."
+Ended = collections.namedtuple("Ended", "code text by_relay")
+Ended.__doc__ = """The connection is over (the core is IDLE again): ``code`` is
+the error_code, ``text`` the reason in plain words; ``by_relay`` is True when
+the relay said why (a refusal or a goodbye)."""
+
+
+class NodeCore:
+    """A node's side of the protocol, without sockets (NetNode's rules, as
+    RelayCore holds the relay's).
+
+    The driver tells it what happened, with method calls: ``start()``,
+    ``found()`` and ``opened(now)`` as the connection comes up, ``join()``,
+    ``watch()`` or ``ask_status()`` to talk, ``receive(data, now)`` for
+    bytes from the relay (``b""``: the relay closed the connection),
+    ``broken(why)``, ``cannot_send(why)`` and ``drained()`` for a broken
+    connection, ``send()`` and ``pack()`` for the game's messages, ``sent(count,
+    now)`` for bytes the socket took, ``tick(now)`` as time passes, and
+    ``leave()``. The core answers with bytes to send, gathered in
+    ``outgoing`` (the driver sends from its start and reports with
+    ``sent()``), and with events: ``next_event()`` hands over one at a time
+    what the received frames mean (Received, Players, Warned, Status, Other,
+    Ended; None when it needs more bytes), and ``tick()`` returns a list.
+
+    ``settings`` is an object with NetNode's limits as attributes (a NetNode,
+    or the NetNode class for its defaults). ``now`` is a time.monotonic()
+    reading, so tests can drive time by hand.
     """
 
-    # Limits, so that neither a flood nor a stuck relay can freeze the game
-    # or fill its memory. A game may change them on its NetNode before
-    # connect(); tests shrink them.
-    max_frame_size = DEFAULT_MAX_FRAME_SIZE   # biggest frame sent or accepted (as the relay's)
-    recv_budget_bytes = 256 * 1024            # process_recv() reads at most this much...
-    recv_budget_seconds = 0.005               # ...and files messages for about this long
-    max_queued = 100000                       # unread messages kept per (sender, title)
-    max_titles = 1000                         # titles kept per sender
-    max_inbox_bytes = 4 * 1024 * 1024         # unread messages kept, in bytes as they came
-    max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: the relay is stuck
-    relay_silence_timeout = LIVENESS_TIMEOUT  # for a relay that sends heartbeats
-    heartbeat_interval = HEARTBEAT_INTERVAL   # we send HEART when idle this long
-
-    def __init__(self):
-        self.name = ""
-        self.group = ""
-        self.error = None
-        self.error_code = None
-        self.warning = None
-        self._sock = None
-        self._state = _IDLE
-        self._recv_buffer = _receive_buffer()
-        self._reset_session()
-
-    # -- connecting ---------------------------------------------------------
-
-    def connect(self, host, name, group, port=None, wait=True, timeout=5):
-        """Join ``group`` on the relay at ``host`` under the name ``name``.
-
-        An empty ``name`` asks the relay to choose one (read it with
-        ``get_name()``). With ``wait`` (the default) this returns True once
-        the relay has accepted us, and False straight away when it refuses
-        (name taken, unknown group, group full), when nothing listens at that
-        address, or after ``timeout`` seconds without an answer; ``error``
-        then says why.
-
-        With ``wait=False`` it returns at once, without waiting for the
-        network: True while the attempt goes on (``connecting`` is True),
-        False if it could not even start (``error`` says why). The attempt
-        goes on during ``process_send()`` and ``process_recv()`` and ends
-        with ``connected`` True, or with ``error`` saying why not, within
-        ``timeout`` seconds.
-
-        Calling it again, even after a False, starts afresh.
-        """
-        if not isinstance(name, str) or not isinstance(group, str):
-            raise TypeError("connect() needs the name and the group as strings")
-        self._close()
-        self._reset_session()
-        self.name, self.group = name, group
+    def __init__(self, settings):
+        self.settings = settings
+        self.state = NODE_IDLE
+        self.host, self.port, self.where = "", DEFAULT_PORT, ""
+        self.name, self.group = "", ""
         self.error = self.error_code = self.warning = None
-        port = DEFAULT_PORT if port is None else int(port)
-        self._where = "{}:{}".format(host, port)
+        self.reader = FrameReader(settings.max_frame_size)
+        self.outgoing = bytearray()     # bytes for the driver to send, in order
+        self.outbox = {}                # dest addr -> [encoded message], for pack()
+        self.peers = {}                 # name -> addr, in the relay's order
+        self.names = {}                 # addr -> name
+        self.my_addr = UNKNOWN_ADDR
+        self.relay_beats = False        # True once the relay has sent HEART (an original never does)
+        self.send_failed = None         # why sending failed, if it did
+        self.send_error = None          # why the last send() said no
+        self._ending = None             # (why,) once the stream has ended: the frames before come first
+        self._deadline = None           # connect()'s: joined by then, or TIMEOUT
+        self._timeout = 0
+        self._last_heard = self._last_sent = 0.0
+
+    # -- the connection comes up ----------------------------------------------
+
+    def start(self, host, port, name, group, now, timeout):
+        """connect() begins: the driver is to look ``host`` up. Returns
+        False (and the core stays IDLE, ``error`` saying why) for a port
+        out of range or a name the relay would refuse."""
+        self.host, self.port, self.where = host, port, "{}:{}".format(host, port)
+        self.name, self.group = name, group
         if not 0 < port <= 65535:
-            return self._fail(BAD_ADDRESS, "{} is not a port number: ports go from 1 to "
-                                           "65535 (the relay's is {}).".format(port, DEFAULT_PORT))
-        self._timeout = timeout
-        self._deadline = time.monotonic() + timeout
+            return self.fail(BAD_ADDRESS, "{} is not a port number: ports go from 1 to 65535 "
+                                          "(the relay's is {}).".format(port, DEFAULT_PORT))
         if name and name_problem(name):
-            return self._fail(BAD_REQUEST, name_problem(name))
-        self._host = host
-        self._lookup = _HostLookup(host, port, in_background=not wait)
-        self._state = _LOOKING_UP
-        if self._lookup.addresses:
-            self._see_lookup()  # found at once: start the TCP connection now
-        if not wait:
-            return self.connecting      # process_send() and process_recv() carry it on
-        return self._wait_until_joined()
-
-    @property
-    def connected(self):
-        """True while we are a member of the group."""
-        return self._state == _JOINED
-
-    @property
-    def connecting(self):
-        """True while a ``connect()`` attempt is still under way."""
-        return self._state in (_LOOKING_UP, _CONNECTING, _JOINING)
-
-    @property
-    def dropped_messages(self):
-        """How many unread messages were dropped since connect() because
-        too many waited: read them sooner, or send fewer."""
-        return self._inbox.dropped
-
-    def is_connected(self):
-        """Same as the ``connected`` attribute."""
-        return self.connected
-
-    def disconnect(self):
-        """Leave the group (or give up joining) and close the connection."""
-        if self._state == _JOINED:
-            self._outgoing += req_frame(self._my_addr, REQ_LEAVE)
-            self._flush()
-        self._close()
-        self._peers.clear()
-
-    # -- sending and receiving ----------------------------------------------
-
-    def process_send(self):
-        """Send everything queued by ``send_msg()``. Call it every frame.
-
-        When there is nothing to send it sends a heartbeat now and then, so
-        that the relay knows we are still here. If the relay stops taking
-        what we send, the connection counts as lost once more than
-        ``max_unsent_bytes`` wait, rather than filling the game's memory.
-        """
-        if self._state in (_LOOKING_UP, _CONNECTING):
-            self._go_on_connecting()
-        if self._state == _JOINED and not self._send_failed:
-            for dest, messages in self._outbox.items():
-                self._add_data_frames(dest, messages)
-            self._outbox.clear()
-            if not self._outgoing and time.monotonic() - self._last_sent >= self.heartbeat_interval:
-                self._outgoing += heart_frame(self._my_addr)
-        self._flush()
-        if len(self._outgoing) > self.max_unsent_bytes:
-            self._lose(LOST, "The relay at {} has stopped taking what this node sends "
-                       "({} KiB wait to go): it is stuck, or the game sends more than the "
-                       "network can carry.".format(self._where, len(self._outgoing) // 1024))
-
-    def process_recv(self):
-        """Read what has arrived and file the messages. Call it every frame.
-
-        One call does a bounded amount of work, so that a flood cannot
-        freeze the game: it reads at most ``recv_budget_bytes`` and files
-        messages for about ``recv_budget_seconds``; the rest waits for the
-        next call.
-        """
-        if self._state in (_LOOKING_UP, _CONNECTING):
-            self._go_on_connecting()
-        if self._state not in (_JOINING, _JOINED):
-            return
-        stop_at = time.monotonic() + self.recv_budget_seconds
-        if self._backlog:
-            self._handle_frames(stop_at)        # what the last call had no time for
-        if not self._backlog and not self._ended and self._sock is not None:
-            self._ended = self._read_some()
-            self._handle_frames(stop_at)
-        if self._sock is None:
-            return
-        # Frames that came before the end are filed first: they may say why.
-        if self._ended and not self._backlog:
-            self._on_connection_ended(self._ended)
-        else:
-            self._check_timers()
-
-    def send_msg(self, name, title, content, queue=False):
-        """Queue a message for the node called ``name`` (or "ALL" for everyone else).
-
-        ``content`` can be anything JSON can carry; it is copied now, so
-        changing your variable afterwards does not change the message. With
-        ``queue=False`` the receiver keeps only the latest unread message of
-        this title; with ``queue=True`` every message is kept in order.
-        Returns False if there is no such node (or we are not connected).
-        Raises TypeError or ValueError if JSON cannot carry ``content``, and
-        ValueError if the message is too big for one frame (``max_frame_size``).
-        """
-        if not isinstance(title, str):
-            raise TypeError("send_msg(): the title must be a string, not {}".format(
-                type(title).__name__))
-        try:
-            encoded = encode_message(title, content, queue)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)("send_msg(): cannot send {!r}: {}. Send numbers, strings, "
-                            "True/False/None, lists and dicts.".format(title, exc)) from None
-        if HEADER_SIZE + len(encoded) + 2 > self.max_frame_size:
-            raise ValueError("send_msg(): the message {!r} is {} bytes as JSON, more than one "
-                             "frame can carry ({} bytes). Send it in smaller parts.".format(
-                                 title, len(encoded), self.max_frame_size - HEADER_SIZE - 2))
-        dest = ALL_ADDR if name == "ALL" else self._peers.get(name)
-        if dest is None or self._state != _JOINED:
-            return False
-        self._outbox.setdefault(dest, []).append(encoded)
+            return self.fail(BAD_REQUEST, name_problem(name))
+        self._timeout, self._deadline = timeout, now + timeout
+        self._move(NODE_LOOKING_UP)
         return True
 
-    def available(self, sender, title):
-        """How many unread messages called ``title`` came from ``sender``."""
-        return self._inbox.available(sender, title)
+    def found(self):
+        """The relay's address is known: the driver opens the connection."""
+        self._move(NODE_CONNECTING)
 
-    def get_msg(self, sender, title, clear=True):
-        """Return the oldest unread ``title`` message from ``sender``, or None.
+    def opened(self, now, where=None):
+        """The TCP connection is made (``where`` names it, if start() did not)."""
+        if where is not None:
+            self.where = where
+        self._last_heard = self._last_sent = now
+        self._move(NODE_OPEN)
 
-        With ``clear=False`` the message stays unread.
-        """
-        return self._inbox.get(sender, title, clear)
+    def join(self):
+        """Ask to join the group given to start() (AUTH)."""
+        self.outgoing += auth_frame(self.name, self.group)
+        self._move(NODE_JOINING)
 
-    def get_all_msgs(self, sender, title, clear=True):
-        """Return a list of every unread ``title`` message from ``sender``
-        (None if there are none). With ``clear=False`` they stay unread."""
-        return self._inbox.get_all(sender, title, clear)
+    def watch(self, name, group):
+        """Ask to watch ``group`` as an observer (this project's relay only)."""
+        self.name, self.group = name, group
+        self.outgoing += observer_auth_frame(name, group)
+        self._move(NODE_JOINING)
 
-    def get_peers(self):
-        """Names of the nodes in our group, ourselves included."""
-        return list(self._peers)
+    def ask_status(self):
+        """Ask the relay for its status (REQ 2); the answer is a Status event."""
+        self.outgoing += req_frame(self.my_addr, REQ_STATUS)
 
-    def get_name(self):
-        """Our name (the one the relay chose, if we asked it to)."""
-        return self.name
+    def time_left(self, now):
+        """Seconds until connect()'s timeout (0 when there is none)."""
+        return 0.0 if self._deadline is None else self._deadline - now
 
-    # -- the magical pair (kept for the original's users) -------------------
+    # -- bytes in -------------------------------------------------------------
 
-    def share_variables(self, name, variables):
-        """Send each listed variable (by name) of the caller as a message
-        titled with that name, latest-wins. Looks in the caller's locals, then
-        its globals. Handy, but magical: learners should prefer send_msg()."""
-        caller = inspect.currentframe().f_back
-        try:
-            for variable in variables:
-                if variable in caller.f_locals:
-                    value = caller.f_locals[variable]
-                elif variable in caller.f_globals:
-                    value = caller.f_globals[variable]
-                else:
-                    raise KeyError("share_variables(): no variable called {!r}".format(variable))
-                self.send_msg(name, variable, value)
-        finally:
-            del caller
+    def receive(self, data, now):
+        """Bytes from the relay; ``b""`` means it closed the connection."""
+        if self.state not in _NODE_TALKING or self._ending:
+            return
+        if not data:
+            self._ending = (None,)
+            return
+        self._last_heard = now
+        self.reader.feed(data)
 
-    def update_globals(self, name, variables):
-        """Set each listed global variable of the caller to the latest value
-        that ``name`` shared with share_variables(), if a new one arrived."""
-        caller = inspect.currentframe().f_back
-        try:
-            for variable in variables:
-                if variable not in caller.f_globals:
-                    raise KeyError("update_globals(): {!r} is not a global variable".format(variable))
-                value = self.get_msg(name, variable)
-                if value is not None:
-                    caller.f_globals[variable] = value
-        finally:
-            del caller
+    def broken(self, why):
+        """Reading failed (``why``): the frames read before still count."""
+        if self.state in _NODE_TALKING and not self._ending:
+            self._ending = (why,)
 
-    # -- private helpers ------------------------------------------------------
+    def cannot_send(self, why):
+        """Sending failed: the connection is broken. What the relay sent
+        before may still wait in the socket (a goodbye saying why), so the
+        end comes once the driver has read all that (drained())."""
+        self.send_failed = why
+        self.outgoing.clear()
 
-    def _reset_session(self):
-        self._reader = FrameReader(self.max_frame_size)
-        self._outgoing = bytearray()
-        self._outbox = {}                                   # dest addr -> [encoded message]
-        self._inbox = _Inbox(self.max_queued, self.max_titles, self.max_inbox_bytes)
-        self._peers = {}                                    # name -> addr, in the relay's order
-        self._names = {}                                    # addr -> name
-        self._my_addr = UNKNOWN_ADDR
-        self._host = ""
-        self._lookup = None         # a _HostLookup
-        self._addresses = []        # where the relay may be, still to try
-        self._last_sent = time.monotonic()
-        self._last_heard = time.monotonic()
-        self._relay_beats = False   # True once the relay has sent a HEART (an original never does)
-        self._backlog = False       # frames read but not yet filed: the time budget ran out
-        self._ended = None          # why the stream ended, once it has
-        self._send_failed = None    # why sending failed, if it did
-        self._where = ""
-        self._timeout = 0
-        self._deadline = 0.0
+    def drained(self):
+        """The driver has read everything the socket held."""
+        if self.send_failed and self.state in _NODE_TALKING and not self._ending:
+            self._ending = (self.send_failed,)
 
-    def _go_on_connecting(self):
-        """Move a connect() attempt on as far as it can go without waiting."""
-        if self._state == _LOOKING_UP:
-            self._see_lookup()
-        if self._state == _CONNECTING:
-            self._see_tcp_connect()
-
-    def _see_lookup(self):
-        if self._lookup.addresses is None:
-            if time.monotonic() >= self._deadline:
-                self._close()
-                self._fail(TIMEOUT, 'Looking up the computer called "{}" took more than {} s. '
-                           "Check SERVER_IP.".format(self._host, self._timeout))
-        elif not self._lookup.addresses:
-            self._close()
-            relay = "" if relay_name_problem(self._host) else (
-                ", and no relay of that name answered on the local network")
-            self._fail(BAD_ADDRESS, 'Cannot find a computer called "{}"{}. Check '
-                       "SERVER_IP.".format(self._host, relay))
-        else:
-            self._addresses = list(self._lookup.addresses)
-            self._state = _CONNECTING
-            self._connect_next_address()
-
-    def _connect_next_address(self):
-        """Start a non-blocking TCP connection to the next address to try.
-
-        connect_ex() on a non-blocking socket only starts the connection;
-        _see_tcp_connect() looks later whether it has been made."""
-        problem = None
-        while self._addresses:
-            family, kind, proto, _, address = self._addresses.pop(0)
+    def next_event(self):
+        """The next thing the received bytes say, or None if more are needed.
+        Frames are taken one at a time, so a driver can stop between two."""
+        while self.state in _NODE_TALKING:
             try:
-                self._sock = socket.socket(family, kind, proto)
-                self._sock.setblocking(False)
-                problem = self._sock.connect_ex(address)
-            except OSError as exc:
-                problem = exc.errno
-            if problem in _CONNECT_UNDER_WAY:
-                return
-            self._close_socket()
-        self._give_up_connecting(problem)
-
-    def _see_tcp_connect(self):
-        """See, without waiting, whether the TCP connection has been made."""
-        try:
-            # A socket becomes writable when its connection attempt ends; if
-            # it failed, SO_ERROR says why. poll() is used where it exists,
-            # since select() cannot watch a socket numbered 1024 or more on
-            # Linux; Windows has no poll(), and its select() reports a failed
-            # attempt as an "exceptional condition".
-            if hasattr(select, "poll"):
-                poller = select.poll()
-                poller.register(self._sock, select.POLLOUT)
-                writable, failed = poller.poll(0), False
-            else:
-                _, writable, failed = select.select([], [self._sock], [self._sock], 0)
-            problem = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        except OSError as exc:
-            writable, failed, problem = False, True, exc.errno
-        if problem or failed:
-            self._close_socket()
-            if self._addresses:
-                self._connect_next_address()        # e.g. "localhost" as ::1, then 127.0.0.1
-            else:
-                self._give_up_connecting(problem)
-        elif writable:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._state = _JOINING
-            self._last_heard = time.monotonic()
-            self._outgoing += auth_frame(self.name, self.group)
-            self._flush()
-        elif time.monotonic() >= self._deadline:
-            self._close()
-            self._fail(TIMEOUT, "No answer from {} within {} s. Check SERVER_IP, and that "
-                       "the relay's firewall lets TCP port {} in.".format(
-                           self._where, self._timeout, self._where.rsplit(":", 1)[1]))
-
-    def _give_up_connecting(self, problem):
-        self._close()
-        if problem in _CONNECT_REFUSED:
-            port = int(self._where.rsplit(":", 1)[1])
-            self._fail(NO_RELAY, "No relay is running at {}. Start one with: python "
-                       "nethelper.py -g {}{}".format(self._where, self.group or "<group>",
-                                                    _port_option(port)))
-        else:
-            why = "{} (error {})".format(os.strerror(problem), problem) if problem else "unknown error"
-            self._fail(NO_RELAY, "Cannot reach {}: {}".format(self._where, why))
-
-    def _wait_until_joined(self):
-        """connect(wait=True): go on until the attempt ends, sleeping in
-        select() until the socket has news (or the timeout nears)."""
-        self._go_on_connecting()
-        with selectors.DefaultSelector() as selector:
-            while self.connecting:
-                events = selectors.EVENT_WRITE if self._state == _CONNECTING else selectors.EVENT_READ
-                selector.register(self._sock, events)
-                selector.select(max(0.0, min(self._deadline - time.monotonic(), 0.5)))
-                selector.unregister(self._sock)
-                self.process_recv()
-                self._flush()
-        return self.connected
-
-    def _flush(self):
-        if self._state not in (_JOINING, _JOINED) or not self._outgoing or self._send_failed:
-            return
-        try:
-            sent = self._sock.send(self._outgoing)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            # The connection broke. What the relay sent before may still wait
-            # to be read (a goodbye says why), so process_recv() reports the
-            # loss once it has read all that.
-            self._send_failed = exc.strerror or str(exc)
-            self._outgoing.clear()
-            return
-        del self._outgoing[:sent]
-        self._last_sent = time.monotonic()
-
-    def _read_some(self):
-        """Read at most recv_budget_bytes into the frame reader. Returns why
-        the stream ended, or None while it goes on."""
-        budget = self.recv_budget_bytes
-        try:
-            while budget > 0:
-                size = self._sock.recv_into(self._recv_buffer, min(budget, _RECV_SIZE))
-                if not size:
-                    return "closed"
-                self._reader.feed(self._recv_buffer[:size])
-                self._last_heard = time.monotonic()
-                budget -= size
-                if size < _SMALL_READ:
-                    # A game's frame brings a few hundred bytes: asking again
-                    # would only hear "nothing more", at the price of a system
-                    # call. A backlog comes in big reads, so it is read on.
-                    break
-        except (BlockingIOError, InterruptedError):
-            return self._send_failed    # all read: now a failed send ends it
-        except OSError as exc:
-            return exc.strerror or str(exc)
+                frame = self.reader.next_frame()
+            except ProtocolError as exc:
+                return self._end(PROTOCOL, "The relay at {} sent something this node cannot "
+                                 "read ({}).".format(self.where, exc))
+            if frame is None:
+                return self._stream_ended() if self._ending else None
+            event = self._handle(frame)
+            if event is not None:
+                return event
         return None
 
-    def _handle_frames(self, stop_at):
-        """File the frames read so far, until the time.monotonic() ``stop_at``
-        at most; the rest wait (_backlog) for the next process_recv()."""
-        self._backlog = False
-        try:
-            for frame in self._reader:
-                if frame.type == DATA:
-                    self._on_data(frame)
-                elif frame.type == PEERS:
-                    self._on_peers(frame)
-                elif frame.type == SYSM:
-                    self._on_sysm(frame)
-                elif frame.type == HEART and frame.sender == RELAY_ADDR:
-                    self._relay_beats = True
-                # other types are not for nodes, and a newer relay may add some
-                if self._sock is None:
-                    break           # refused or lost: the rest is moot
-                if time.monotonic() >= stop_at:
-                    self._backlog = True
-                    break
-        except ProtocolError as exc:
-            self._lose(PROTOCOL, "The relay at {} sent something this node cannot read "
-                       "({}).".format(self._where, exc))
+    # -- the game's messages out ------------------------------------------------
 
-    def _check_timers(self):
-        now = time.monotonic()
-        if self._state == _JOINING and now >= self._deadline:
-            self._lose(TIMEOUT, "The relay at {} did not answer the request to join "
-                       "within {} s.".format(self._where, self._timeout))
-        elif (self._state == _JOINED and self._relay_beats
-                and now - self._last_heard >= self.relay_silence_timeout):
-            # Only a relay that sends heartbeats can be silent for too long:
-            # an original relay says nothing while the other player is quiet.
-            self._lose(LOST, "The relay at {} has said nothing for {:g} s although it sends "
-                       "a heartbeat every second: it, or the network, has stopped.".format(
-                           self._where, self.relay_silence_timeout))
+    def send(self, name, encoded):
+        """Queue one encoded message for ``name`` ("ALL": everyone else).
+        Returns True, or False with ``send_error`` saying why."""
+        self.send_error = None
+        if self.state is not NODE_JOINED:
+            return self._refuse_send("Not connected to a relay{}.".format(
+                ": " + self.error if self.error else ""))
+        dest = ALL_ADDR if name == "ALL" else self.peers.get(name)
+        if dest is None:
+            return self._refuse_send("Nobody called {!r} is in the group {!r} (its players: "
+                                     "{}).".format(name, self.group, ", ".join(self.peers)))
+        self.outbox.setdefault(dest, []).append(encoded)
+        return True
 
-    def _on_data(self, frame):
-        try:
-            messages = parse_messages(frame.payload)
-        except ProtocolError as exc:
-            # A peer's bad DATA is its own problem: skip it and stay connected.
-            log.debug("ignored DATA from address %d: %s", frame.sender, exc)
+    def _refuse_send(self, why):
+        self.send_error = why
+        return False
+
+    def pack(self):
+        """Turn the queued messages into DATA frames, as many messages per
+        frame as fit in max_frame_size (a relay drops a node that sends a
+        bigger frame)."""
+        if self.state is not NODE_JOINED or self.send_failed:
             return
-        if not messages:
-            return
-        sender = self._names.get(frame.sender)
-        size = len(frame.raw) // len(messages)      # each message's share of the frame
-        for title, content, queue in messages:
-            self._inbox.add(sender, title, content, size, queue)
+        limit = self.settings.max_frame_size
+        for dest, messages in self.outbox.items():
+            batch, frame_size = [], HEADER_SIZE + 1         # the header and "["
+            for message in messages:
+                if batch and frame_size + len(message) + 1 > limit:
+                    self.outgoing += data_frame(dest, self.my_addr, batch)
+                    batch, frame_size = [], HEADER_SIZE + 1
+                batch.append(message)
+                frame_size += len(message) + 1              # the message and "," or "]"
+            if batch:
+                self.outgoing += data_frame(dest, self.my_addr, batch)
+        self.outbox.clear()
 
-    def _add_data_frames(self, dest, messages):
-        """Queue DATA frames carrying ``messages``, as many per frame as fit
-        in max_frame_size: a relay drops a node that sends a bigger frame."""
-        batch, frame_size = [], HEADER_SIZE + 1         # the header and "["
-        for message in messages:
-            if batch and frame_size + len(message) + 1 > self.max_frame_size:
-                self._outgoing += data_frame(dest, self._my_addr, batch)
-                batch, frame_size = [], HEADER_SIZE + 1
-            batch.append(message)
-            frame_size += len(message) + 1              # the message and "," or "]"
-        if batch:
-            self._outgoing += data_frame(dest, self._my_addr, batch)
+    def sent(self, count, now):
+        """The socket took the first ``count`` bytes of ``outgoing``."""
+        if count:
+            del self.outgoing[:count]
+            self._last_sent = now
+
+    def leave(self):
+        """Leave the group (REQ 0, for the driver to send) or give up joining."""
+        if self.state is NODE_JOINED or self.state is NODE_WATCHING:
+            self.outgoing += req_frame(self.my_addr, REQ_LEAVE)
+        if self.state is not NODE_IDLE:
+            self._move(NODE_IDLE)
+        self.peers.clear()
+
+    def fail(self, code, text):
+        """The driver could not go on (no such host, nothing listening...):
+        the attempt ends with this error. Returns False."""
+        self._end(code, text)
+        return False
+
+    # -- time -------------------------------------------------------------------
+
+    def tick(self, now):
+        """Time passed: connect()'s timeout, a relay gone silent or no longer
+        taking what we send, and heartbeats. Returns a list of events."""
+        state = self.state
+        settings = self.settings
+        if state in _NODE_UNDER_WAY and self._deadline is not None and now >= self._deadline:
+            return [self._end(TIMEOUT, self._timeout_reason())]
+        if state is NODE_JOINED:
+            if self.relay_beats and now - self._last_heard >= settings.relay_silence_timeout:
+                # Only a relay that sends heartbeats can be silent for too long:
+                # an original relay says nothing while the other player is quiet.
+                return [self._end(LOST, "The relay at {} has said nothing for {:g} s although "
+                                  "it sends a heartbeat every second: it, or the network, has "
+                                  "stopped.".format(self.where, settings.relay_silence_timeout))]
+            if len(self.outgoing) > settings.max_unsent_bytes:
+                return [self._end(LOST, "The relay at {} has stopped taking what this node "
+                                  "sends ({} KiB wait to go): it is stuck, or the game sends "
+                                  "more than the network can carry.".format(
+                                      self.where, len(self.outgoing) // 1024))]
+        if (state is NODE_JOINED or state is NODE_WATCHING) and not self.outgoing \
+                and not self.send_failed and now - self._last_sent >= settings.heartbeat_interval:
+            self.outgoing += heart_frame(self.my_addr)
+        return []
+
+    def _timeout_reason(self):
+        if self.state is NODE_LOOKING_UP:
+            return 'Looking up the computer called "{}" took more than {} s. Check ' \
+                   "SERVER_IP.".format(self.host, self._timeout)
+        if self.state is NODE_CONNECTING:
+            return "No answer from {} within {} s. Check SERVER_IP, and that the relay's " \
+                   "firewall lets TCP port {} in.".format(self.where, self._timeout, self.port)
+        return "The relay at {} did not answer the request to join within {} s.".format(
+            self.where, self._timeout)
+
+    # -- frames -----------------------------------------------------------------
+
+    def _handle(self, frame):
+        """What one frame from the relay means: an event, or None."""
+        kind = frame.type
+        if kind == DATA:
+            if self.state is not NODE_JOINED and self.state is not NODE_WATCHING:
+                return Other(frame)
+            try:
+                messages = parse_messages(frame.payload)
+            except ProtocolError as exc:
+                # A peer's bad DATA is its own problem: skip it and stay connected.
+                log.debug("ignored DATA from address %d: %s", frame.sender, exc)
+                messages = None
+            return Received(frame.sender, frame.dest, messages, len(frame.raw))
+        if kind == PEERS:
+            return self._on_peers(frame)
+        if kind == SYSM:
+            return self._on_sysm(frame)
+        if kind == HEART and frame.sender == RELAY_ADDR:
+            self.relay_beats = True
+            return None
+        return Other(frame)     # not for nodes, or a type a newer relay added
 
     def _on_peers(self, frame):
+        if self.state is not NODE_JOINING and self.state is not NODE_JOINED:
+            return Other(frame)
         try:
             peers = parse_peers(frame.payload)
         except ProtocolError as exc:
             log.debug("ignored PEERS: %s", exc)
-            return
-        self._peers = dict(peers)
-        self._names = {addr: name for name, addr in peers}
-        if self.name in self._peers:
-            self._my_addr = self._peers[self.name]
-            self._state = _JOINED
+            return None
+        self.peers = dict(peers)
+        self.names = {addr: name for name, addr in peers}
+        if self.state is NODE_JOINING and self.name in self.peers:
+            self.my_addr = self.peers[self.name]
+            self._move(NODE_JOINED)
+        return None
 
     def _on_sysm(self, frame):
         try:
             message = parse_typed(frame.payload)
         except ProtocolError:
-            return
-        if message["type"] == SYSM_NAME and isinstance(message.get("data"), str):
-            self.name = message["data"]
-        elif message["type"] == SYSM_REFUSED:
-            reason = message.get("data") or "The relay refused to let us join."
-            self._lose(str(message.get("msg")), str(reason))
-        elif message["type"] == SYSM_WARNING:
-            self.warning = str(message.get("data") or message.get("msg"))
-            log.warning("The relay at %s warns: %s", self._where, self.warning)
-        elif message["type"] == SYSM_GOODBYE:
+            return Other(frame)
+        kind, reason, data = message["type"], message.get("msg"), message.get("data")
+        if kind == SYSM_NAME and isinstance(data, str) and self.state is NODE_JOINING:
+            self.name = data
+        elif kind == SYSM_REFUSED:
+            return self._end(str(reason), str(data or "The relay refused to let us join."),
+                             by_relay=True)
+        elif kind == SYSM_GOODBYE:
             # The relay is closing our connection, and says why.
-            reason = message.get("data") or "The relay closed the connection."
-            self._lose(str(message.get("msg") or LOST), str(reason))
-
-    def _on_connection_ended(self, how):
-        if self._state == _JOINED and how == "closed":
-            self._lose(LOST, "The relay at {} closed the connection (it stopped, or "
-                       "dropped this node).".format(self._where))
-        elif self._state == _JOINED:
-            self._lose(LOST, "The connection to the relay at {} was lost ({}).".format(
-                self._where, how))
-        else:
-            # An original relay refuses by closing without saying why.
-            self._lose(CLOSED, 'The relay at {} closed the connection while we were joining: '
-                       'the name "{}" may be taken, or the group "{}" unknown or full.'.format(
-                           self._where, self.name, self.group))
-
-    def _lose(self, code, reason):
-        if self._sock is None:
-            return
-        self._close()
-        self._peers.clear()
-        self._fail(code, reason)
-
-    def _fail(self, code, reason):
-        self.error_code, self.error = code, reason
-        log.info("%s", reason)
-        return False
-
-    def _close(self):
-        self._close_socket()
-        self._state = _IDLE
-
-    def _close_socket(self):
-        if self._sock is not None:
+            return self._end(str(reason or LOST), str(data or "The relay closed the connection."),
+                             by_relay=True)
+        elif kind == SYSM_WARNING:
+            self.warning = str(data or reason)
+            return Warned(reason, self.warning)
+        elif kind == SYSM_STATUS and isinstance(data, dict):
+            return Status(data)
+        elif kind == SYSM_PLAYERS and self.state in (NODE_JOINING, NODE_WATCHING):
             try:
-                self._sock.close()
-            except OSError:
-                pass
-        self._sock = None
+                players = parse_peers(encode_json(data or []))
+            except ProtocolError:
+                return None             # a list it cannot read: keep the names it had
+            self.names = {addr: name for name, addr in players}
+            if self.state is NODE_JOINING:
+                self._move(NODE_WATCHING)
+            return Players([name for name, _ in players])
+        else:
+            return Other(frame)
+        return None
+
+    # -- the end ------------------------------------------------------------------
+
+    def _stream_ended(self):
+        """Every frame that came before the end has been taken: now the end."""
+        why, = self._ending
+        if self.state is NODE_JOINED or self.state is NODE_WATCHING:
+            if why is None:
+                return self._end(LOST, "The relay at {} closed the connection (it stopped, or "
+                                 "dropped this node).".format(self.where))
+            return self._end(LOST, "The connection to the relay at {} was lost ({}).".format(
+                self.where, why))
+        # An original relay refuses by closing without saying why.
+        return self._end(CLOSED_WHILE_JOINING, 'The relay at {} closed the connection while we '
+                         'were joining: the name "{}" may be taken, or the group "{}" unknown '
+                         'or full.'.format(self.where, self.name, self.group))
+
+    def _end(self, code, text, by_relay=False):
+        self.error_code, self.error = code, text
+        if self.state is not NODE_IDLE:
+            self._move(NODE_IDLE)
+        self.peers.clear()
+        return Ended(code, text, by_relay)
+
+    def _move(self, state):
+        if state not in _NODE_NEXT_STATES[self.state]:
+            raise AssertionError("a node cannot go from {} to {}".format(self.state, state))
+        self.state = state
 
 
 # ---------------------------------------------------------------------------
@@ -1447,7 +1734,7 @@ class Relay:
         self._listener = _listen(self.host, self.port)
         self._listener.setblocking(False)
         self.port = self._listener.getsockname()[1]
-        self._selector = selectors.DefaultSelector()
+        self._selector = _new_selector()
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         if self._discovery:
             self._udp = _open_discovery_socket(self.host, self.port)
@@ -1936,7 +2223,7 @@ class RelayCore:
             paused = conn.paused_until is not None
             if state is MEMBER or state is OBSERVER:
                 if now - conn.last_heard > self.liveness_timeout and not paused:
-                    self._goodbye(conn, SILENT, "silent for {:g} s".format(self.liveness_timeout),
+                    self._goodbye(conn, TIMEOUT, "silent for {:g} s".format(self.liveness_timeout),
                                   "Nothing arrived from this game for {:g} s.".format(
                                       self.liveness_timeout))
                     continue
@@ -1956,7 +2243,7 @@ class RelayCore:
             started = conn.partial_since
             if started is not None and now - started > self.partial_frame_timeout and not paused:
                 self._drop_for_partial(conn, "a frame it started did not arrive within {:g} "
-                                       "s".format(self.partial_frame_timeout), SILENT)
+                                       "s".format(self.partial_frame_timeout), TIMEOUT)
         if self._refusal_window_end is not None and now >= self._refusal_window_end:
             for host, count in self._refusals_quiet.items():
                 self._log(logging.WARNING, "{} more refusals from {}".format(count, host))
@@ -2296,7 +2583,7 @@ class RelayCore:
     def _goodbye(self, conn, reason, why, sentence):
         """Drop a member, telling it why (SYSM 3) first."""
         self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, reason, sentence))
-        self._leave(conn, why, logging.INFO if reason == SILENT else logging.WARNING)
+        self._leave(conn, why, logging.INFO if reason == TIMEOUT else logging.WARNING)
         self._move(conn, CLOSING)
         conn.closing_since = self._now
         self._forget_partial(conn)
@@ -2556,9 +2843,10 @@ def _open_discovery_socket(host, port):
 
 def _fit_to_open_file_limit(wanted):
     """Keep the connection cap below what the OS lets this process open."""
-    if sys.platform == "win32":
-        # No open-file limit there, but the selector (select()) fails with
-        # more than 512 sockets, the listener and a refused few included.
+    if SELECTOR is selectors.SelectSelector:
+        # Windows' selector (and any, forced to select()): no open-file limit
+        # counts there, but select() fails with more than 512 sockets on
+        # Windows, the listener and a refused few included.
         return min(wanted, _WINDOWS_SELECT_LIMIT - 40)
     try:
         import resource
@@ -2796,92 +3084,79 @@ def _probe(sock, host, port, timeout, samples):
     """Ask a connected socket for the relay's status; see check_relay."""
     where = _where(host, port)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    reader = FrameReader(DEFAULT_MAX_FRAME_SIZE)
-    request = req_frame(UNKNOWN_ADDR, REQ_STATUS)
+    core = NodeCore(NetNode)
+    core.opened(time.monotonic(), where)
     round_trips, status = [], None
     for _ in range(max(1, samples)):
         started = time.monotonic()
-        sock.sendall(request)
-        kind, value = _await_frame(sock, reader, timeout)
-        if kind != "frame":
-            break
-        if value.type != SYSM:
-            kind = "other"
-            break
-        try:
-            answer = parse_typed(value.payload)
-        except ProtocolError:
-            kind, value = "garbage", value.raw
-            break
-        if answer["type"] == SYSM_REFUSED:
+        core.ask_status()
+        event, seen = _await_event(sock, core, timeout)
+        if type(event) is Status:
+            round_trips.append(time.monotonic() - started)
+            status = event.info
+            continue
+        if type(event) is Ended and event.by_relay:
             # This relay turns every newcomer away for now (it is full).
-            return CheckResult(str(answer.get("msg")), host, port, "The relay at {} turned the "
-                               "check away: {}".format(where, _shorten(str(answer.get("data")),
-                                                                       200)))
-        if answer["type"] != SYSM_STATUS or not isinstance(answer.get("data"), dict):
-            kind = "other"
-            break
-        round_trips.append(time.monotonic() - started)
-        status = answer["data"]
+            return CheckResult(event.code, host, port, "The relay at {} turned the check "
+                               "away: {}".format(where, _shorten(event.text, 200)))
+        break
     if status is not None:
         return CheckResult(RELAY_OK, host, port, _describe_relay(where, status, round_trips),
                            status, round_trips)
-    if kind == "silent":
+    if event is None:
         # An original relay ignores the request; asked to join a group it
         # does not have, it closes the connection.
-        sock.sendall(auth_frame("check", "nethelper-check-no-such-group"))
-        kind, value = _await_frame(sock, reader, timeout)
-        if kind == "silent":
+        core.name, core.group = "check", "nethelper-check-no-such-group"
+        core.join()
+        event, seen = _await_event(sock, core, timeout)
+        if event is None:
             return CheckResult(NOT_A_RELAY, host, port, (
                 "Something at {} accepted the connection but never answered: it is not a "
                 "nethelper relay. Check the port number, or start the relay on another "
                 "port with -p.").format(where))
-        if kind == "frame" or (kind == "closed" and not value):
-            kind = "other"
-    if kind == "other":
+        if not (type(event) is Ended and not event.by_relay and (event.code == PROTOCOL or seen)):
+            event = Other(None)         # a relay's answer: a refusal, or closing at once
+    if type(event) is not Ended:
         return CheckResult(OLD_RELAY, host, port, (
             "A nethelper relay answers at {}, but it does not answer status requests (an "
             "original nethelper relay?). Games can join it; --watch and the group list need "
             "this project's relay.").format(where))
-    if kind == "closed" and not value:
+    if not seen:
         return CheckResult(NOT_A_RELAY, host, port, (
             "Something at {} closed the connection without a word: it does not behave like a "
             "nethelper relay. Check the port number.").format(where))
     return CheckResult(NOT_A_RELAY, host, port, (
         "Something at {} answered, but it is not a nethelper relay{}: it sent {}. Check the "
         "port number, or start the relay on another port with -p.").format(
-            where, " (it looks like a web server)" if value.startswith(b"HTTP/") else "",
-            _shorten(repr(bytes(value[:40])), 60)))
+            where, " (it looks like a web server)" if seen.startswith(b"HTTP/") else "",
+            _shorten(repr(bytes(seen[:40])), 60)))
 
 
-def _await_frame(sock, reader, timeout):
-    """Read until a frame comes: ("frame", Frame); ("garbage", bytes seen)
-    for bytes that are not protocol 020; ("closed", bytes seen) or
-    ("silent", bytes seen) when the other side closed or said nothing more
-    within ``timeout``."""
+def _await_event(sock, core, timeout):
+    """Send what the core has to say, then read until it has an event:
+    (event, the first bytes seen meanwhile). The event is None when nothing
+    came within ``timeout``; the end of the connection is an Ended event."""
+    sock.sendall(core.outgoing)
+    core.sent(len(core.outgoing), time.monotonic())
     seen = bytearray()
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            frame = reader.next_frame()
-        except ProtocolError:
-            return "garbage", bytes(seen)
-        if frame is not None:
-            return "frame", frame
+        event = core.next_event()
+        if event is not None:
+            return event, bytes(seen)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return "silent", bytes(seen)
+            return None, bytes(seen)
         sock.settimeout(remaining)
         try:
             data = sock.recv(65536)
         except socket.timeout:
-            return "silent", bytes(seen)
-        except OSError:
-            data = b""
-        if not data:
-            return ("garbage" if seen else "closed"), bytes(seen)
+            return None, bytes(seen)
+        except OSError as exc:
+            core.broken(exc.strerror or str(exc))
+            continue
         seen += data[:64 - len(seen)] if len(seen) < 64 else b""
-        reader.feed(data)
+        core.receive(data, time.monotonic())
 
 
 def _describe_relay(where, status, round_trips):
@@ -3001,73 +3276,71 @@ class _Watcher:
         self.out = out
         self.every = every
         self.show_all = show_all
-        self.names = {}             # addr -> player name
+        self.core = NodeCore(NetNode)
         self.counts = collections.Counter()     # title -> messages since the last rates line
         self.last_shown = {}        # (sender, dest, title) -> when last printed
 
     def run(self, sock):
         """Watch until the relay closes or Ctrl+C; returns the exit status."""
-        reader = FrameReader(DEFAULT_MAX_FRAME_SIZE)
-        sock.sendall(observer_auth_frame("watcher", self.group))
+        core = self.core
         now = time.monotonic()
-        next_heart, next_rates, rates_since = now + HEARTBEAT_INTERVAL, now + self.every, now
+        core.opened(now, _format_address(sock.getpeername()))
+        core.watch("watcher", self.group)
+        next_rates, rates_since = now + self.every, now
         try:
             while True:
+                sock.sendall(core.outgoing)
+                core.sent(len(core.outgoing), time.monotonic())
                 ready, _, _ = select.select([sock], [], [], 0.2)
                 if ready:
-                    data = sock.recv(_RECV_SIZE)
-                    if not data:
-                        self.out("The relay closed the connection.")
-                        return 1
-                    reader.feed(data)
-                    for frame in reader:
-                        status = self._show(frame)
-                        if status is not None:
-                            return status
+                    core.receive(sock.recv(_RECV_SIZE), time.monotonic())
+                events = []
+                while True:
+                    event = core.next_event()
+                    if event is None:
+                        break
+                    events.append(event)
                 now = time.monotonic()
-                if now >= next_heart:
-                    sock.sendall(heart_frame(UNKNOWN_ADDR))
-                    next_heart = now + HEARTBEAT_INTERVAL
+                for event in events + core.tick(now):
+                    status = self._show(event, now)
+                    if status is not None:
+                        return status
                 if now >= next_rates:
                     self._show_rates(now - rates_since)
                     next_rates, rates_since = now + self.every, now
         except KeyboardInterrupt:
-            sock.sendall(req_frame(UNKNOWN_ADDR, REQ_LEAVE))
+            core.leave()
+            sock.sendall(core.outgoing)
             return 0
-        except (OSError, ProtocolError) as exc:
-            self.out("The connection to the relay broke ({}).".format(
-                getattr(exc, "strerror", None) or exc))
+        except OSError as exc:
+            self.out("The connection to the relay broke ({}).".format(exc.strerror or exc))
             return 1
 
-    def _show(self, frame):
-        """Print one frame; an exit status when watching is over, else None."""
-        if frame.type == SYSM:
-            sysm = parse_typed(frame.payload)
-            if sysm["type"] == SYSM_PLAYERS:
-                try:
-                    self.names = dict((addr, name) for name, addr in
-                                      parse_peers(encode_json(sysm.get("data") or [])))
-                except ProtocolError:
-                    return None         # a list it cannot read: keep the names it had
-                players = ", ".join(self.names.values())
-                self.out("Players in {}: {}".format(self.group, players or "none yet"))
-            elif sysm["type"] in (SYSM_REFUSED, SYSM_GOODBYE):
-                self.out("The relay said: {}".format(sysm.get("data")))
-                return 1
-        elif frame.type == DATA:
-            sender = self.names.get(frame.sender, "address {}".format(frame.sender))
-            dest = "everyone" if frame.dest == ALL_ADDR else self.names.get(
-                frame.dest, "address {}".format(frame.dest))
-            now = time.monotonic()
-            try:
-                messages = parse_messages(frame.payload)
-            except ProtocolError:
+    def _show(self, event, now):
+        """Print one event; an exit status when watching is over, else None."""
+        kind = type(event)
+        if kind is Players:
+            self.out("Players in {}: {}".format(self.group, ", ".join(event.names) or "none yet"))
+        elif kind is Ended:
+            if event.by_relay:
+                self.out("The relay said: {}".format(event.text))
+            elif event.code == PROTOCOL:
+                self.out("The connection to the relay broke ({}).".format(event.text))
+            else:
+                self.out("The relay closed the connection.")
+            return 1
+        elif kind is Received:
+            names = self.core.names
+            sender = names.get(event.sender, "address {}".format(event.sender))
+            dest = "everyone" if event.dest == ALL_ADDR else names.get(
+                event.dest, "address {}".format(event.dest))
+            if event.messages is None:
                 # The relay passes a game's bytes on unread: a buggy game's
                 # broken DATA is worth a line, not the end of watching.
                 self.out("{} {} -> {}: (not a list of messages)".format(
                     time.strftime("%H:%M:%S"), sender, dest))
                 return None
-            for title, content, _ in messages:
+            for title, content, _ in event.messages:
                 self.counts[title] += 1
                 key = (sender, dest, title)
                 if self.show_all or now - self.last_shown.get(key, -1.0) >= 0.5:

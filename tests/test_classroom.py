@@ -277,7 +277,7 @@ def test_a_silent_observer_gets_a_timeout_goodbye_and_a_talking_one_stays(relay)
         relay.advance(1.0)
         relay.feed(talking, nethelper.heart_frame(255))
     goodbye = sysm(relay.sent().get(quiet, []), nethelper.SYSM_GOODBYE)
-    assert goodbye and goodbye[0].body["msg"] == nethelper.SILENT
+    assert goodbye and goodbye[0].body["msg"] == nethelper.TIMEOUT
     assert quiet.state in (CLOSING, CLOSED) and talking.state is OBSERVER
 
 
