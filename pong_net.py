@@ -48,8 +48,8 @@ from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, M
                       event_sound, move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
 
-SERVER_IP = "localhost"     # the relay's name or address, in quotes: e.g. SERVER_IP = "minji-pc"
-                            # or SERVER_IP = "192.168.0.12"
+SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
+                            # or the relay's name (it prints it): SERVER_IP = "minji-pc"
                             # ("auto": ask the local network which relay there is)
 SERVER_PORT = DEFAULT_PORT
 GROUP = "pong_game"         # your pair's group, if the teacher gave you one (or --group)

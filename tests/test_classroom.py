@@ -774,7 +774,8 @@ def test_auto_finds_the_relay_and_says_which(relay_process):
     port = relay_process.port
     status, lines = run_game("auto", str(port), "--discover", HOST, frames=30)
     assert status == 0, lines
-    assert "Found a relay at 127.0.0.1 port {}; joining group pong_game.".format(port) in lines
+    assert 'Found relay "{}" at 127.0.0.1 port {}: nobody yet; joining group pong_game.'.format(
+        nethelper.typable_name(socket.gethostname()), port) in lines, lines
     assert "Connected as host (Player 1)" in lines
 
 

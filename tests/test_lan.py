@@ -246,12 +246,14 @@ def test_the_teachers_open_relay_gives_each_pair_its_own_group(lan):
     assert nodes["pair1", "Player2"].get_msg("Player1", "hello") == "pair1 only"
     assert nodes["pair2", "Player2"].get_msg("Player1", "hello") == "pair2 only"
     # ... and a third pair of real games, each on its own computer.
-    games = [LanGame(students[0], "teacher", "--group", "pair3", "--bot", frames=400)]
-    assert games[0].wait_for_line("Connected as host (Player 1)"), games[0].output()
-    games.append(LanGame(students[1], "teacher", "--group", "pair3", "--bot", frames=300))
+    games = [LanGame(students[0], "teacher", "--group", "pair3", "--bot", frames=600)]
+    assert pump_until(everyone, lambda: "Connected as host (Player 1)" in games[0].read(),
+                      timeout=30), games[0].output()
+    games.append(LanGame(students[1], "teacher", "--group", "pair3", "--bot", frames=400))
     try:
-        assert games[1].wait_for_line("Connected as peer (Player 2)"), games[1].output()
-        assert all(game.wait_for_line("Game started") for game in games)
+        # (the NetNodes keep talking meanwhile, as games do)
+        assert pump_until(everyone, lambda: all("Game started" in game.read() for game in games),
+                          timeout=30), [game.output() for game in games]
         status = students[2].run(nethelper.check_relay, "teacher", samples=1).status
         assert status["groups"] == {"pair1": 2, "pair2": 2, "pair3": 2}
         assert status["any_group"] is True
