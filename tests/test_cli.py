@@ -344,6 +344,22 @@ def test_named_groups_print_the_banner_alone(started):
                       "  Name:      " + THIS_COMPUTER, "  Groups:    pong_game", "Server listening"]
 
 
+@pytest.mark.parametrize("open_flag", [["--any-group"], ["-g", "*"]])
+def test_an_open_relay_serves_any_group_a_game_asks_for(started, open_flag):
+    process, port, banner = started(*open_flag, "--name", "teacher", *LOOPBACK)
+    assert "  Name:      teacher" in banner and "  Groups:    any a game asks for" in banner
+    assert not any(line.startswith("No groups given") for line in banner)
+    pair1 = [join(port, "Player1", "pair1"), join(port, "Player2", "pair1")]
+    lone = join(port, "Player1", "짝-7")
+    status = nethelper.check_relay(HOST, port, samples=1).status
+    assert status["groups"] == {"pair1": 2, "짝-7": 1} and status["any_group"] is True
+    round_trip(*pair1, "an open relay")
+    for node in pair1 + [lone]:
+        node.disconnect()
+    output = stop_process(process)
+    assert "new group pair1" in output and "new group 짝-7" in output, output
+
+
 def test_names_file_missing(tmp_path):
     missing = tmp_path / "names.txt"
     result = run_cli("-g", "pong_game", "-n", str(missing), *LOOPBACK)

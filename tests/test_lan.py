@@ -41,12 +41,13 @@ def lan():
 class LanGame(Game):
     """pong_net.py under pong_harness.py on one of the LAN's computers."""
 
-    def __init__(self, computer, *options, frames=600, record=None, keys=False):
-        command = [PYTHON, "-u", HARNESS, "--frames", str(frames)]
-        command += ["--record", str(record)] if record else []
-        command += ["--keys"] if keys else []
-        self.process = computer.popen(command + [GAME, *options], cwd=ROOT,
-                                      stdin=subprocess.PIPE if keys else None)
+    def __init__(self, computer, *options, frames=600, record=None, keys=False, command=None):
+        if command is None:         # (a command of its own: the game started another way)
+            command = [PYTHON, "-u", HARNESS, "--frames", str(frames)]
+            command += ["--record", str(record)] if record else []
+            command += ["--keys"] if keys else []
+            command += [GAME, *options]
+        self.process = computer.popen(command, cwd=ROOT, stdin=subprocess.PIPE if keys else None)
         self.lines = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
@@ -216,6 +217,23 @@ def test_with_several_relays_the_game_lists_them_adds_late_ones_and_joins_the_ch
         assert game.wait_for_line("Connected as peer (Player 2)"), game.output()
         assert relay.members("pong_game") == ["Player1", "Player2"]
         assert 'Joining group pong_game at relay "late-pc"' in game.output()
+    finally:
+        game.kill()
+
+
+def test_under_mus_play_button_the_list_comes_up_too(lan):
+    """Mu's Play button runs `python -m pgzero pong_net.py`: no options at all."""
+    minji, junho, partner = lan.computer(), lan.computer(), lan.computer()
+    relay_with_player1(minji, "minji-pc")
+    junho.relay(["pong_game"], name="jun-pc")
+    until_all_answer(partner, ["minji-pc", "jun-pc"])
+    game = LanGame(partner, command=[PYTHON, "-u", "-m", "pgzero", GAME])
+    try:
+        assert game.wait_for_line("Several relays have group pong_game"), game.output()
+        assert game.wait_for_line('relay "jun-pc" at {}: nobody yet'.format(junho.address))
+        assert game.wait_for_line('relay "minji-pc" at {}: Player 1 is waiting'.format(
+            minji.address)), game.output()
+        assert game.process.poll() is None          # the window stays up, with the list
     finally:
         game.kill()
 
