@@ -35,6 +35,7 @@ import argparse
 import collections
 import errno
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -139,6 +140,7 @@ DISCOVERY_QUERY_SIZE = 1200
 
 # Layout of the 11-byte header: length, version, dest, sender, type, meta.
 _HEADER = struct.Struct(">I3sBBBB")
+_LENGTH = struct.Struct(">I")
 _RECV_SIZE = 256 * 1024       # read up to this much per recv_into() call
 _SMALL_READ = 64 * 1024       # a node's read this short emptied its socket: stop there
 
@@ -246,6 +248,28 @@ class FrameReader:
     def buffered(self):
         """How many received bytes are not yet part of a returned frame."""
         return len(self._buffer) - self._start
+
+    def unfinished_length(self):
+        """The size of the frame under way: its length once its header has
+        arrived, else what has (0: none under way)."""
+        left = len(self._buffer) - self._start
+        if left < HEADER_SIZE:
+            return left
+        return max(left, _LENGTH.unpack_from(self._buffer, self._start)[0])
+
+    def whole_frame(self, data, frame_type, sender):
+        """The common case, taken without buffering: when nothing is buffered
+        and ``data`` is exactly one complete, valid frame of this type and
+        sender, return ``(dest, its bytes)`` and count it; else None (and
+        nothing is taken: feed it as usual)."""
+        if len(self._buffer) or len(data) < HEADER_SIZE:
+            return None
+        length, version, dest, this_sender, this_type, meta = _HEADER.unpack_from(data)
+        if (length != len(data) or this_type != frame_type or this_sender != sender
+                or version != PROTOCOL_VERSION or length > self.max_frame_size):
+            return None
+        self.frames_taken += 1
+        return dest, bytes(data)
 
     def next_frame(self):
         """Return the next complete Frame, or None if more bytes are needed."""
@@ -1620,6 +1644,9 @@ RELAY_OPTIONS = (
                 "sends a player a heartbeat (default {default})", kind=float, check=_above(0)),
     RelayOption("summary_interval", 5.0, "seconds between the summary lines of busy groups "
                 "(default {default}; `-q`: none)", kind=float, check=_above(0)),
+    RelayOption("stats", None, "append the relay's own figures to FILE once a second, one JSON "
+                "line each (loop turns, their time p50/p99/max in ms, connections): they tell a "
+                "slow relay from a busy computer", ("--stats",), str, "FILE", scope="driver"),
     RelayOption("discovery", True, "answer `--find` on UDP at the relay's port number "
                 "(default {default})", kind=bool, scope="driver"),
 )
@@ -1673,6 +1700,68 @@ def relay_options_markdown():
 # and answers with actions. Relay is the thin driver that turns a selectors
 # loop's socket events into core events and carries the actions out.
 
+class _TurnTimes:
+    """--stats: how long the relay's loop turns take (its own work, from the
+    end of one wait to the start of the next), written once a second as a
+    JSON line: time.monotonic() at the end of the second, turns, turn time
+    p50/p99/max in ms, connections. A histogram of 0.1 ms steps keeps the
+    cost per turn at two clock readings."""
+
+    STEP = 1e-4
+    STEPS = 1000                    # up to 100 ms; longer turns count in the last step
+
+    def __init__(self, path, core):
+        try:
+            self.file = open(path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise RelayError("cannot write the --stats file {}: {}".format(
+                path, exc.strerror or exc)) from None
+        self.core = core
+        self.counts = [0] * (self.STEPS + 1)
+        self.turns = 0
+        self.longest = 0.0
+        self.started = 0.0
+        self.next_line = time.monotonic() + 1.0
+
+    def begin(self):
+        self.started = time.monotonic()
+
+    def end(self):
+        now = time.monotonic()
+        took = now - self.started
+        self.counts[min(int(took / self.STEP), self.STEPS)] += 1
+        self.turns += 1
+        if took > self.longest:
+            self.longest = took
+        if now >= self.next_line:
+            self.next_line = now + 1.0
+            self.write(now)
+
+    def _percentile(self, q):
+        wanted, seen = q * self.turns, 0
+        for step, count in enumerate(self.counts):
+            seen += count
+            if seen >= wanted:
+                return min((step + 1) * self.STEP, self.longest) * 1000
+        return self.longest * 1000
+
+    def write(self, now):
+        if self.turns:
+            self.file.write(json.dumps({
+                "at": round(now, 4), "turns": self.turns,
+                "turn_p50_ms": round(self._percentile(0.5), 2),
+                "turn_p99_ms": round(self._percentile(0.99), 2),
+                "turn_max_ms": round(self.longest * 1000, 2),
+                "connections": len(self.core.connections)}) + "\n")
+            self.file.flush()
+        self.counts = [0] * (self.STEPS + 1)
+        self.turns, self.longest = 0, 0.0
+
+    def close(self):
+        self.write(time.monotonic())
+        self.file.close()
+
+
 class RelayError(Exception):
     """The relay cannot start (for example, the port is already in use)."""
 
@@ -1704,6 +1793,8 @@ class Relay:
         self.port = driver["port"]
         self._listener = None
         self._discovery = driver["discovery"]     # answer discovery queries on UDP (same port)
+        self._stats = driver["stats"]             # where --stats writes, or None
+        self._turns = None
         self._udp = None
         self._selector = None
         self._want_flush = set()     # connections with bytes waiting to be sent
@@ -1731,6 +1822,8 @@ class Relay:
 
     def start(self):
         """Bind the listening socket. After this, ``port`` is the real port."""
+        if self._stats:
+            self._turns = _TurnTimes(self._stats, self.core)
         self._listener = _listen(self.host, self.port)
         self._listener.setblocking(False)
         self.port = self._listener.getsockname()[1]
@@ -1752,12 +1845,17 @@ class Relay:
             self.start()
         core = self.core
         next_tick = time.monotonic() + core.tick_interval
+        turns, self._turns = self._turns, None
         try:
             while not self._stopping:
                 timeout = core.tick_interval
-                if core.next_resume < float("inf"):     # a paused sender to read again
-                    timeout = max(0.0, min(timeout, core.next_resume - time.monotonic()))
-                for key, events in self._selector.select(timeout=timeout):
+                wake = core.next_wake()         # a pause that ends, a list going out
+                if wake < float("inf"):
+                    timeout = max(0.0, min(timeout, wake - time.monotonic()))
+                ready = self._selector.select(timeout=timeout)
+                if turns is not None:
+                    turns.begin()
+                for key, events in ready:
                     if key.data is not None:
                         self._service(key.data, events)
                     elif key.fileobj is self._listener:
@@ -1776,7 +1874,11 @@ class Relay:
                     next_tick = now + core.tick_interval
                 self._execute()
                 self._flush_all()
+                if turns is not None:
+                    turns.end()
         finally:
+            if turns is not None:
+                turns.close()
             self._shut_down()
 
     def stop(self):
@@ -1850,7 +1952,7 @@ class Relay:
 
     def _read(self, conn):
         try:
-            size = conn.sock.recv_into(self._recv_buffer)
+            size = conn.sock.recv_into(self._recv_buffer, self.core.read_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -1911,21 +2013,31 @@ class Relay:
         behind what is. Sending at once, rather than at the end of the turn,
         spares the frame waiting for every other socket's recv()."""
         if not conn.pending:
-            sent = self._send_now(conn, data)
-            if sent is None:
+            try:
+                sent = conn.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._broken(conn, exc)
                 return
             if sent == len(data):
                 return
-            data = data[sent:]
+            if sent:
+                data = memoryview(data)[sent:]      # the rest, not a copy of it
+        # The bytes object itself is queued: a broadcast waiting for many
+        # stuck readers is held once, not once per reader.
         conn.pending.append(data)
         conn.pending_size += len(data)
         self._want_flush.add(conn)
         self.core.backlogged(conn, conn.pending_size, time.monotonic())
 
-    def _send_now(self, conn, data):
+    def _send_now(self, conn, data, many=False):
         """Send what the socket takes now and return how much that was, or
-        None if the connection broke (the core is then told)."""
+        None if the connection broke (the core is then told). With ``many``,
+        ``data`` is a list of buffers, sent in one system call, not joined."""
         try:
+            if many:
+                return conn.sock.sendmsg(data)
             return conn.sock.send(data)
         except (BlockingIOError, InterruptedError):
             return 0
@@ -1942,14 +2054,22 @@ class Relay:
         self._execute()
 
     def _send_pending(self, conn):
-        if conn.pending:
-            data = conn.pending[0] if len(conn.pending) == 1 else b"".join(conn.pending)
-            sent = self._send_now(conn, data)
+        pending = conn.pending
+        if pending:
+            if len(pending) > 1 and _SEND_MANY:
+                sent = self._send_now(conn, list(itertools.islice(pending, _SEND_MANY)), True)
+            else:
+                sent = self._send_now(conn, pending[0])
             if sent is None:
                 return
-            rest = data[sent:]
-            conn.pending = [rest] if rest else []
-            conn.pending_size = len(rest)
+            conn.pending_size -= sent
+            while sent:
+                first = pending[0]
+                if sent < len(first):
+                    pending[0] = memoryview(first)[sent:]
+                    break
+                sent -= len(first)
+                pending.popleft()
         self._watch(conn)
         if not conn.pending and conn.shut_when_sent:
             self._shut_write(conn)
@@ -1992,7 +2112,7 @@ class Relay:
             conn.watched = 0
         conn.sock.close()
         conn.sock = None
-        conn.pending = []
+        conn.pending.clear()
         conn.pending_size = 0
 
     @staticmethod
@@ -2049,7 +2169,11 @@ _NEXT_STATES = {
 
 MAX_JOIN_FRAME_SIZE = 4096      # largest frame before joining (a real AUTH is < 300 bytes)
 MAX_CONTROL_FRAME_SIZE = 4096   # largest AUTH, HEART, REQ or other non-DATA frame
-MAX_PARTIAL_TOTAL = 32 * 1024 * 1024   # unfinished frames held for all connections together
+MAX_PARTIAL_TOTAL = 16 * 1024 * 1024   # unfinished frames held for all connections together;
+                                       #   past it a connection that reads more waits, ...
+PARTIAL_HARD_LIMIT = 2                 # ... and past this many times it, it is dropped
+ANNOUNCE_BATCH = 32             # PEERS lists sent per loop turn when a big group's list goes out
+ANNOUNCE_SPACING = 0.002        # s per member between two PEERS lists to a big group
 CLOSING_LINGER = 2.0            # a refused or closing node that does not hang up: closed
 REFUSAL_LOG_LINES = 5           # refusal lines logged per address per window...
 REFUSAL_LOG_WINDOW = 10.0       # ...of this many seconds; the rest are counted
@@ -2110,15 +2234,19 @@ class RelayCore:
                                             self.partial_frame_timeout / 4))
         self.actions = []
         self.connections = set()
-        self._dirty_groups = set()       # groups whose new PEERS list is not sent yet
+        self._dirty_groups = set()       # groups whose new PEERS list is not made yet
+        self._unsettled = set()          # those, and those whose list is still going out
         self._partial_total = 0          # bytes of unfinished frames, all connections
         self._refusals_logged = {}       # host -> refusal lines logged this window
         self._refusals_quiet = {}        # host -> refusals not logged this window
         self._refusal_window_end = None
         self._next_summary = None
         self._discovery = _AnswerLimits()
-        self._paused = set()             # connections not read until they pay their debt back
-        self.next_resume = float("inf")  # when the first of them may be read again
+        self._paused = set()             # connections not read for now (see PAUSE_READING)
+        self._waiting_for_room = collections.deque()   # paused for the unfinished-frame budget
+        self.next_resume = float("inf")  # when the first quota pause ends
+        self._announcing = {}            # group -> [PEERS frame, members still to get it]
+        self._announce_at = {}           # big group -> earliest time for its next PEERS list
         self._now = 0.0
 
     def members(self, group):
@@ -2145,6 +2273,17 @@ class RelayCore:
             return              # refused or closing: what it says no longer counts
         self._now = conn.last_heard = now
         reader = conn.reader
+        if state is MEMBER:
+            # The hot path: one whole DATA frame (a game's usual send) goes
+            # out as it came, never buffered nor decoded.
+            whole = reader.whole_frame(data, DATA, conn.addr)
+            if whole is not None:
+                self._forward(conn, whole[0], whole[1])
+                conn.byte_tokens -= len(data)
+                conn.frame_tokens -= 1
+                if conn.byte_tokens < 0 or conn.frame_tokens < 0:
+                    self._slow_down(conn, now)
+                return
         taken_before = reader.frames_taken
         reader.feed(data)
         unfinished = False
@@ -2152,8 +2291,8 @@ class RelayCore:
             while reader.buffered():
                 state = conn.state
                 if state is MEMBER:
-                    # The hot path: runs of DATA frames go out as they came,
-                    # in one piece, never decoded.
+                    # Runs of DATA frames go out as they came, in one piece,
+                    # never decoded.
                     run = reader.next_run(DATA, conn.addr)
                     if run is not None:
                         self._forward(conn, run[0], run[1])
@@ -2208,10 +2347,26 @@ class RelayCore:
         by ``next_resume`` at the latest."""
         if now >= self.next_resume:
             self._resume(now)
+        if self._waiting_for_room and self._partial_total < self.max_partial_total:
+            self._make_room(now)
         if self._dirty_groups:
             self._now = now
             for group in list(self._dirty_groups):
-                self._announce(group)
+                if now >= self._announce_at.get(group, 0.0):
+                    self._announce(group)
+        if self._announcing:
+            self._now = now
+            self._announce_some(ANNOUNCE_BATCH)
+
+    def next_wake(self):
+        """When the driver must call end_turn() next, at the latest (a
+        ``time.monotonic()`` reading; inf: no sooner than it likes)."""
+        wake = self.next_resume
+        if self._announcing:
+            return self._now
+        for group in self._dirty_groups:
+            wake = min(wake, self._announce_at.get(group, 0.0))
+        return wake
 
     def tick(self, now):
         """Time passed: timeouts, heartbeats, quota refills and summaries."""
@@ -2261,6 +2416,7 @@ class RelayCore:
         """The relay is shutting down: a goodbye to each member, then close all."""
         self._now = now
         self._dirty_groups.clear()          # no PEERS lists: everyone is leaving
+        self._announcing.clear()
         for conn in list(self.connections):
             if conn.state is MEMBER or conn.state is OBSERVER:
                 self._send(conn, sysm_frame(conn.addr, SYSM_GOODBYE, RELAY_STOPPING,
@@ -2268,6 +2424,7 @@ class RelayCore:
                 self._leave(conn, "relay stopped")
             self._finish(conn)
         self._dirty_groups.clear()
+        self._unsettled.clear()
 
     def datagram(self, data, address, port, now):
         """A UDP datagram arrived from ``address``. A well-formed discovery
@@ -2308,8 +2465,8 @@ class RelayCore:
 
     def _forward(self, conn, dest, data):
         """Pass DATA frames (their bytes unchanged) on to ``dest`` in ``conn``'s group."""
-        if self._dirty_groups and conn.group in self._dirty_groups:
-            self._announce(conn.group)      # so that the receivers know who sends
+        if self._unsettled and conn.group in self._unsettled:
+            self._settle(conn.group)        # so that the receivers know who sends
         members = conn.members
         now = self._now
         append = self.actions.append
@@ -2436,7 +2593,10 @@ class RelayCore:
         if group in self.opened and not self.groups[group] and not self.watchers[group]:
             del self.groups[group], self.watchers[group]
             self.opened.discard(group)
-            self._dirty_groups.discard(group)
+            for pending in (self._dirty_groups, self._unsettled):
+                pending.discard(group)          # (no one is left to tell)
+            self._announcing.pop(group, None)
+            self._announce_at.pop(group, None)
             if said:
                 self._log(logging.INFO, "group {} is empty: it goes".format(group))
 
@@ -2452,6 +2612,7 @@ class RelayCore:
         members[conn.addr] = conn
         self._log(logging.INFO, "joined   {}: {} from {}".format(group, name, conn.where))
         self._dirty_groups.add(group)
+        self._unsettled.add(group)
 
     def _admit_observer(self, conn, name, group):
         """An observer: gets the group's players (SYSM 5) and a copy of every
@@ -2497,7 +2658,7 @@ class RelayCore:
         until = now + owed
         if conn.paused_until is None:
             self.actions.append((PAUSE_READING, conn, until))
-        conn.paused_until = until
+        conn.paused_until = max(until, conn.paused_until or until)   # (a wait for room is longer)
         self._paused.add(conn)
         if until < self.next_resume:
             self.next_resume = until
@@ -2530,19 +2691,70 @@ class RelayCore:
         conn.frame_tokens = min(self.burst_frames, conn.frame_tokens + elapsed * self.quota_frames)
 
     def _note_partial(self, conn, frames_taken, now):
-        """Keep count of the bytes of an unfinished frame, in total too."""
+        """Keep count of the unfinished frame ``conn`` holds, in total too.
+        A frame under way counts at its full length once its header is in:
+        that much room is kept for it, so that it can finish. A frame there
+        is no room for waits, unread (PAUSE_READING), holding only what it
+        has, until frames that had room finish or time out; the longest
+        waiting goes first (see _make_room). Nobody is dropped for it unless
+        a driver goes on reading from waiting connections."""
         if conn.state is CLOSING or conn.state is REFUSED or conn.state is CLOSED:
             return                  # no longer read: what it holds is not counted
-        left = conn.reader.buffered()
-        self._partial_total += left - conn.partial_size
-        conn.partial_size = left
+        reader = conn.reader
+        left = reader.buffered()
         if not left:
-            conn.partial_since = None
-        elif frames_taken or conn.partial_since is None:
+            self._forget_partial(conn)
+            return
+        if frames_taken or conn.partial_since is None:
             conn.partial_since = now        # a new frame started: its own deadline
+        others = self._partial_total - conn.partial_size
+        length = reader.unfinished_length()
+        if conn.paused_until == float("inf"):
+            counted = left                  # waits for room: holds what it has, no more
+        elif others + length <= self.max_partial_total:
+            counted = length                # room kept for the whole frame
+        else:
+            counted = left
+            self._wait_for_room(conn)
+        self._partial_total = others + counted
+        conn.partial_size = counted
+        if self._partial_total > PARTIAL_HARD_LIMIT * self.max_partial_total:
+            self._drop_for_partial(conn, "the relay holds {} bytes of unfinished frames, "
+                                   "over its limit".format(self._partial_total), OVER_QUOTA)
+
+    def _wait_for_room(self, conn):
+        if conn.paused_until is None:
+            self.actions.append((PAUSE_READING, conn, None))
+        conn.paused_until = float("inf")
+        self._paused.add(conn)
+        self._waiting_for_room.append(conn)
+
+    @property
+    def read_size(self):
+        """How much a driver reads from one connection at a time: less while
+        the unfinished-frame budget is used up, so that the connections read
+        before they are paused add little to it."""
         if self._partial_total > self.max_partial_total:
-            self._drop_for_partial(conn, "the relay holds {} bytes of unfinished frames, its "
-                                   "limit".format(self.max_partial_total), OVER_QUOTA)
+            return MAX_CONTROL_FRAME_SIZE
+        return _RECV_SIZE
+
+    def _make_room(self, now):
+        """Unfinished frames finished or timed out: read again from the
+        connections that waited longest for room, as long as their frames fit."""
+        waiting = self._waiting_for_room
+        while waiting:
+            conn = waiting[0]
+            if conn.paused_until != float("inf"):
+                waiting.popleft()           # gone, or no longer waiting
+                continue
+            more = conn.reader.unfinished_length() - conn.partial_size
+            if self._partial_total + more > self.max_partial_total:
+                return
+            waiting.popleft()
+            self._partial_total += more
+            conn.partial_size += more
+            self._unpause(conn)
+            conn.last_heard = conn.partial_since = now     # its timers start again from here
 
     def _drop_for_partial(self, conn, why, reason):
         if conn.state is MEMBER or conn.state is OBSERVER:
@@ -2599,9 +2811,10 @@ class RelayCore:
             self._log(level, "stopped watching {}: {} ({}){}".format(
                 conn.group, conn.name, why, where))
         else:
-            del conn.members[conn.addr]
+            conn.members.pop(conn.addr, None)     # (once more if Ctrl+C cut the first short)
             self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where))
             self._dirty_groups.add(conn.group)
+            self._unsettled.add(conn.group)
         if conn.group in self.opened:
             self._close_if_empty(conn.group)
 
@@ -2646,19 +2859,57 @@ class RelayCore:
             self._refusal_window_end = self._now + REFUSAL_LOG_WINDOW
 
     def _announce(self, group):
+        """Make the group's new PEERS list and start sending it. A big group
+        gets it ANNOUNCE_BATCH members a turn (other groups' frames go between),
+        and at most one list every ANNOUNCE_SPACING s per member: members who
+        join and leave over and over cannot keep the relay busy announcing."""
         self._dirty_groups.discard(group)
         if group not in self.groups:
             return
         members = self.groups[group]
         if members:
             frame = peers_frame(ALL_ADDR, self._peer_list(group))
-            for member in members.values():
-                self._send(member, frame)
+            if len(members) > ANNOUNCE_BATCH:
+                self._announce_at[group] = self._now + ANNOUNCE_SPACING * len(members)
+                self._announcing[group] = [frame, list(members.values())]
+            else:
+                self._unsettled.discard(group)
+                self._announcing.pop(group, None)
+                for member in members.values():
+                    self._send(member, frame)
+        else:
+            self._unsettled.discard(group)
+            self._announcing.pop(group, None)
         watchers = self.watchers[group]
         if watchers:
             frame = self._players_frame(group)
             for watcher in watchers:
                 self._send(watcher, frame)
+
+    def _announce_some(self, count):
+        """Send up to ``count`` frames of the PEERS lists that are going out."""
+        for group, (frame, waiting) in list(self._announcing.items()):
+            while waiting and count > 0:
+                member = waiting.pop()
+                if member.state is MEMBER and member.group == group:     # not left since
+                    self._send(member, frame)
+                    count -= 1
+            if waiting:
+                return
+            del self._announcing[group]
+            if group not in self._dirty_groups:
+                self._unsettled.discard(group)
+
+    def _settle(self, group):
+        """Every member of ``group`` gets its latest PEERS list, now."""
+        if group in self._dirty_groups:
+            self._announce(group)
+        if group in self._announcing:
+            frame, waiting = self._announcing.pop(group)
+            for member in waiting:
+                if member.state is MEMBER and member.group == group:
+                    self._send(member, frame)
+        self._unsettled.discard(group)
 
     def _peer_list(self, group):
         return [(c.name, addr) for addr, c in self.groups[group].items()]
@@ -2761,7 +3012,7 @@ class _Connection:
         self.warned_at = None        # when it was warned for being over its quota (once)
         self.paused_until = None     # over its quota: not read until then
         self.sock = None             # the driver's
-        self.pending = []            # bytes waiting to be sent
+        self.pending = collections.deque()   # bytes objects (or views) waiting to be sent
         self.pending_size = 0
         self.watched = 0             # the selector events it is registered for
         self.reading = True          # False while the core has paused it
@@ -2794,6 +3045,9 @@ def _receive_buffer():
 _LISTEN_BACKLOG = 1024          # a class logging in at once is not turned away by the kernel
 _ACCEPT_PAUSE = 0.5             # s without accepting after the system ran out of sockets
 _WINDOWS_SELECT_LIMIT = 500     # select() on Windows watches at most 512 sockets
+# Buffers the relay hands to one sendmsg() call (0: no sendmsg, as on Windows:
+# one buffer per send()).
+_SEND_MANY = 64 if hasattr(socket.socket, "sendmsg") else 0
 
 
 def _listen(host, port):

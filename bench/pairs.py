@@ -56,7 +56,8 @@ def relay_cpu():
 def start_relay(kind, workdir, tag, group_names, connections, cpus):
     """A fresh relay of ``kind`` ("relay": nethelper.py; else a reference)."""
     if kind == "relay":
-        relay = RelayProcess(group_names, workdir, tag, max_connections=connections + 100, cpus=cpus)
+        relay = RelayProcess(group_names, workdir, tag, max_connections=connections + 100, cpus=cpus,
+                             stats=os.path.join(workdir, tag + ".stats"))
     else:
         relay = ReferenceRelayProcess(kind, workdir, tag, cpus=cpus)
     return relay.start()
@@ -483,6 +484,8 @@ def run_pairs_once(kind, pairs, workdir, rate_hz=60, warmup_s=1.0, window_s=3.0,
         if not relay.alive():
             raise BenchError("the {} exited during the run".format(relay.what))
         result["peak_rss_mib"] = relay.memory_kib().get("VmHWM", 0) / 1024
+        if kind == "relay":
+            result.update(_turn_figures(relay.stats, win0 / 1e9, win1 / 1e9))
     except Exception as exc:            # recorded; the other runs still go on
         result["error"] = str(exc) if isinstance(exc, BenchError) else "{}: {}".format(
             type(exc).__name__, exc)
@@ -505,6 +508,27 @@ def _sleep_until(instant_ns):
         if left <= 0:
             return
         time.sleep(min(left, 0.1))
+
+
+def _turn_figures(path, start_s, end_s):
+    """The relay's own time per loop turn in the window, from its --stats
+    lines (one a second; time.monotonic() is the clock the window was set
+    by): the worst second's p99 and the longest turn."""
+    seconds = []
+    try:
+        with open(path, encoding="utf-8") as file:
+            for line in file:
+                figures = json.loads(line)
+                if start_s < figures["at"] <= end_s + 1.0:    # a line covers the second before it
+                    seconds.append(figures)
+        os.remove(path)
+    except (OSError, ValueError):
+        return {}
+    if not seconds:
+        return {}
+    return {"turn_p99_ms": max(s["turn_p99_ms"] for s in seconds),
+            "turn_max_ms": max(s["turn_max_ms"] for s in seconds),
+            "turns_per_s": sum(s["turns"] for s in seconds) / len(seconds)}
 
 
 def _pairs_figures(sides, cpu_s, wall_s, window_s, rate_hz, pairs):

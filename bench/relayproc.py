@@ -45,8 +45,11 @@ class RelayProcess:
 
     what = "relay"
 
-    def __init__(self, groups, workdir, tag, max_connections=1000, profile=None, cpus=None):
+    def __init__(self, groups, workdir, tag, max_connections=1000, profile=None, cpus=None,
+                 default_quotas=False, stats=None):
         self.groups = list(groups)
+        self.default_quotas = default_quotas    # as a teacher runs it (the flood at its quota)
+        self.stats = stats                      # --stats FILE: the relay's own loop figures
         self.cpus = cpus
         self.workdir = workdir
         self.tag = tag
@@ -69,12 +72,16 @@ class RelayProcess:
         command = [sys.executable]
         if self.profile:
             command += ["-m", "cProfile", "-o", self.profile]
+        command += [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
+                    "--max-connections", str(self.max_connections)]
+        if self.stats:
+            command += ["--stats", self.stats]
+        if self.default_quotas:
+            return command
         # The flood cases send far more than one game's share on purpose, and
         # the bench measures forwarding: the per-sender quotas are raised out
         # of the way (their checks still run on every frame).
-        return command + [NETHELPER, "-f", groups_file, "-p", "0", "-i", HOST, "-q",
-                          "--max-connections", str(self.max_connections),
-                          "--quota-bytes", str(1 << 40), "--quota-frames", str(1 << 30)]
+        return command + ["--quota-bytes", str(1 << 40), "--quota-frames", str(1 << 30)]
 
     def start(self, timeout=10.0):
         command = self.command()

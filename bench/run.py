@@ -83,6 +83,8 @@ TARGETS = {
     ("flood-10", "frames_per_s"): _ratio_at_least(0.5),
     ("flood-10", "lost"): _zero(),
     ("flood-10", "out_of_order"): _zero(),
+    ("flood-10-quota", "lost"): _zero(),
+    ("flood-10-quota", "out_of_order"): _zero(),
 }
 
 # What each scenario shows: (metric key, label, format)

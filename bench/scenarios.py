@@ -199,11 +199,13 @@ def merge_pingpong(a, b, nodes):
 # flood: senders push 65-byte DATA frames as fast as they are taken
 # ---------------------------------------------------------------------------
 
-def drive_flood(loop, fabric, nodes, duration, window_frames=8192, batch=1024):
+def drive_flood(loop, fabric, nodes, duration, window_frames=8192, batch=1024, drain_s=5.0):
     """Each sender keeps writing while its socket accepts, but never has more
     than ``window_frames`` frames unreceived (about 520 KiB): the relay drops
     a receiver with over 1 MiB waiting for it, and a flood without flow
-    control would measure that, not throughput."""
+    control would measure that, not throughput. After ``duration`` s, what
+    is under way may take ``drain_s`` s to arrive (at the default quotas the
+    relay passes a sender's frames on no faster than its quota)."""
     fmt = FLOOD
     ((s0, s1),) = fmt.spans
     (b0,) = fmt.bases
@@ -256,7 +258,7 @@ def drive_flood(loop, fabric, nodes, duration, window_frames=8192, batch=1024):
             fabric.keepalive(now)
             next_keepalive = now + KEEPALIVE_EVERY
     send_window = time.monotonic() - start
-    drain_end = time.monotonic() + 5.0
+    drain_end = time.monotonic() + drain_s
     while time.monotonic() < drain_end:
         if all(b.received + b.bad >= a.sent for a, b in zip(senders, receivers)) or loop.lost:
             break
@@ -447,8 +449,10 @@ class Case:
     process with side "A" or "B") and ``merge(a, b, nodes)`` makes the case's
     figures from the two sides' figures."""
 
-    def __init__(self, name, scenario, groups, links, drive, side_a=None, merge=None, **params):
+    def __init__(self, name, scenario, groups, links, drive, side_a=None, merge=None,
+                 default_quotas=False, **params):
         self.name, self.scenario = name, scenario
+        self.default_quotas = default_quotas    # the relay's own quotas, not raised
         self.groups, self.links = groups, links
         self.drive, self.params = drive, params
         self.side_a, self.merge = side_a, merge
@@ -485,6 +489,12 @@ def make_cases(quick):
     for pairs in (1, 10):
         cases.append(Case("flood-{}".format(pairs), "flood", *_pairs("fl", pairs),
                           drive_flood, duration=short or 3.0))
+    # The same flood at the relay's default quotas: every sender is slowed to
+    # 1,000 frames a second, and nothing may be lost. 2,048 frames under way
+    # per sender drain in about 2 s at that pace.
+    cases.append(Case("flood-10-quota", "flood", *_pairs("fq", 10), drive_flood,
+                      default_quotas=True, duration=short or 3.0, window_frames=2048,
+                      drain_s=10.0))
     for groups, rate in ((15, 60), (100, 60), (500, 20)):
         cases.append(Case("classroom-{}".format(groups), "classroom", *_pairs("cl", groups),
                           side_pairs_periodic, side_a=range(0, 2 * groups, 2),
@@ -503,7 +513,7 @@ def make_cases(quick):
 def _start_relay(case, workdir, profile, relay_cpus, result):
     relay = RelayProcess([g for g, _ in case.groups], workdir, case.name,
                          max_connections=max(1000, case.node_count + 100), profile=profile,
-                         cpus=relay_cpus)
+                         cpus=relay_cpus, default_quotas=case.default_quotas)
     relay.start()
     result["relay_cmd_port"] = relay.port
     return relay

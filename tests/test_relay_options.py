@@ -88,3 +88,15 @@ def test_every_flag_reaches_the_command_line_with_its_help():
             assert defaults[option.name] == option.default, option.name
     assert vars(parser.parse_args(["--quota-bytes", "5", "-g", "a", "b", "--private"])) == dict(
         defaults, quota_bytes=5, groups=["a", "b"], private=True)
+
+
+def test_stats_writes_the_relays_own_loop_figures_once_a_second(tmp_path):
+    import json
+    from conftest import HOST, wait_for
+    path = tmp_path / "stats.jsonl"
+    with Relay(["g"], host=HOST, port=0, stats=str(path)):
+        assert wait_for(lambda: path.exists() and path.read_text().count("\n") >= 1, timeout=5)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert set(lines[0]) == {"at", "turns", "turn_p50_ms", "turn_p99_ms", "turn_max_ms",
+                             "connections"}
+    assert all(0 <= line["turn_p99_ms"] <= line["turn_max_ms"] + 0.1 for line in lines)

@@ -982,6 +982,46 @@ def test_25000_queued_messages_handed_over_in_one_process_send_all_arrive(cleanu
         assert pair.a.connected and pair.b.connected and pair.b.dropped_messages == 0
 
 
+def test_what_waits_for_slow_readers_is_the_broadcast_itself_never_a_copy(cleanup):
+    """Frames queued for readers that fall behind are held as the very bytes
+    the sender's frame arrived in (shared by every such reader), and sent
+    from there: never joined into one copy per reader on every send."""
+    with running_relay(quota_bytes=1 << 30, quota_frames=1 << 20,
+                       max_pending=64 * 1024 * 1024) as relay:
+        slow = []
+        for name in ("Slow1", "Slow2"):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            cleanup(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # before connecting
+            sock.connect((HOST, relay.port))
+            sock.sendall(auth(name))
+            read_until(sock, lambda m: m.type == PEERS and name in names_in(m))
+            sock.setblocking(False)
+            slow.append(sock)
+        caster, addr, _ = raw_join(relay.port, "Caster")
+        cleanup(caster)
+        frame_size = 16 * 1024
+        one = frame(DATA, 255, addr, b'"' + b"b" * (frame_size - 13) + b'"')
+        conns = [c for c in relay.groups["pong_game"].values() if c.name.startswith("Slow")]
+        largest, queued = 0, 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            caster.sendall(one)
+            for sock in slow:                     # a little at a time: they fall behind
+                with contextlib.suppress(BlockingIOError):
+                    sock.recv(2048)
+            for conn in conns:
+                with contextlib.suppress(RuntimeError):      # (the relay's thread moved on)
+                    for item in list(conn.pending):
+                        held = item.obj if isinstance(item, memoryview) else item
+                        largest = max(largest, len(held))
+                        queued += 1
+            time.sleep(0.002)
+        assert queued > 100, "nothing ever waited for the slow readers"
+        # At most a run of frames that arrived in one read, passed on whole.
+        assert largest <= nethelper._RECV_SIZE, largest
+
+
 def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
     caplog.set_level(logging.INFO, logger="nethelper")
     max_pending = 64 * 1024
