@@ -3855,5 +3855,13 @@ def _stop_on_sigterm():
         pass                    # not the main thread, or no SIGTERM here
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+# Started as a program, this file runs the relay, however it was started:
+# "python nethelper.py OPTIONS" names it "__main__"; the Mu editor's Run and
+# Play buttons run "python -m pgzero nethelper.py", which names it
+# "pgzero.builtins", gives it no options and would open an empty Pygame Zero
+# window after it; Mu's Package puts an import of pgzrun first, which names
+# it "pgzero.builtins" too. (Imported by a game, it is "nethelper".)
+if __name__ in ("__main__", "pgzero.builtins"):
+    if "pygame" in sys.modules:         # Pygame Zero opened a window: a relay has none
+        sys.modules["pygame"].display.quit()
+    sys.exit(main([] if getattr(sys, "_pgzrun", False) else None))

@@ -537,16 +537,23 @@ class BallPrediction:
             my_bar_y = my_bar.y
             self.frame += 1
             self.my_bar[self.frame] = my_bar_y
-            self.my_bar.pop(self.frame - HISTORY_FRAMES, None)
             if moving:
                 events, hit = self._move(self.ball, self.frame, my_bar_y)
                 all_events += events
                 if hit:
                     hits.append(hit)
             self.shown_at[self.frame] = self.ball.center
-            self.shown_at.pop(self.frame - HISTORY_FRAMES, None)
             self.path.append(self.ball.center)
+        self._forget_old_frames()
         return all_events, hits
+
+    def _forget_old_frames(self):
+        """Keep HISTORY_FRAMES frames of my bar and my ball. (Frames the ball
+        skipped, catching up with a newer state, leave gaps: the old ones are
+        looked for, not just the one that just got too old.)"""
+        for table in (self.my_bar, self.shown_at):
+            for old in [frame for frame in table if frame <= self.frame - HISTORY_FRAMES]:
+                del table[old]
 
     def drawn_at(self, lead_frames):
         """Where to draw the ball lead_frames (-2 to 1) from its frame:

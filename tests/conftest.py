@@ -39,10 +39,11 @@ def relay():
         yield running
 
 
-def start_relay_process(*args):
-    """Start `python nethelper.py ARGS` (pass -p 0 -i 127.0.0.1 yourself) and read its port
-    from the banner. Returns (process, port, banner_lines)."""
-    command = [sys.executable, "-u", str(ROOT / "nethelper.py"), *args]
+def start_relay_process(*args, program=None):
+    """Start `python nethelper.py ARGS` (pass -p 0 -i 127.0.0.1 yourself), or `program ARGS`
+    (a packaged relay), and read its port from the banner. Returns (process, port,
+    banner_lines)."""
+    command = [*(program or [sys.executable, "-u", str(ROOT / "nethelper.py")]), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     banner = []
@@ -264,3 +265,13 @@ def free_port():
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
 
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Start building the packaged programs (tests/packaged.py) as soon as a
+    test that needs them is chosen to run: the build takes longer than
+    most of the suite, so it runs beside the other tests."""
+    if any(item.get_closest_marker("packaged") for item in items):
+        import packaged
+        packaged.start()

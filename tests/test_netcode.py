@@ -412,3 +412,16 @@ def test_a_player2_claiming_saves_with_its_bar_elsewhere_gets_nothing():
     seen = play_rallies(1800, 2, 0.6, peer_honest=False)
     assert seen["reported"] > 0 and seen["accepted"] == 0
     assert seen["points"][0] > 0                    # the host scores instead
+
+
+def test_player2_remembers_a_bounded_number_of_frames():
+    """Catching up with the host's newer states skips frames; what Player 2
+    remembers of its bar and ball must still stay a few seconds' worth."""
+    from pong_netcode import HISTORY_FRAMES, BallPrediction, BallReport, bar_at, ball_from
+    prediction = BallPrediction(ball_from((400, 300), (5, 5)))
+    bar = bar_at(BAR2_X, 250)
+    for k in range(3000):           # each state 7 frames on; 2 frames stepped in between
+        prediction.hear(BallReport((400.0, 300.0), (5.0, 5.0), k * 7, 250.0, -1, None), 10)
+        prediction.step(2, bar, True)
+    assert len(prediction.shown_at) <= HISTORY_FRAMES
+    assert len(prediction.my_bar) <= HISTORY_FRAMES

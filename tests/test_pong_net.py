@@ -12,19 +12,11 @@ GAME = str(ROOT / "pong_net.py")
 HARNESS = str(ROOT / "pong_harness.py")
 
 
-class Game:
-    """A pong_net.py process, run by pong_harness.py (which stops it after
-    `frames` frames, and writes what its screen shows every frame to the file
-    `record`); a thread collects the lines it prints."""
+class Running:
+    """A process; a thread collects the lines it prints."""
 
-    def __init__(self, port, *options, frames=None, record=None):
-        command = [sys.executable, "-u", HARNESS]
-        if frames:
-            command += ["--frames", str(frames)]
-        if record:
-            command += ["--record", str(record)]
-        command += [GAME, HOST, str(port), *options]
-        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+    def __init__(self, command, cwd=ROOT, env=None):
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
         self.lines = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
@@ -68,6 +60,20 @@ class Game:
 
     def scores(self):
         return [line for line in self.lines if re.fullmatch(r"Score \d+-\d+", line)]
+
+
+class Game(Running):
+    """A pong_net.py process, run by pong_harness.py (which stops it after
+    `frames` frames, and writes what its screen shows every frame to the file
+    `record`)."""
+
+    def __init__(self, port, *options, frames=None, record=None):
+        command = [sys.executable, "-u", HARNESS]
+        if frames:
+            command += ["--frames", str(frames)]
+        if record:
+            command += ["--record", str(record)]
+        super().__init__(command + [GAME, HOST, str(port), *options])
 
 
 def test_host_peer_and_a_refused_third_play_a_real_game(relay_process):
