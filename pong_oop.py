@@ -407,9 +407,11 @@ def draw_game(screen, ball, bar1, bar2, score):
 def draw_bar_label(screen, bar, text):
     """Write a short label (e.g. "YOU") beside the bar, on the court side."""
     if is_left_bar(bar):
-        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, midleft=(bar.right + 12, bar.centery))
+        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, by_ink=True,
+                  midleft=(bar.right + 12, bar.centery))
     else:
-        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, midright=(bar.left - 12, bar.centery))
+        draw_text(screen, text, LABEL_TEXT, LABEL_COLOR, by_ink=True,
+                  midright=(bar.left - 12, bar.centery))
 
 
 def message_layout(text, small_text=""):

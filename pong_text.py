@@ -353,10 +353,10 @@ class Lettering:
                 lines.append(paragraph)
                 continue
             for sentence in re.split(r"(?<=[.!?]) +", paragraph):
-                greedy = fill(sentence, font, width)
                 # As narrow as it can be in as many lines: no lone last word.
-                narrowest = min(range(width // 2, width + 1, 10),
-                                key=lambda tried: (len(fill(sentence, font, tried)) > len(greedy), tried))
+                count = len(fill(sentence, font, width))
+                narrowest = first(width // 2, width,
+                                  lambda tried: len(fill(sentence, font, tried)) <= count)
                 lines += fill(sentence, font, narrowest)
         return lines
 
@@ -406,11 +406,23 @@ def fill(text, font, width):
         if line:
             lines.append(line)
         while len(word) > 1 and not fits(word):
-            cut = max([n for n in range(2, len(word)) if fits(word[:n])] or [1])
+            cut = first(2, len(word), lambda n: not fits(word[:n])) - 1   # as much as fits
             lines.append(word[:cut])
             word = word[cut:]
         line = word
     return lines + [line]
+
+
+def first(low, high, good):
+    """The smallest number from low to high for which good() is true, when
+    it is true of every number after that one too (high if of none)."""
+    while low < high:
+        middle = (low + high) // 2
+        if good(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def remembered(cache, key, make, most=200):
@@ -478,9 +490,15 @@ def say(key, **fields):
     return current().say(key, **fields)
 
 
-def draw_text(screen, text, size, color, whole=None, **position):
+def draw_text(screen, text, size, color, whole=None, by_ink=False, **position):
     """Draw one line of text on Pygame Zero's screen, placed like a Rect:
-    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). (whole: the text
-    this line was cut from, see Lettering.render.)"""
+    draw_text(screen, "YOU", 30, "yellow", midleft=(x, y)). by_ink: place the
+    letters themselves, not their line (fonts put letters at different
+    heights in it: a Hangul "나" sits lower than "YOU"). whole: the text this
+    line was cut from, see Lettering.render."""
     picture = current().render(text, size, color, whole)
-    screen.blit(picture, picture.get_rect(**position).topleft)
+    box = picture.get_bounding_rect() if by_ink else picture.get_rect()
+    placed = box.copy()
+    for anchor, point in position.items():
+        setattr(placed, anchor, point)
+    screen.blit(picture, (placed.x - box.x, placed.y - box.y))

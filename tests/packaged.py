@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache" / "packaged"
 PROGRAMS = ("pong_net", "nethelper")          # each packaged on its own, as Mu would
-SOURCES = ["pong_net.py", "pong_oop.py", "pong_netcode.py", "nethelper.py"]
+SOURCES = ["pong_net.py", "pong_oop.py", "pong_text.py", "pong_netcode.py", "nethelper.py"]
 ASSETS = ["images", "sounds"]
 BUILD_TIMEOUT = 900
 
