@@ -88,10 +88,10 @@ ALL_ADDR = 255
 MAX_NODES_PER_GROUP = 254
 MAX_OBSERVERS = 4             # observers (watchers) per group; they are not players
 
-# REQ types (node -> relay) and SYSM types (relay -> node). REQ 2 and SYSM
-# 1-5 are this project's additions; an original node ignores them.
-REQ_LEAVE, REQ_PEERS, REQ_STATUS = 0, 1, 2
-SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS = range(6)
+# REQ types (node -> relay) and SYSM types (relay -> node). REQ 2-3 and SYSM
+# 1-6 are this project's additions; an original node ignores them.
+REQ_LEAVE, REQ_PEERS, REQ_STATUS, REQ_PING = 0, 1, 2, 3
+SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS, SYSM_PONG = range(7)
 
 # Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
 # values of NetNode.error_code after such a refusal.
@@ -569,9 +569,11 @@ class NetNode:
     max_queued = 100000                       # unread messages kept per (sender, title)
     max_titles = 1000                         # titles kept per sender
     max_inbox_bytes = 4 * 1024 * 1024         # unread messages kept, in bytes as they came
-    max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: the relay is stuck
+    max_unsent_bytes = 4 * 1024 * 1024        # more unsent than this: send_msg() says no
+    send_stall_timeout = 10.0                 # bytes wait and the relay takes none this long: lost
     relay_silence_timeout = LIVENESS_TIMEOUT  # for a relay that sends heartbeats
     heartbeat_interval = HEARTBEAT_INTERVAL   # we send HEART when idle this long
+    ping_interval = 1.0                       # we ask the relay for a round trip this often
 
     def __init__(self):
         self._sock = None
@@ -674,9 +676,10 @@ class NetNode:
         """Send everything queued by ``send_msg()``. Call it every frame.
 
         When there is nothing to send it sends a heartbeat now and then, so
-        that the relay knows we are still here. If the relay stops taking
-        what we send, the connection counts as lost once more than
-        ``max_unsent_bytes`` wait, rather than filling the game's memory.
+        that the relay knows we are still here. A relay slows a game that
+        sends more than its share by taking its bytes more slowly; if it
+        takes none of what waits for ``send_stall_timeout`` seconds, the
+        connection counts as lost.
         """
         core = self._core
         if core.state in _NODE_FINDING:
@@ -710,8 +713,13 @@ class NetNode:
         changing your variable afterwards does not change the message. With
         ``queue=False`` the receiver keeps only the latest unread message of
         this title; with ``queue=True`` every message is kept in order.
-        Returns False if there is no such node (or we are not connected).
-        Raises TypeError or ValueError if JSON cannot carry ``content``, and
+        Sending to your own name delivers the message to you.
+
+        Returns False, with ``send_error`` saying why in plain words, if
+        there is no such node, if we are not connected, or if more than
+        ``max_unsent_bytes`` already wait to be sent (the relay takes our
+        messages more slowly than the game sends them: send fewer). Raises
+        TypeError or ValueError if JSON cannot carry ``content``, and
         ValueError if the message is too big for one frame (``max_frame_size``).
         """
         if not isinstance(title, str):
@@ -726,6 +734,8 @@ class NetNode:
             raise ValueError("send_msg(): the message {!r} is {} bytes as JSON, more than one "
                              "frame can carry ({} bytes). Send it in smaller parts.".format(
                                  title, len(encoded), self.max_frame_size - HEADER_SIZE - 2))
+        if name not in self._core.peers and name != "ALL" and self.connected:
+            self.process_recv()         # the new member list may be waiting to be read
         return self._core.send(name, encoded)
 
     def available(self, sender, title):
@@ -751,6 +761,29 @@ class NetNode:
     def get_name(self):
         """Our name (the one the relay chose, if we asked it to)."""
         return self._core.name
+
+    def joined(self):
+        """Names of the players who joined our group since the last call
+        (the first call after connect() gives those already there).
+        Changes to the group arrive with process_recv()."""
+        return self._core.take_arrivals()
+
+    def left(self):
+        """Names of the players who left our group since the last call."""
+        return self._core.take_departures()
+
+    @property
+    def ping(self):
+        """The round trip to the relay and back in milliseconds, as the game
+        sees it (the median of the last few, one a second), or None: not
+        measured yet, not connected, or a relay that does not answer pings
+        (an original one)."""
+        return self._core.ping
+
+    @property
+    def send_error(self):
+        """Why the last send_msg() returned False, in plain words, or None."""
+        return self._core.send_error
 
     # -- the magical pair (kept for the original's users) -------------------
 
@@ -912,7 +945,7 @@ class NetNode:
         try:
             sent = self._sock.send(core.outgoing)
         except (BlockingIOError, InterruptedError):
-            return
+            sent = 0
         except OSError as exc:
             # The connection broke. What the relay sent before may still wait
             # to be read (a goodbye says why): the core reports the loss once
@@ -1199,6 +1232,12 @@ class NodeCore:
         self.peers = {}                 # name -> addr, in the relay's order
         self.names = {}                 # addr -> name
         self.my_addr = UNKNOWN_ADDR
+        self.arrivals, self.departures = [], []     # names, until take_arrivals() and ...
+        self._outbox_bytes = 0          # bytes of the messages in outbox
+        self._round_trips = collections.deque(maxlen=5)     # seconds, the latest pings'
+        self._ping = None               # (number, when sent) of the ping under way
+        self._next_ping = None          # when to ask for the next round trip
+        self._pings_unanswered = 0
         self.relay_beats = False        # True once the relay has sent HEART (an original never does)
         self.send_failed = None         # why sending failed, if it did
         self.send_error = None          # why the last send() said no
@@ -1206,6 +1245,7 @@ class NodeCore:
         self._deadline = None           # connect()'s: joined by then, or TIMEOUT
         self._timeout = 0
         self._last_heard = self._last_sent = 0.0
+        self._stuck_since = None        # when a send last left bytes waiting
 
     # -- the connection comes up ----------------------------------------------
 
@@ -1312,8 +1352,35 @@ class NodeCore:
         if dest is None:
             return self._refuse_send("Nobody called {!r} is in the group {!r} (its players: "
                                      "{}).".format(name, self.group, ", ".join(self.peers)))
+        waiting = len(self.outgoing) + self._outbox_bytes
+        if waiting > self.settings.max_unsent_bytes:
+            # The relay slows a sender over its share by taking its bytes
+            # more slowly: the game learns it here, and nothing is lost.
+            return self._refuse_send(
+                "Not sent: {} KiB of messages still wait to go, because the relay takes them "
+                "more slowly than this game sends them (it slows a game that sends more than "
+                "its share, or the network is slow). Send fewer or smaller messages.".format(
+                    waiting // 1024))
         self.outbox.setdefault(dest, []).append(encoded)
+        self._outbox_bytes += len(encoded)
         return True
+
+    def take_arrivals(self):
+        """The names that joined since the last call (NetNode.joined())."""
+        names, self.arrivals = self.arrivals, []
+        return names
+
+    def take_departures(self):
+        """The names that left since the last call (NetNode.left())."""
+        names, self.departures = self.departures, []
+        return names
+
+    @property
+    def ping(self):
+        """The median round trip of the latest pings in ms, or None."""
+        if self.state is not NODE_JOINED or not self._round_trips:
+            return None
+        return round(1000 * _median(self._round_trips), 1)
 
     def _refuse_send(self, why):
         self.send_error = why
@@ -1337,12 +1404,18 @@ class NodeCore:
             if batch:
                 self.outgoing += data_frame(dest, self.my_addr, batch)
         self.outbox.clear()
+        self._outbox_bytes = 0
 
     def sent(self, count, now):
-        """The socket took the first ``count`` bytes of ``outgoing``."""
+        """The driver tried to send ``outgoing``, and the socket took the
+        first ``count`` bytes (0: none, it is full)."""
         if count:
             del self.outgoing[:count]
             self._last_sent = now
+        if not self.outgoing:
+            self._stuck_since = None
+        elif count or self._stuck_since is None:
+            self._stuck_since = now         # bytes wait from now on
 
     def leave(self):
         """Leave the group (REQ 0, for the driver to send) or give up joining."""
@@ -1362,7 +1435,7 @@ class NodeCore:
 
     def tick(self, now):
         """Time passed: connect()'s timeout, a relay gone silent or no longer
-        taking what we send, and heartbeats. Returns a list of events."""
+        taking what we send, heartbeats and pings. Returns a list of events."""
         state = self.state
         settings = self.settings
         if state in _NODE_UNDER_WAY and self._deadline is not None and now >= self._deadline:
@@ -1374,15 +1447,31 @@ class NodeCore:
                 return [self._end(LOST, "The relay at {} has said nothing for {:g} s although "
                                   "it sends a heartbeat every second: it, or the network, has "
                                   "stopped.".format(self.where, settings.relay_silence_timeout))]
-            if len(self.outgoing) > settings.max_unsent_bytes:
+            if self._stuck_since is not None and now - self._stuck_since >= settings.send_stall_timeout:
                 return [self._end(LOST, "The relay at {} has stopped taking what this node "
-                                  "sends ({} KiB wait to go): it is stuck, or the game sends "
-                                  "more than the network can carry.".format(
-                                      self.where, len(self.outgoing) // 1024))]
+                                  "sends ({} KiB wait to go, none taken for {:g} s): it is "
+                                  "stuck, or the network is.".format(
+                                      self.where, len(self.outgoing) // 1024,
+                                      settings.send_stall_timeout))]
+            if self._next_ping is not None and now >= self._next_ping:
+                self._send_ping(now)
         if (state is NODE_JOINED or state is NODE_WATCHING) and not self.outgoing \
                 and not self.send_failed and now - self._last_sent >= settings.heartbeat_interval:
             self.outgoing += heart_frame(self.my_addr)
         return []
+
+    def _send_ping(self, now):
+        """Ask the relay for a round trip (REQ 3, answered with SYSM 6 by
+        this project's relay). One that never answers three is not asked again."""
+        if self._ping is not None:
+            self._pings_unanswered += 1
+            if self._pings_unanswered >= 3 and not self._round_trips:
+                self._next_ping = None          # an original relay: it never answers
+                return
+        number = self._ping[0] + 1 if self._ping else 1
+        self._ping = (number, now)
+        self._next_ping = now + self.settings.ping_interval
+        self.outgoing += req_frame(self.my_addr, REQ_PING, number)
 
     def _timeout_reason(self):
         if self.state is NODE_LOOKING_UP:
@@ -1426,11 +1515,16 @@ class NodeCore:
         except ProtocolError as exc:
             log.debug("ignored PEERS: %s", exc)
             return None
-        self.peers = dict(peers)
+        before, self.peers = self.peers, dict(peers)
         self.names = {addr: name for name, addr in peers}
         if self.state is NODE_JOINING and self.name in self.peers:
             self.my_addr = self.peers[self.name]
             self._move(NODE_JOINED)
+            before = {self.name: self.my_addr}      # the others were there already: "joined"
+            self._next_ping = self._last_heard + self.settings.ping_interval
+        if self.state is NODE_JOINED:
+            self.arrivals += [name for name in self.peers if name not in before]
+            self.departures += [name for name in before if name not in self.peers]
         return None
 
     def _on_sysm(self, frame):
@@ -1453,6 +1547,10 @@ class NodeCore:
             return Warned(reason, self.warning)
         elif kind == SYSM_STATUS and isinstance(data, dict):
             return Status(data)
+        elif kind == SYSM_PONG and self._ping is not None and data == self._ping[0]:
+            # The time of the read that brought the answer: what the game sees.
+            self._round_trips.append(self._last_heard - self._ping[1])
+            self._pings_unanswered = 0
         elif kind == SYSM_PLAYERS and self.state in (NODE_JOINING, NODE_WATCHING):
             try:
                 players = parse_peers(encode_json(data or []))
@@ -2508,6 +2606,9 @@ class RelayCore:
                 self._send(conn, self._players_frame(conn.group))
             else:
                 self._send(conn, peers_frame(conn.addr, self._peer_list(conn.group)))
+        elif kind == REQ_PING and type(request.get("data")) is int:
+            # Echo a number only: the answer is never bigger than the question.
+            self._send(conn, sysm_frame(conn.addr, SYSM_PONG, "pong", request["data"]))
 
     def _about(self):
         """What both a discovery answer and a status answer begin with."""

@@ -5,6 +5,7 @@ here is stopped by the fixture that started it.
 """
 import json
 import os
+import selectors
 import socket
 import struct
 import subprocess
@@ -37,6 +38,22 @@ def relay():
     with nethelper.Relay(["pong_game", "chat"], host=HOST, port=0,
                          quota_bytes=64 * 1024 * 1024, quota_frames=1000000) as running:
         yield running
+
+
+@pytest.fixture(params=["default", "select"])
+def each_selector(request, monkeypatch):
+    """Run a test twice: with the system's selector, and with select(), the
+    only one Windows has (nethelper.SELECTOR for relays and nodes in this
+    process, NETHELPER_SELECTOR for relays started as processes). Mark a test
+    with ``both_selectors``; it must come before fixtures that start relays,
+    which it does as a mark."""
+    if request.param == "select":
+        monkeypatch.setattr(nethelper, "SELECTOR", selectors.SelectSelector)
+        monkeypatch.setenv("NETHELPER_SELECTOR", "select")
+    return request.param
+
+
+both_selectors = pytest.mark.usefixtures("each_selector")
 
 
 def start_relay_process(*args, program=None):

@@ -18,7 +18,7 @@ import pytest
 
 import nethelper
 from conftest import (HOST, ROOT, auth, data, frame, free_port, join, js, pump_until, raw_join,
-                      stop_process, wait_for)
+                      stop_process, wait_for, both_selectors)
 from nethelper import CLOSED, CLOSING, OBSERVER, PEERS, REQ, SEND_DATAGRAM, SYSM
 from test_relay_core import Core, names_in
 
@@ -421,6 +421,7 @@ def test_check_a_relay_reports_groups_players_version_and_round_trip(started):
     assert "closed" not in output           # a probe is routine: not in the teacher's log
 
 
+@both_selectors
 def test_check_relay_for_games_times_each_of_twenty_requests(relay_process):
     result = nethelper.check_relay(HOST, relay_process.port)
     assert result.ok and result.code == nethelper.RELAY_OK
@@ -428,6 +429,7 @@ def test_check_relay_for_games_times_each_of_twenty_requests(relay_process):
     assert result.status["groups"] == {"pong_game": 0}
 
 
+@both_selectors
 def test_check_a_full_relay_says_it_is_full_not_an_original_relay():
     with nethelper.Relay(["pong_game"], host=HOST, port=0, max_connections=1) as relay:
         holder = join(relay.port, "Player1")
@@ -557,6 +559,7 @@ def test_check_an_original_relay_that_does_not_answer_status_requests():
 # --watch, end to end
 # ---------------------------------------------------------------------------
 
+@both_selectors
 def test_watch_prints_a_running_exchange_and_stays_invisible(started):
     process, port, _ = started("-g", "pong1", "--max-peers", "2", *LOOPBACK)
     watcher = subprocess.Popen([sys.executable, "-u", str(ROOT / "nethelper.py"), "--watch",

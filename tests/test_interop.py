@@ -6,12 +6,13 @@ describes (with the JSON spacing Python's json.dumps gives by default, as the
 original module sends it).
 """
 import json
+import selectors
 import socket
 import threading
 import time
 
 from nethelper import NetNode
-from conftest import HOST, frame, js, raw_connect, read_frame, wait_for
+from conftest import HOST, frame, js, raw_connect, read_frame, wait_for, both_selectors
 
 
 def msg(frame_type, dest, sender, value):
@@ -36,6 +37,7 @@ def payload(raw):
 
 # -- an original node talking to this relay -----------------------------------
 
+@both_selectors
 def test_an_original_nodes_conversation_with_this_relay(relay):
     first, second = raw_connect(relay.port), raw_connect(relay.port)
     first.sendall(msg(1, 0, 255, {"name": "Player1", "group": "pong_game"}))
@@ -164,3 +166,104 @@ def test_a_silent_refusal_by_an_original_relay_fails_fast_with_a_reason():
     assert net.error_code == "closed"
     assert "may be taken" in net.error
     relay.close()
+
+
+class OriginalRelay:
+    """Several connections, as the original relay serves them: AUTH gets the
+    lowest free address and a PEERS list sent to every member, in the order
+    they joined; DATA goes to its dest (255: everyone else in the group).
+    Nothing else is answered: no HEART, no REQ, no reasons."""
+
+    def __init__(self):
+        self.server = socket.create_server((HOST, 0))
+        self.port = self.server.getsockname()[1]
+        self.members = []                   # [sock, name, addr], in joining order
+        self.requests = []                  # REQ payloads it ignored
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        selector = selectors.DefaultSelector()
+        selector.register(self.server, selectors.EVENT_READ)
+        buffers = {}
+        while not self.stopped.is_set():
+            for key, _ in selector.select(0.05):
+                if key.fileobj is self.server:
+                    conn, _ = self.server.accept()
+                    buffers[conn] = b""
+                    selector.register(conn, selectors.EVENT_READ)
+                    continue
+                chunk = key.fileobj.recv(65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffers[key.fileobj] += chunk
+                while len(buffers[key.fileobj]) >= 11:
+                    length = int.from_bytes(buffers[key.fileobj][:4], "big")
+                    if len(buffers[key.fileobj]) < length:
+                        break
+                    raw, buffers[key.fileobj] = (buffers[key.fileobj][:length],
+                                                 buffers[key.fileobj][length:])
+                    self.handle(key.fileobj, raw)
+        selector.close()
+
+    def handle(self, sock, raw):
+        kind, dest = raw[9], raw[7]
+        if kind == 1:
+            name = payload(raw)["name"]
+            addr = min(set(range(1, 255)) - {a for _, _, a in self.members})
+            self.members.append([sock, name, addr])
+            peers = msg(4, 255, 0, [{"name": n, "addr": a} for _, n, a in self.members])
+            for member, _, _ in self.members:
+                member.sendall(peers)
+        elif kind == 2:
+            for member, _, addr in self.members:
+                if member is not sock and dest in (255, addr):
+                    member.sendall(raw)
+        elif kind == 5:
+            self.requests.append(payload(raw))
+
+    def close(self):
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        for sock, _, _ in self.members:
+            sock.close()
+        self.server.close()
+
+
+@both_selectors
+def test_both_players_can_send_right_after_connecting_to_an_original_relay():
+    relay = OriginalRelay()
+    try:
+        host, peer = NetNode(), NetNode()
+        assert host.connect(HOST, "Player1", "pong_game", port=relay.port)
+        assert peer.connect(HOST, "Player2", "pong_game", port=relay.port)
+        assert peer.get_peers() == ["Player1", "Player2"]
+        assert host.send_msg("Player2", "game_start", True), host.send_error
+        assert peer.send_msg("Player1", "bar_pos", [780, 300]), peer.send_error
+        host.process_send(), peer.process_send()
+        assert wait_for(lambda: peer.process_recv() or peer.available("Player1", "game_start"))
+        assert wait_for(lambda: host.process_recv() or host.available("Player2", "bar_pos"))
+        assert host.joined() == ["Player2"] and peer.joined() == ["Player1"]
+    finally:
+        relay.close()
+
+
+def test_an_original_relay_gives_no_ping_and_is_asked_three_times_only():
+    relay = OriginalRelay()
+    try:
+        net = NetNode()
+        net.ping_interval = 0.02
+        assert net.connect(HOST, "Player1", "pong_game", port=relay.port)
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() < deadline:
+            net.process_send()
+            net.process_recv()
+            time.sleep(0.005)
+        assert wait_for(lambda: len(relay.requests) >= 3)
+        time.sleep(0.05)
+        assert net.ping is None and net.connected
+        assert relay.requests == [{"type": 3, "data": n} for n in (1, 2, 3)]
+    finally:
+        relay.close()

@@ -6,7 +6,7 @@ import pytest
 
 import nethelper
 from nethelper import RELAY_STOPPING, TIMEOUT, NetNode, Relay
-from conftest import HOST, free_port, join, join_pair, wait_for
+from conftest import HOST, free_port, join, join_pair, wait_for, both_selectors
 
 
 def pump(*nodes):
@@ -67,6 +67,7 @@ def keep_turning(net):
 
 # -- joining ----------------------------------------------------------------
 
+@both_selectors
 def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
     """Try "Player1", then "Player2", as the book's game does."""
     players = []
@@ -91,6 +92,7 @@ def test_the_textbook_connect_flow_host_peer_and_a_refused_third(relay):
     assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1", "Player2"])
 
 
+@both_selectors
 def test_connect_says_why_when_no_relay_listens():
     net = NetNode()
     started = time.monotonic()
@@ -126,6 +128,7 @@ def test_name_all_is_refused(relay):
     assert net.error_code == "bad_request"
 
 
+@both_selectors
 def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(relay):
     host = join(relay.port, "Player1")
     net = NetNode()
@@ -139,6 +142,7 @@ def test_wait_false_returns_at_once_and_the_answer_comes_through_process_recv(re
     assert host.connected
 
 
+@both_selectors
 def test_connect_without_wait_returns_at_once_when_nothing_answers(unanswering_port):
     net = NetNode()
     started = time.monotonic()
@@ -240,6 +244,7 @@ def test_the_same_node_can_connect_again_after_leaving(relay):
 
 # -- messages ---------------------------------------------------------------
 
+@both_selectors
 def test_latest_wins_unless_queued(relay):
     host, peer = join_pair(relay)
     for y in (10, 20, 30):
@@ -346,6 +351,7 @@ def test_the_others_hear_when_a_node_leaves(relay):
     assert wait_for(lambda: host.process_recv() or host.get_peers() == ["Player1"])
 
 
+@both_selectors
 def test_a_lost_relay_marks_the_node_disconnected_without_raising():
     relay = Relay(["pong_game"], host=HOST, port=0).run_in_background()
     host, peer = join_pair(relay)
@@ -364,6 +370,7 @@ def test_a_lost_relay_marks_the_node_disconnected_without_raising():
         peer.process_recv()
 
 
+@both_selectors
 def test_heartbeats_keep_an_idle_node_in_its_group():
     with Relay(["pong_game"], host=HOST, port=0, liveness_timeout=0.5) as relay:
         host, idle = join(relay.port, "Player1"), join(relay.port, "Player2")
@@ -396,3 +403,66 @@ def test_a_port_out_of_range_is_named_as_such(port):
     assert net.connect(HOST, "Player1", "pong_game", port=port, wait=False) is False
     assert net.error_code == nethelper.BAD_ADDRESS
     assert "%d is not a port number" % port in net.error
+
+
+# -- for people writing their own games ----------------------------------------------
+
+@both_selectors
+def test_send_msg_to_the_other_player_right_after_both_connects_arrives(relay):
+    host, peer = join(relay.port, "Player1"), join(relay.port, "Player2")
+    # No process_recv() yet: the host has not read that Player2 came.
+    assert host.send_msg("Player2", "hello", "from the host", queue=True), host.send_error
+    assert peer.send_msg("Player1", "hello", "from the peer", queue=True), peer.send_error
+    host.process_send(), peer.process_send()
+    assert receive(peer, "Player1", "hello") == "from the host"
+    assert receive(host, "Player2", "hello") == "from the peer"
+
+
+@both_selectors
+def test_joined_and_left_name_who_came_and_went_since_the_last_call(relay):
+    first = join(relay.port, "A", "chat")
+    assert first.joined() == [] and first.left() == []
+    second = join(relay.port, "B", "chat")
+    assert second.joined() == ["A"]                 # who was there already
+    third = join(relay.port, "C", "chat")
+    second.disconnect()
+    assert wait_for(lambda: keep_turning(first) or first.get_peers() == ["A", "C"])
+    assert first.joined() == ["B", "C"] and first.left() == ["B"]
+    assert first.joined() == [] and first.left() == []
+    assert third.joined() == ["A", "B"]
+
+
+@both_selectors
+def test_ping_is_the_round_trip_to_the_relay_in_ms(relay):
+    net = NetNode()
+    net.ping_interval = 0.05
+    assert net.connect(HOST, "Player1", "pong_game", port=relay.port)
+    assert net.ping is None                         # not measured yet
+    assert wait_for(lambda: keep_turning(net) or net.ping is not None)
+    assert 0 < net.ping < 1000
+    net.disconnect()
+    assert net.ping is None
+
+
+def test_integer_dict_keys_arrive_as_strings_and_your_own_name_reaches_you(relay):
+    host, peer = join_pair(relay)
+    assert host.send_msg("Player2", "scores", {1: "ten", 2: "five"})
+    host.process_send()
+    assert receive(peer, "Player1", "scores") == {"1": "ten", "2": "five"}
+    assert host.send_msg("Player1", "note", "to myself")
+    host.process_send()
+    assert receive(host, "Player1", "note") == "to myself"
+
+
+def test_the_relay_answers_a_ping_with_the_same_number_and_nothing_else(relay):
+    from conftest import frame, js, raw_join, read_until
+    sock, addr, _ = raw_join(relay.port, "Pinger")
+    try:
+        for data in ("a string", [1], None, True):      # only an integer is echoed
+            sock.sendall(frame(nethelper.REQ, 0, addr, js({"type": 3, "data": data})))
+        sock.sendall(frame(nethelper.REQ, 0, addr, js({"type": 3, "data": 7})))
+        pong = read_until(sock, lambda m: m.type == nethelper.SYSM)
+        assert (pong.dest, pong.sender, pong.body) == (addr, 0, {"type": 6, "msg": "pong",
+                                                                 "data": 7})
+    finally:
+        sock.close()

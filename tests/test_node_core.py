@@ -19,8 +19,8 @@ NOW = 1000.0
 
 def settings(**changes):
     """NetNode's limits as NodeCore reads them, with ``changes``."""
-    names = ("max_frame_size", "max_unsent_bytes", "relay_silence_timeout",
-             "heartbeat_interval")
+    names = ("max_frame_size", "max_unsent_bytes", "send_stall_timeout",
+             "relay_silence_timeout", "heartbeat_interval", "ping_interval")
     values = {name: getattr(NetNode, name) for name in names}
     values.update(changes)
     return types.SimpleNamespace(**values)
@@ -65,6 +65,7 @@ def joining(name="Player2", group="pong_game", **changes):
 
 
 def joined(**changes):
+    changes.setdefault("ping_interval", float("inf"))     # pings have tests of their own
     core, _ = joining(**changes)
     core.receive(peers("Player1", "Player2"), NOW)
     assert events(core) == [] and core.state is NODE_JOINED
@@ -221,7 +222,7 @@ def test_a_warning_is_kept_and_handed_over():
 
 
 def test_a_relay_that_sent_heartbeats_and_went_silent_is_lost():
-    core = joined(relay_silence_timeout=5)
+    core = joined(relay_silence_timeout=5, heartbeat_interval=float("inf"))
     assert core.tick(NOW + 60) == []               # no heartbeat seen: an original relay
     core.receive(heart(), NOW + 60)
     assert events(core) == [] and core.relay_beats
@@ -237,6 +238,64 @@ def test_an_idle_member_sends_a_heartbeat_each_interval():
     core.tick(NOW + 1)
     [beat] = frames_of(bytes(core.outgoing))
     assert (beat.type, beat.dest, beat.sender, beat.body) == (3, 0, 2, None)
+
+
+def test_a_relay_that_takes_nothing_of_what_waits_is_lost_after_the_stall_timeout():
+    core = joined(send_stall_timeout=10, heartbeat_interval=1)
+    core.tick(NOW + 1)                          # a heartbeat waits, but no send was tried:
+    assert core.outgoing and core.tick(NOW + 100) == []     # a game reading only is not stuck
+    core.sent(0, NOW + 100)
+    core.sent(len(core.outgoing), NOW + 100)
+    assert core.send("Player1", b'{"title":"t","content":1,"queue":true}')
+    core.pack()
+    core.sent(5, NOW + 103)                     # the socket took a little, then nothing
+    core.sent(0, NOW + 105)
+    assert core.tick(NOW + 112.9) == [] and core.state is NODE_JOINED
+    [end] = core.tick(NOW + 113)
+    assert end.code == nethelper.LOST and "none taken for 10 s" in end.text
+
+
+def test_send_says_no_once_more_than_the_limit_waits_and_yes_when_it_has_gone():
+    core = joined(max_unsent_bytes=1000)
+    message = b'{"title":"t","content":"' + b"x" * 461 + b'","queue":true}'
+    assert len(message) == 500
+    assert core.send("Player1", message) and core.send("Player1", message)
+    assert core.send("Player1", message)            # 1000 bytes wait: not more than the limit
+    assert core.send("Player1", message) is False     # 1500 do
+    assert "still wait to go" in core.send_error and "Send fewer" in core.send_error
+    core.pack()
+    assert core.send("Player1", message) is False     # packed, still waiting
+    core.sent(len(core.outgoing), NOW)
+    assert core.send("Player1", message) and core.send_error is None
+
+
+def test_joined_and_left_say_who_came_and_went_since_the_last_call():
+    core, _ = joining(name="Player2")
+    core.receive(peers("Player1", "Player2"), NOW)
+    assert events(core) == [] and core.take_arrivals() == ["Player1"]   # there already
+    assert core.take_arrivals() == [] and core.take_departures() == []
+    core.receive(peers("Player1", "Player2", "Carol"), NOW)
+    core.receive(peers("Player2", "Carol"), NOW)
+    events(core)
+    assert core.take_arrivals() == ["Carol"] and core.take_departures() == ["Player1"]
+
+
+def test_pings_measure_the_round_trip_and_stop_for_a_relay_that_never_answers():
+    core = joined(ping_interval=1)
+    core.tick(NOW + 0.5)
+    assert not core.outgoing and core.ping is None
+    core.tick(NOW + 1)
+    [ping] = frames_of(bytes(core.outgoing))
+    assert (ping.type, ping.dest, ping.sender, ping.body) == (5, 0, 2, {"type": 3, "data": 1})
+    core.sent(len(core.outgoing), NOW + 1)
+    core.receive(sysm(6, "pong", 1, 2), NOW + 1.025)
+    assert events(core) == [] and core.ping == 25.0
+    # An original relay never answers: three are asked, then no more.
+    core = joined(ping_interval=1)
+    for second in range(1, 10):
+        core.tick(NOW + second)
+    assert [f.body["data"] for f in frames_of(bytes(core.outgoing))] == [1, 2, 3]
+    assert core.ping is None
 
 
 def test_messages_are_packed_into_frames_no_bigger_than_the_limit():

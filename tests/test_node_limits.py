@@ -13,7 +13,7 @@ import pytest
 
 import nethelper
 from nethelper import NetNode
-from conftest import HOST, join_pair, wait_for
+from conftest import HOST, join_pair, wait_for, both_selectors
 
 FLOODER_ADDR, FRIEND_ADDR = 2, 3
 
@@ -244,7 +244,7 @@ def test_a_warning_from_the_relay_is_kept_for_the_game(scripted):
 
 def test_a_relay_that_stops_reading_is_reported_lost_not_buffered_forever(scripted):
     relay = scripted(lambda relay, conn: None)     # admits us, then never reads
-    net = join(relay, max_unsent_bytes=512 * 1024)
+    net = join(relay, max_unsent_bytes=512 * 1024, send_stall_timeout=0.5)
     chunk = "x" * 60_000
 
     def send_more():
@@ -254,6 +254,28 @@ def test_a_relay_that_stops_reading_is_reported_lost_not_buffered_forever(script
     assert wait_for(send_more, 10, step=0)
     assert net.error_code == "lost"
     assert "stopped taking what this node sends" in net.error
+
+
+@both_selectors
+def test_when_the_relay_takes_nothing_more_send_msg_says_no_and_why(scripted):
+    """A relay slows a sender over its quota by not reading from it: TCP
+    pushes back, and the game must hear it from send_msg, not lose messages."""
+    relay = scripted(lambda relay, conn: None)     # admits us, then never reads
+    net = join(relay, max_unsent_bytes=256 * 1024)
+    chunk = "x" * 10_000
+    accepted = 0
+    while net.send_msg("Flooder", "big", chunk, queue=True):
+        accepted += 1
+        turn(net)
+        assert accepted < 10_000, "send_msg never said no"
+    assert net.connected and net.error is None
+    assert "still wait to go" in net.send_error and "Send fewer" in net.send_error
+    waiting = len(net._outgoing) + sum(len(m) for ms in net._outbox.values() for m in ms)
+    assert 256 * 1024 < waiting <= 256 * 1024 + 10_100        # bounded: the limit and one more
+    for _ in range(5):                                          # it stays no, and says why
+        turn(net)
+        assert net.send_msg("Flooder", "big", chunk, queue=True) is False
+    assert net.send_msg("Nobody", "big", 1) is False and "Nobody" in net.send_error
 
 
 # -- defects 9 and 10: frames within the one limit, both ways ---------------------
@@ -268,6 +290,7 @@ def collect(host, peer, title, count, limit=10):
     return received
 
 
+@both_selectors
 def test_two_big_messages_sent_at_once_go_in_separate_frames(relay):
     host, peer = join_pair(relay)
     first, second = "a" * 600_000, "b" * 600_000

@@ -18,7 +18,7 @@ import pytest
 
 import nethelper
 from conftest import (HOST, auth, data, decode, expect_closed, frame, frames_of, js, raw_connect,
-                      raw_join, read_frame, read_until, wait_for)
+                      raw_join, read_frame, read_until, wait_for, both_selectors)
 from nethelper import AUTH, DATA, HEART, PEERS, REQ, SYSM, FrameReader, NetNode
 
 # ---------------------------------------------------------------------------
@@ -181,6 +181,7 @@ def test_random_garbage_before_joining_is_refused_and_closed(relay, pair, cleanu
     assert relay.members("pong_game") == ["Alice", "Bob"]
 
 
+@both_selectors
 def test_random_garbage_after_joining_drops_the_node(relay, pair, cleanup):
     sock, addr, _ = raw_join(relay.port, "Mallory")
     cleanup(sock)
@@ -728,6 +729,7 @@ def test_the_relay_sends_heartbeats_to_a_member_it_has_nothing_else_for(relay, c
 # Load: too many connections, churn, a slow reader
 # ---------------------------------------------------------------------------
 
+@both_selectors
 def test_connections_beyond_max_connections_get_server_full(cleanup):
     total = 250
     with running_relay(max_connections=50, auth_timeout=60) as relay:
@@ -845,6 +847,7 @@ def test_joins_arriving_together_send_each_member_one_peers_list(cleanup):
         relay.stop()
 
 
+@both_selectors
 def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
     with running_relay(max_connections=20) as relay:
         pair = Pair(relay.port)
@@ -879,6 +882,7 @@ def test_churn_of_hundreds_of_connections_leaves_the_relay_working(cleanup):
         pair.round_trip()
 
 
+@both_selectors
 def test_a_member_whose_socket_breaks_during_a_broadcast_is_dropped_and_the_rest_still_get_it(
         cleanup, caplog):
     caplog.set_level(logging.INFO, logger="nethelper")
@@ -1093,6 +1097,7 @@ def test_slow_reader_is_dropped_and_the_others_keep_working(cleanup, caplog):
 # Framing across recv() boundaries
 # ---------------------------------------------------------------------------
 
+@both_selectors
 def test_stream_sent_one_byte_at_a_time(relay, pair, cleanup):
     sock = connect(relay.port, cleanup)
     # Alice is 1, Bob 2, so this node will be 3.
@@ -1160,6 +1165,7 @@ def test_many_frames_in_one_send(relay, pair, cleanup):
     pair.round_trip()
 
 
+@both_selectors
 def test_relay_survives_everything_at_once(relay, pair, cleanup):
     """A volley of offenders in parallel; the pair never notices."""
     offenders = []
