@@ -4,8 +4,10 @@
     python pong_net.py                    (in two more: Player 1, then Player 2)
 
 (or "python play.py", which does all three; in the Mu editor, the Play
-button). Across a network: python pong_net.py 192.168.0.12 (the relay's
-address), or change SERVER_IP below; "auto" asks the local network.
+button). Across a network: python pong_net.py minji-pc (the relay's name,
+which it prints) or 192.168.0.12 (its address), or change SERVER_IP below;
+"auto" asks the local network (several relays with our group: a list to
+choose from).
 
 The first game to join is Player 1, the *host*: it moves the ball, counts the
 points and plays the left bar. The second is Player 2, the *peer*, on the
@@ -621,7 +623,7 @@ def read_options(args):
     parser = argparse.ArgumentParser(prog="pong_net.py",
                                      description="Pong for two players on two computers.")
     parser.add_argument("server_ip", nargs="?",
-                        help="the relay's address (default %s; \"auto\": ask the local "
+                        help="the relay's name or address (default %s; \"auto\": ask the local "
                              "network)" % SERVER_IP)
     parser.add_argument("port", nargs="?", type=int, default=SERVER_PORT,
                         help="the relay's port (default %(default)s)")
