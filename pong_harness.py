@@ -20,8 +20,9 @@ What each screen shows, for a harness of your own: import the game module,
 and call snapshot(game) whenever it has updated. For pong_net.py that is its
 phase (which screen: pong_net.SCREENS), the message on it, and where the
 ball and bars are drawn (pong_net.shown_positions()); for a game without
-those (pong_oop.py, the textbook's game) its module-level ball, bars and
-score.
+those its module-level ball, bars and score (pong_oop.py, the textbook's
+game), or its screen_state() (pong_net.py before issue 15), so that bench/lag
+can compare it with older versions.
 """
 import argparse
 import importlib
@@ -36,6 +37,8 @@ import time
 def snapshot(game):
     """What the game's screen shows now, as a dict that json can write."""
     match = getattr(game, "match", None)
+    if match is None and callable(getattr(game, "screen_state", None)):
+        return dict(game.screen_state(), me=game.me)        # pong_net.py before issue 15
     if match is None:
         return {"ball": list(game.ball.center), "bar1": game.bar1.y, "bar2": game.bar2.y,
                 "score": [game.score.b1, game.score.b2], "ping": None,

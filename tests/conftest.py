@@ -56,11 +56,10 @@ def each_selector(request, monkeypatch):
 both_selectors = pytest.mark.usefixtures("each_selector")
 
 
-def start_relay_process(*args, program=None):
-    """Start `python nethelper.py ARGS` (pass -p 0 -i 127.0.0.1 yourself), or `program ARGS`
-    (a packaged relay), and read its port from the banner. Returns (process, port,
-    banner_lines)."""
-    command = [*(program or [sys.executable, "-u", str(ROOT / "nethelper.py")]), *args]
+def start_relay_process(*args):
+    """Start `python nethelper.py ARGS` (pass -p 0 -i 127.0.0.1 yourself) and read its port
+    from the banner. Returns (process, port, banner_lines)."""
+    command = [sys.executable, "-u", str(ROOT / "nethelper.py"), *args]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     banner = []
@@ -281,7 +280,6 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
-
 
 
 @pytest.hookimpl(trylast=True)

@@ -76,9 +76,19 @@ def program(name):
     return folder() / "src" / "dist" / name
 
 
+def available():
+    try:
+        import PyInstaller  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def start():
     """Start building in the background unless it is built or being built.
     Any process may call it: the first to create the folder builds."""
+    if not available():
+        return
     target = folder()
     try:
         CACHE.mkdir(parents=True, exist_ok=True)

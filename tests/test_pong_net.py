@@ -1,4 +1,5 @@
 """The network game end to end: a real relay and real pong_net.py processes, headless."""
+import os
 import re
 import signal
 import subprocess
@@ -13,11 +14,12 @@ HARNESS = str(ROOT / "pong_harness.py")
 
 
 class Running:
-    """A process; a thread collects the lines it prints."""
+    """A process, in a process group of its own; a thread collects the lines it prints."""
 
     def __init__(self, command, cwd=ROOT, env=None):
         self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+                                        stderr=subprocess.STDOUT, text=True,
+                                        start_new_session=True)
         self.lines = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
@@ -45,14 +47,17 @@ class Running:
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self.kill()
         self._reader.join(timeout=5)
         return self.process.returncode
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
+        """Stop it, and what it started: a one-file program (PyInstaller) runs
+        the game in a child process, which a kill of the parent would leave."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass                # (the whole group has ended)
         self.process.wait()
 
     def output(self):
