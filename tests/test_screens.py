@@ -745,6 +745,16 @@ def test_the_language_constant_works_without_options(local_game, monkeypatch):
                                                     words("ko", "keys_both")))
 
 
+def test_pong_nets_language_constant_is_the_default_of_lang(monkeypatch):
+    """pong_net under Mu's Play reads its options from no arguments at all:
+    LANGUAGE at its top is what --lang gives then."""
+    monkeypatch.setattr(pong_net, "LANGUAGE", "ko")
+    assert pong_net.read_options([]).lang == "ko"
+    assert pong_net.read_options(["--lang", "en"]).lang == "en"
+    with pytest.raises(SystemExit):
+        pong_net.read_options(["--lang", "kr"])
+
+
 def test_a_font_in_the_games_fonts_folder_is_used_first(tmp_path):
     """A student can give the game a font: fonts/ next to it, where Pygame
     Zero keeps a game's fonts."""
