@@ -26,9 +26,10 @@ spoken by the original public nethelper module, so this relay serves the
 original's nodes and this NetNode joins the original's relay.
 
 The file reads top to bottom: protocol constants, the frame codec (pure
-functions and a frame reader that never touch a socket), NetNode, the relay
-(Relay, the network loop, driving RelayCore, its rules without sockets), and
-the command line.
+functions and a frame reader that never touch a socket), NetNode (driving
+NodeCore, the node's side of the protocol without sockets), the relay
+(Relay, the network loop, driving RelayCore, its rules without sockets), the
+tools for a classroom (--find, --check, --watch) and the command line.
 """
 
 import argparse
@@ -59,7 +60,8 @@ if sys.version_info < (3, 8):
 __version__ = "1.0.0"
 
 __all__ = [
-    "NetNode", "NodeCore", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader", "Frame",
+    "NetNode", "NodeCore", "Relay", "RelayCore", "RelayError", "ProtocolError", "FrameReader",
+    "Frame",
     "encode_frame", "encode_json", "decode_json", "DEFAULT_PORT", "main",
     "find_relays", "check_relay", "CheckResult",
 ]
@@ -91,7 +93,8 @@ MAX_OBSERVERS = 4             # observers (watchers) per group; they are not pla
 # REQ types (node -> relay) and SYSM types (relay -> node). REQ 2-3 and SYSM
 # 1-6 are this project's additions; an original node ignores them.
 REQ_LEAVE, REQ_PEERS, REQ_STATUS, REQ_PING = 0, 1, 2, 3
-SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS, SYSM_PONG = range(7)
+(SYSM_NAME, SYSM_REFUSED, SYSM_WARNING, SYSM_GOODBYE, SYSM_STATUS, SYSM_PLAYERS,
+ SYSM_PONG) = range(7)
 
 # Why a relay refuses a node (the "msg" of SYSM type 1). They are also the
 # values of NetNode.error_code after such a refusal.
@@ -546,6 +549,14 @@ _CONNECT_UNDER_WAY = {0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY,
 _CONNECT_REFUSED = {errno.ECONNREFUSED, getattr(errno, "WSAECONNREFUSED", errno.ECONNREFUSED)}
 
 
+def _core_attribute(name, doc=None, settable=False):
+    """A NetNode attribute that is its NodeCore's attribute ``name``."""
+    def setter(node, value):
+        setattr(node._core, name, value)
+    return property(lambda node: getattr(node._core, name), setter if settable else None,
+                    doc=doc)
+
+
 class NetNode:
     """A game's connection to a relay.
 
@@ -631,28 +642,18 @@ class NetNode:
         """True while a ``connect()`` attempt is still under way."""
         return self._core.state in _NODE_UNDER_WAY
 
-    @property
-    def name(self):
-        return self._core.name
-
-    @property
-    def group(self):
-        return self._core.group
-
-    @property
-    def error(self):
-        """Why the last connect() failed or the connection ended, in plain words (or None)."""
-        return self._core.error
-
-    @property
-    def error_code(self):
-        """The same in one word: see the NetNode.error_code values at the top of this file."""
-        return self._core.error_code
-
-    @property
-    def warning(self):
-        """The relay's latest warning in plain words, or None."""
-        return self._core.warning
+    name = _core_attribute("name", "Our name (the relay's choice, if we asked it to choose).")
+    group = _core_attribute("group", "The group we joined (or are joining).")
+    error = _core_attribute("error", "Why the last connect() failed or the connection ended, "
+                                     "in plain words, or None.")
+    error_code = _core_attribute("error_code", "The same in one word: see the NetNode."
+                                               "error_code values at the top of this file.")
+    warning = _core_attribute("warning", "The relay's latest warning in plain words, or None.")
+    send_error = _core_attribute("send_error", "Why the last send_msg() returned False, in "
+                                               "plain words, or None.")
+    ping = _core_attribute("ping", """The round trip to the relay and back in milliseconds,
+        as the game sees it (the median of the last few, one a second), or None: not
+        measured yet, not connected, or a relay that does not answer pings (an original one).""")
 
     @property
     def dropped_messages(self):
@@ -772,18 +773,6 @@ class NetNode:
         """Names of the players who left our group since the last call."""
         return self._core.take_departures()
 
-    @property
-    def ping(self):
-        """The round trip to the relay and back in milliseconds, as the game
-        sees it (the median of the last few, one a second), or None: not
-        measured yet, not connected, or a relay that does not answer pings
-        (an original one)."""
-        return self._core.ping
-
-    @property
-    def send_error(self):
-        """Why the last send_msg() returned False, in plain words, or None."""
-        return self._core.send_error
 
     # -- the magical pair (kept for the original's users) -------------------
 
@@ -820,25 +809,10 @@ class NetNode:
 
     # -- the core's parts, under their old names (for tests and benchmarks) ---
 
-    @property
-    def _peers(self):
-        return self._core.peers
-
-    @property
-    def _outbox(self):
-        return self._core.outbox
-
-    @property
-    def _my_addr(self):
-        return self._core.my_addr
-
-    @property
-    def _outgoing(self):
-        return self._core.outgoing
-
-    @_outgoing.setter
-    def _outgoing(self, data):
-        self._core.outgoing = data
+    _peers = _core_attribute("peers")
+    _outbox = _core_attribute("outbox")
+    _my_addr = _core_attribute("my_addr")
+    _outgoing = _core_attribute("outgoing", settable=True)
 
     # -- the driver: lookup, TCP connection, socket reads and writes ---------
 
@@ -927,12 +901,13 @@ class NetNode:
         self._go_on_connecting()
         with _new_selector() as selector:
             while self.connecting:
-                events = (selectors.EVENT_WRITE if self._core.state is NODE_CONNECTING
-                          else selectors.EVENT_READ)
-                if self._sock is not None:
-                    selector.register(self._sock, events)
-                selector.select(max(0.0, min(self._core.time_left(time.monotonic()), 0.5)))
-                if self._sock is not None:
+                wait = max(0.0, min(self._core.time_left(time.monotonic()), 0.5))
+                if self._sock is None:
+                    time.sleep(min(wait, 0.01))     # (Windows' select() cannot wait on nothing)
+                else:
+                    selector.register(self._sock, selectors.EVENT_WRITE if self._core.state
+                                      is NODE_CONNECTING else selectors.EVENT_READ)
+                    selector.select(wait)
                     selector.unregister(self._sock)
                 self.process_recv()
                 self._flush()
@@ -1238,10 +1213,10 @@ class NodeCore:
         self._ping = None               # (number, when sent) of the ping under way
         self._next_ping = None          # when to ask for the next round trip
         self._pings_unanswered = 0
-        self.relay_beats = False        # True once the relay has sent HEART (an original never does)
+        self.relay_beats = False        # it has sent HEART (an original relay never does)
         self.send_failed = None         # why sending failed, if it did
         self.send_error = None          # why the last send() said no
-        self._ending = None             # (why,) once the stream has ended: the frames before come first
+        self._ending = None             # (why,) once the stream ended: frames before it first
         self._deadline = None           # connect()'s: joined by then, or TIMEOUT
         self._timeout = 0
         self._last_heard = self._last_sent = 0.0
@@ -1447,7 +1422,8 @@ class NodeCore:
                 return [self._end(LOST, "The relay at {} has said nothing for {:g} s although "
                                   "it sends a heartbeat every second: it, or the network, has "
                                   "stopped.".format(self.where, settings.relay_silence_timeout))]
-            if self._stuck_since is not None and now - self._stuck_since >= settings.send_stall_timeout:
+            stuck_since = self._stuck_since
+            if stuck_since is not None and now - stuck_since >= settings.send_stall_timeout:
                 return [self._end(LOST, "The relay at {} has stopped taking what this node "
                                   "sends ({} KiB wait to go, none taken for {:g} s): it is "
                                   "stuck, or the network is.".format(
@@ -3642,12 +3618,13 @@ class _Watcher:
         core.opened(now, _format_address(sock.getpeername()))
         core.watch("watcher", self.group)
         next_rates, rates_since = now + self.every, now
+        selector = _new_selector()
+        selector.register(sock, selectors.EVENT_READ)
         try:
             while True:
                 sock.sendall(core.outgoing)
                 core.sent(len(core.outgoing), time.monotonic())
-                ready, _, _ = select.select([sock], [], [], 0.2)
-                if ready:
+                if selector.select(0.2):
                     core.receive(sock.recv(_RECV_SIZE), time.monotonic())
                 events = []
                 while True:
@@ -3670,6 +3647,8 @@ class _Watcher:
         except OSError as exc:
             self.out("The connection to the relay broke ({}).".format(exc.strerror or exc))
             return 1
+        finally:
+            selector.close()
 
     def _show(self, event, now):
         """Print one event; an exit status when watching is over, else None."""

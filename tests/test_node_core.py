@@ -349,3 +349,17 @@ def test_an_observer_gets_the_players_and_every_data_frame():
     [data] = events(core)
     assert (core.names[data.sender], data.dest, data.messages) == (
         "Bob", 255, [("bar_pos", [1, 2], False)])
+
+
+def test_an_observer_sends_heartbeats_and_leaves_with_req_leave():
+    core = NodeCore(settings(heartbeat_interval=1))
+    core.opened(NOW, "relay-pc:65042")
+    core.watch("watcher", "pong_game")
+    core.sent(len(core.outgoing), NOW)
+    core.receive(sysm(5, "players", [], 255), NOW)
+    assert events(core) == [Players([])]
+    core.tick(NOW + 1)
+    core.leave()
+    beat, leave = frames_of(bytes(core.outgoing))
+    assert (beat.type, beat.sender) == (3, 255)
+    assert (leave.type, leave.sender, leave.body["type"]) == (5, 255, 0)
