@@ -47,7 +47,8 @@ class LanGame(Game):
             command += ["--record", str(record)] if record else []
             command += ["--keys"] if keys else []
             command += [GAME, *options]
-        self.process = computer.popen(command, cwd=ROOT, stdin=subprocess.PIPE if keys else None)
+        self.process = computer.popen(command, cwd=ROOT, stdin=subprocess.PIPE if keys else None,
+                                      start_new_session=True)     # (kill() ends its group)
         self.lines = []
         self._reader = threading.Thread(target=self._collect, daemon=True)
         self._reader.start()
