@@ -45,7 +45,9 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
+import select
 import selectors
 import signal
 import socket
@@ -529,6 +531,8 @@ def parse_discovery_answer(data):
         return None
     if not isinstance(info, dict) or not isinstance(info.get("port"), int):
         return None
+    if not isinstance(info.get("name"), str):
+        info["name"] = None         # an older relay, or a name we cannot read
     groups = info.get("groups")
     if groups is not None and not (isinstance(groups, dict) and all(
             isinstance(n, int) for n in groups.values())):
@@ -842,8 +846,11 @@ class NetNode:
         if addresses is None:
             return                                  # still looking (NodeCore keeps the time)
         if not addresses:
-            self._core.fail(BAD_ADDRESS, 'Cannot find a computer called "{}". '
-                            "Check SERVER_IP.".format(self._core.host))
+            host = self._core.host
+            relay = "" if relay_name_problem(host) else (
+                ", and no relay of that name answered on the local network")
+            self._core.fail(BAD_ADDRESS, 'Cannot find a computer called "{}"{}. Check '
+                            "SERVER_IP.".format(host, relay))
             self._ended()
         else:
             self._addresses = list(addresses)
@@ -1035,7 +1042,10 @@ class _HostLookup:
         try:
             self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError):
-            self.addresses = []
+            # Not a computer the system knows: perhaps a relay's name (--name),
+            # which the relay itself announces on the local network.
+            found = relay_named(host, port) if not relay_name_problem(host) else None
+            self.addresses = [(socket.AF_INET, socket.SOCK_STREAM, 0, "", found)] if found else []
 
 
 class _Inbox:
@@ -1637,6 +1647,31 @@ class RelayOption:
                                 metavar=self.metavar, default=self.default, help=help)
 
 
+MAX_RELAY_NAME_LENGTH = 40
+
+
+def relay_name_problem(name):
+    """What is wrong with ``name`` as a relay's name (None: nothing). A name is
+    typed into SERVER_IP, so: letters (any script), digits, "-" and "_"."""
+    if name is None:
+        return None             # (the default: this computer's name)
+    if not isinstance(name, str) or not name or len(name) > MAX_RELAY_NAME_LENGTH:
+        return "must be 1 to {} characters".format(MAX_RELAY_NAME_LENGTH)
+    if not all(c.isalnum() or c in "-_" for c in name):
+        return "may have only letters, digits, - and _ (not {!r})".format(name)
+    return None
+
+
+def typable_name(text):
+    """A relay name made from a computer's name: its first part, in small
+    letters, with "-" for spaces and other signs ("Minji's PC.local" ->
+    "minjis-pc"); "relay" if nothing is left."""
+    first = text.split(".")[0].replace("'", "").lower()
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in first)
+    name = re.sub("-{2,}", "-", name).strip("-_")[:MAX_RELAY_NAME_LENGTH].strip("-_")
+    return name or "relay"
+
+
 def _from_to(low, high, why=""):
     return lambda value: None if low <= value <= high else "must be from {} to {}{}".format(
         low, high, why)
@@ -1683,6 +1718,14 @@ RELAY_OPTIONS = (
     RelayOption("private", False, "never tell a program that has not joined which groups there "
                 "are (nor `--find` or `--check`: they see only how many play)", ("--private",),
                 bool),
+    RelayOption("name", typable_name(socket.gethostname()), "the relay's name, which games may "
+                "use instead of its address (`SERVER_IP = \"minji-pc\"`), shown by `--find` and "
+                "`--check` (default: this computer's name, made typable); letters (Korean too), "
+                "digits, `-`, `_`",
+                ("--name",), str, "NAME", relay_name_problem),
+    RelayOption("any_group", False, "an open relay: any group a game asks for is made for it "
+                "(the same name rules, limits and quotas), and goes when its last player "
+                "leaves; `-g '*'` says the same", ("--any-group",), bool),
     RelayOption("quiet", False, "only report problems (no joins, leaves or summaries)",
                 ("-q", "--quiet"), bool, scope="command"),
     RelayOption("verbose", False, "also report ignored frames", ("-v", "--verbose"), bool,
@@ -2301,11 +2344,14 @@ class RelayCore:
 
     def __init__(self, groups, names=None, **settings):
         groups = list(groups)
-        if not groups or not all(isinstance(g, str) and g for g in groups):
-            raise ValueError("a relay needs at least one group, and group names cannot be empty")
         self.settings = relay_settings("core", settings)
         for name, value in self.settings.items():
             setattr(self, name, value)          # self.quota_bytes, self.max_peers, ...
+        if not (groups or self.any_group) or not all(isinstance(g, str) and g for g in groups):
+            raise ValueError("a relay needs at least one group (or any_group), and group names "
+                             "cannot be empty")
+        self.name = self.name or typable_name(socket.gethostname())
+        self.opened = set()         # any_group: the groups made for a game, gone when empty
         self.names = list(names) if names else list(_ANIMALS)
         for name in self.names:
             if name_problem(name):
@@ -2733,9 +2779,12 @@ class RelayCore:
 
     def _about(self):
         """What both a discovery answer and a status answer begin with."""
-        return {"relay": "nethelper", "version": __version__,
-                "protocol": PROTOCOL_VERSION.decode("ascii"),
-                "players": sum(len(m) for m in self.groups.values())}
+        about = {"relay": "nethelper", "name": self.name, "version": __version__,
+                 "protocol": PROTOCOL_VERSION.decode("ascii"),
+                 "players": sum(len(m) for m in self.groups.values())}
+        if self.any_group:
+            about["any_group"] = True       # (a fact about the relay, not a list of groups)
+        return about
 
     def _status(self):
         """What a status request (REQ 2) is told: see PROTOCOL.md."""
@@ -2755,6 +2804,12 @@ class RelayCore:
             self._refuse(conn, BAD_REQUEST, "The request to join was malformed ({}).".format(exc))
             return
         members = self.groups.get(group)
+        if members is None and self.any_group:
+            if name_problem(group):
+                self._refuse(conn, BAD_REQUEST, "Cannot make group {}: {}".format(
+                    _echo(group), name_problem(group)))
+                return
+            members = self._open_group(group, conn)
         if members is None:
             if self.private:
                 known = "Check the group's name with whoever runs the relay."
@@ -2794,8 +2849,34 @@ class RelayCore:
                 self._admit(conn, chosen, group)
         else:
             self._admit(conn, name, group)
+        if group in self.opened:
+            self._close_if_empty(group, said=False)     # made for a game then refused
+
+    def _open_group(self, group, conn):
+        """An open relay (any_group) makes the group a game asks for."""
+        self.groups[group], self.watchers[group] = {}, []
+        self.opened.add(group)
+        return self.groups[group]
+
+    def _note_if_new(self, group):
+        """The summary shows the groups of an open relay as they appear."""
+        if group in self.opened and not self.groups[group] and not self.watchers[group]:
+            self._log(logging.INFO, "new group {}".format(group))
+
+    def _close_if_empty(self, group, said=True):
+        """A group made for a game goes when nobody is left in it."""
+        if group in self.opened and not self.groups[group] and not self.watchers[group]:
+            del self.groups[group], self.watchers[group]
+            self.opened.discard(group)
+            for pending in (self._dirty_groups, self._unsettled):
+                pending.discard(group)          # (no one is left to tell)
+            self._announcing.pop(group, None)
+            self._announce_at.pop(group, None)
+            if said:
+                self._log(logging.INFO, "group {} is empty: it goes".format(group))
 
     def _admit(self, conn, name, group):
+        self._note_if_new(group)
         members = self.groups[group]
         self._move(conn, MEMBER)
         conn.name, conn.group, conn.members = name, group, members
@@ -2813,6 +2894,7 @@ class RelayCore:
     def _admit_observer(self, conn, name, group):
         """An observer: gets the group's players (SYSM 5) and a copy of every
         DATA frame; is in no PEERS list; keeps its small frame limit."""
+        self._note_if_new(group)
         self._move(conn, OBSERVER)
         conn.name, conn.group, conn.members = name, group, self.groups[group]
         conn.watchers = self.watchers[group]
@@ -3016,12 +3098,14 @@ class RelayCore:
             conn.watchers.remove(conn)
             self._log(level, "stopped watching {}: {} ({}){}".format(
                 conn.group, conn.name, why, where), kind)
-            return
-        conn.members.pop(conn.addr, None)     # (once more if Ctrl+C cut the first short)
-        self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where),
-                  kind)
-        self._dirty_groups.add(conn.group)
-        self._unsettled.add(conn.group)
+        else:
+            conn.members.pop(conn.addr, None)     # (once more if Ctrl+C cut the first short)
+            self._log(level, "left     {}: {} ({}){}".format(conn.group, conn.name, why, where),
+                      kind)
+            self._dirty_groups.add(conn.group)
+            self._unsettled.add(conn.group)
+        if conn.group in self.opened:
+            self._close_if_empty(conn.group)
 
     def _finish(self, conn):
         """Close at once, whatever is still queued."""
@@ -3075,6 +3159,8 @@ class RelayCore:
         and at most one list every ANNOUNCE_SPACING s per member: members who
         join and leave over and over cannot keep the relay busy announcing."""
         self._dirty_groups.discard(group)
+        if group not in self.groups:
+            return
         members = self.groups[group]
         if members:
             frame = peers_frame(ALL_ADDR, self._peer_list(group))
@@ -3462,53 +3548,128 @@ _ANIMALS = (
 # Tools for a classroom: find a relay, check one, watch a group
 # ---------------------------------------------------------------------------
 
-def find_relays(address=None, port=DEFAULT_PORT, timeout=1.0):
+def find_relays(address=None, port=DEFAULT_PORT, timeout=1.0, name=None):
     """Ask for relays over UDP; return what answered, as a list of dicts.
 
     Each dict has ``address`` (who answered), ``port`` (its TCP port),
-    ``version``, ``players`` (how many in all) and ``groups`` (``{name:
-    players}``, or None for a relay started with ``--private``). With no
-    ``address`` the question goes to the local network's broadcast addresses
-    and every answer within ``timeout`` seconds counts; with one, the first
-    answer from it is enough. Raises OSError (socket.gaierror for a name
-    that does not resolve) if the question cannot be sent at all.
+    ``name`` (the relay's name, None for an older relay), ``version``,
+    ``players`` (how many in all), ``groups`` (``{name: players}``, or None
+    for a relay started with ``--private``) and, for an open relay
+    (``--any-group``), ``any_group``. With no ``address`` the question goes
+    to the local network's broadcast addresses and every answer within
+    ``timeout`` seconds counts; with one, the first answer from it is
+    enough; with ``name``, the first relay of that name (in any case) is.
+    Raises OSError (socket.gaierror for a name that does not resolve) if
+    the question cannot be sent at all.
     """
-    if address:
-        family, _, _, _, target = _udp_address(address, port)
-        targets = [target]
-    else:
-        family, targets = socket.AF_INET, [(b, port) for b in _broadcast_addresses()]
-    found = {}
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
-        if not address:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        query = discovery_query()
-        sent = 0
-        for target in targets:
-            try:
-                sock.sendto(query, target)
-                sent += 1
-            except OSError:
-                if len(targets) == 1:
-                    raise
+    with RelayFinder(address, port) as finder:
         deadline = time.monotonic() + timeout
-        while sent and (not address or not found):
+        while True:
+            if address and finder.found or name and finder.named(name):
+                break
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not finder.wait(remaining):
                 break
-            sock.settimeout(remaining)
+            finder.poll()
+        relays = finder.named(name) if name else finder.found
+    return sorted(relays, key=lambda info: (info["address"], info["port"]))
+
+
+class RelayFinder:
+    """Asks the local network (or ``address``) for relays without waiting,
+    for a game that keeps drawing meanwhile: ``ask()`` sends the question
+    (again), ``poll()`` reads the answers that came and returns the relays
+    heard of for the first time; ``found`` lists every relay heard of, the
+    latest answer of each (dicts as find_relays() gives them). Raises
+    OSError if the question cannot be sent at all."""
+
+    def __init__(self, address=None, port=DEFAULT_PORT):
+        if address:
+            family, _, _, _, target = _udp_address(address, port)
+            self._targets = [target]
+        else:
+            family, self._targets = socket.AF_INET, [(b, port) for b in _broadcast_addresses()]
+        self._address = address
+        self._answers = {}          # (address, port) -> info
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if not address:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            self._sock.setblocking(False)
+            self.ask()
+        except OSError:
+            self._sock.close()
+            raise
+
+    @property
+    def found(self):
+        return list(self._answers.values())
+
+    def named(self, name):
+        """The relays called ``name`` (in any case)."""
+        wanted = name.casefold()
+        return [info for info in self._answers.values()
+                if info["name"] and info["name"].casefold() == wanted]
+
+    def ask(self):
+        query, sent, problem = discovery_query(), 0, None
+        for target in self._targets:
             try:
-                data, source = sock.recvfrom(4096)
-            except socket.timeout:
-                break
+                self._sock.sendto(query, target)
+                sent += 1
+            except OSError as exc:
+                problem = exc       # e.g. no route for the all-ones address
+        if not sent:
+            raise problem
+
+    def wait(self, seconds):
+        """Sleep until an answer is there to read (True) or ``seconds`` pass."""
+        return bool(select.select([self._sock], [], [], max(0.0, seconds))[0])
+
+    def gather(self, seconds):
+        """Read the answers that come within ``seconds``; returns ``found``."""
+        deadline = time.monotonic() + seconds
+        while self.wait(deadline - time.monotonic()):
+            self.poll()
+        return self.found
+
+    def poll(self):
+        new = []
+        while True:
+            try:
+                data, source = self._sock.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                return new
             except OSError:         # an ICMP "port unreachable" on some systems
                 continue
             info = parse_discovery_answer(data)
-            if info is not None:
-                info["address"] = _format_address(source).rsplit(":", 1)[0].strip("[]")
-                info.setdefault("groups", None)
-                found[(info["address"], info["port"])] = info
-    return [found[key] for key in sorted(found)]
+            if info is None:
+                continue
+            info["address"] = _format_address(source).rsplit(":", 1)[0].strip("[]")
+            info.setdefault("groups", None)
+            key = (info["address"], info["port"])
+            if key not in self._answers:
+                new.append(info)
+            self._answers[key] = info
+
+    def close(self):
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def relay_named(name, port=DEFAULT_PORT, timeout=1.0):
+    """(address, port) of the relay on the local network called ``name`` (in
+    any case), or None if none answers within ``timeout`` seconds."""
+    try:
+        relays = find_relays(None, port, timeout, name=name)
+    except OSError:
+        return None
+    return (relays[0]["address"], relays[0]["port"]) if relays else None
 
 
 class CheckResult:
@@ -3551,8 +3712,11 @@ def check_relay(host, port=DEFAULT_PORT, timeout=3.0, samples=20):
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        return CheckResult(BAD_ADDRESS, host, port, _advice(BAD_ADDRESS, host, port, timeout,
-                                                             getattr(exc, "strerror", None) or exc))
+        found = relay_named(host, port) if not relay_name_problem(host) else None
+        if found is None:
+            return CheckResult(BAD_ADDRESS, host, port, _advice(
+                BAD_ADDRESS, host, port, timeout, getattr(exc, "strerror", None) or exc))
+        addresses = [(socket.AF_INET, socket.SOCK_STREAM, 0, "", found)]   # a relay's name
     failure, detail = NO_RELAY, None
     for family, kind, proto, _, address in addresses:
         sock = socket.socket(family, kind, proto)
@@ -3660,12 +3824,16 @@ def _await_event(sock, core, timeout):
 
 def _describe_relay(where, status, round_trips):
     groups = status.get("groups")
-    lines = ["A nethelper relay (version {}, protocol {}) answers at {}.".format(
+    name = status.get("name")
+    lines = ["A nethelper relay{} (version {}, protocol {}) answers at {}.".format(
+        ' called "{}"'.format(name) if isinstance(name, str) else "",
         status.get("version", "?"), status.get("protocol", "020"), where)]
     if isinstance(groups, dict):
         listed = ", ".join("{} ({})".format(g, _players(n)) for g, n in groups.items())
         if status.get("more_groups"):
             listed += " and {} more".format(status["more_groups"])
+        if status.get("any_group"):
+            listed = (listed + "; " if listed else "") + "open: any group a game asks for"
         lines.append("  Groups: " + (listed or "none"))
     else:
         lines.append("  Groups: not listed (the relay is private); {} in all".format(
@@ -3698,9 +3866,11 @@ def _advice(code, host, port, timeout, detail=None):
     """What to do when no relay answered, in plain words."""
     where = _where(host, port)
     if code == BAD_ADDRESS:
-        return ('The name "{}" could not be found ({}). Check its spelling, or type the relay '
-                "computer's IP address instead (the relay prints it when it starts, e.g. "
-                "192.168.0.10).".format(host, detail))
+        return ('The name "{}" could not be found ({}){}. Check its spelling, or type the '
+                "relay computer's IP address instead (the relay prints it when it starts, e.g. "
+                "192.168.0.10).".format(host, detail, "" if relay_name_problem(host) else
+                                        ", and no relay of that name answered on the local "
+                                        "network (python nethelper.py --find lists them)"))
     if code == NO_RELAY:
         return ("Nothing is listening at {} (the connection was refused). Start the relay on "
                 "that computer (python nethelper.py -g pong_game{}), or check the address and "
@@ -4337,7 +4507,10 @@ def main(argv=None):
         return _watch_command(args.watch[0], host, args.port, args.timeout or 3.0,
                               args.every, args.all)
 
-    chosen_for_you = not args.groups and not args.file
+    if args.groups and "*" in args.groups:      # -g '*': an open relay
+        options["any_group"] = True
+        args.groups = [g for g in args.groups if g != "*"]
+    chosen_for_you = not args.groups and not args.file and not options["any_group"]
     try:
         groups = list(args.groups or ())
         if chosen_for_you:
@@ -4368,7 +4541,9 @@ def main(argv=None):
     print("Starting Server")
     print("  Interface:", args.host or "ALL")
     print("  Port:     ", relay.port)
-    print("  Groups:   ", ", ".join(groups))
+    print("  Name:     ", relay.core.name)
+    print("  Groups:   ", ", ".join(groups + (["any a game asks for"] if relay.core.any_group
+                                              else [])))
     if names:
         print("  Names:     {} from {}".format(len(names), args.names))
     if relay.board is not None:
@@ -4377,7 +4552,7 @@ def main(argv=None):
             relay.board.url(where)))
     print("Server listening", flush=True)
     if not args.host:
-        _print_lan_addresses()
+        _print_lan_addresses(relay.core.name)
 
     logging.basicConfig(stream=sys.stdout, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
                         level=logging.WARNING if args.quiet else
@@ -4415,9 +4590,11 @@ def _find_command(address, port, timeout):
             listing = ", ".join("{} ({})".format(g, n) for g, n in groups.items()) or "no groups"
             if info.get("more_groups"):
                 listing += " and {} more".format(info["more_groups"])
-        print("{} port {}: {}; {} in all (version {})".format(
-            info["address"], info["port"], listing, _players(info.get("players", 0)),
-            info.get("version", "?")))
+        if info.get("any_group"):
+            listing += "; open: any group a game asks for"
+        print("{}{} port {}: {}; {} in all (version {})".format(
+            '"{}" at '.format(info["name"]) if info["name"] else "", info["address"],
+            info["port"], listing, _players(info.get("players", 0)), info.get("version", "?")))
     return 0
 
 
@@ -4478,10 +4655,11 @@ def _read_list(path, what):
     return items
 
 
-def _print_lan_addresses():
+def _print_lan_addresses(name):
     addresses = _lan_addresses()
     if addresses:
-        print("Players on other computers: set SERVER_IP to", " or ".join(addresses))
+        print("Players on other computers: SERVER_IP =", " or ".join(
+            '"{}"'.format(a) for a in [name] + addresses))
     else:
         print("No network address found: only games on this computer (localhost) can join.")
     print("", flush=True)

@@ -4,13 +4,16 @@
     python play.py --bot      the computer plays the right bar
     python play.py --group pong3    play in group pong3 (of a relay already running, too)
 
-It starts the relay (unless one is already running), starts pong_net.py
-twice, and stops the relay again when both windows are closed. To play
+It starts the relay, starts pong_net.py twice, and stops the relay again
+when both windows are closed. When a relay already runs on this computer,
+it says what that relay has and uses it if the group has room for two more
+players; if not, it starts a relay of its own on a free port. To play
 across a network instead, see README.md.
 """
 import argparse
 import importlib.util
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,7 @@ if sys.version_info < (3, 8):
              "Install a newer Python from https://www.python.org" % sys.version_info[:2])
 
 # (after the version check)
-from nethelper import DEFAULT_PORT, NO_RELAY, RELAY_OK, check_relay  # noqa: E402
+from nethelper import DEFAULT_PORT, NO_RELAY, OLD_RELAY, RELAY_OK, check_relay  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GROUP = "pong_game"         # the group the games join (--group)
@@ -43,21 +46,59 @@ def missing_packages():
     return [name for name in ("pygame", "pgzero") if importlib.util.find_spec(name) is None]
 
 
-def relay_here(port, group):
-    """Whether a relay the games can use already runs on this computer. Exits
-    with the reason if something else listens on the port (a web server,
-    say): the games would only fail against it, with a misleading message."""
+def relay_to_use(port, group):
+    """(port, whether to start a relay there). A relay already running on
+    this computer is used when group has room for both games; otherwise (or
+    when something else has the port) a relay of our own starts on a free
+    port. Either way it says what it found."""
     result = check_relay("localhost", port, timeout=1.0, samples=1)
     if result.code == NO_RELAY:
-        return False
-    if not result.ok:
-        sys.exit(result.message)
-    groups = (result.status or {}).get("groups") if result.code == RELAY_OK else None
-    if isinstance(groups, dict) and group not in groups and not result.status.get("more_groups"):
-        sys.exit("A relay already runs on port {} but has no group {} (its groups: {}). Use "
-                 "one of them with --group, or another port with --port.".format(
-                     port, group, ", ".join(groups)))
-    return True
+        return port, True
+    room, found = room_for_two(result, group)
+    print(found, flush=True)
+    if room:
+        print("The games join it, in group %s." % group, flush=True)
+        return port, False
+    free = free_port()
+    print("So this starts a relay of its own, on port %d." % free, flush=True)
+    return free, True
+
+
+def room_for_two(result, group):
+    """(whether both games fit in group, what was found there, in words)."""
+    if result.code == OLD_RELAY:
+        return False, ("A relay already runs on port %d, but it cannot say who plays in "
+                       "group %s (an original relay?)." % (result.port, group))
+    if result.code != RELAY_OK:
+        return False, "Port %d is taken: %s" % (result.port, result.message)
+    status = result.status
+    relay = 'A relay ("%s")' % status["name"] if isinstance(status.get("name"), str) \
+        else "A relay"
+    groups = status.get("groups")
+    if not isinstance(groups, dict):
+        return False, ("%s already runs on port %d; it does not list its groups (--private), "
+                       "so group %s may be in use." % (relay, result.port, group))
+    listing = ", ".join("%s (%s)" % (g, players(n)) for g, n in groups.items()) or "none"
+    found = "%s already runs on port %d. Its groups: %s%s." % (
+        relay, result.port, listing, "; it makes any group a game asks for"
+        if status.get("any_group") else "")
+    if group in groups:
+        return groups[group] == 0, found + ("" if groups[group] == 0 else
+                                            " Group %s has no room for two more." % group)
+    if status.get("any_group"):
+        return True, found
+    return False, found + " It has no group %s." % group
+
+
+def players(count):
+    return "%d player%s" % (count, "" if count == 1 else "s")
+
+
+def free_port():
+    """A TCP port nobody listens on now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
 
 
 def start_relay(port, group):
@@ -103,12 +144,13 @@ def main():
     group = ["--group", args.group]
 
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    relay = None if relay_here(args.port, args.group) else start_relay(args.port, args.group)
+    port, start_one = relay_to_use(args.port, args.group)
+    relay = start_relay(port, args.group) if start_one else None
     games = []
     try:
-        games.append(start_game(args.port, group, args.frames))
+        games.append(start_game(port, group, args.frames))
         time.sleep(1.5)             # let the first window become Player 1, the host
-        games.append(start_game(args.port, group + (["--bot"] if args.bot else []), args.frames))
+        games.append(start_game(port, group + (["--bot"] if args.bot else []), args.frames))
         codes = [game.wait() for game in games]
     except KeyboardInterrupt:
         codes = [1]

@@ -12,6 +12,9 @@ just as "python GAME.py OPTIONS" would, and:
     --screenshot PNG  with --frames: saves the last frame as a PNG picture
     --record JSONL    writes what the screen shows, one JSON line per frame
                       drawn, just before the game draws it: snapshot()
+    --keys            reads key names (Pygame Zero's: DOWN, RETURN, K_2, ...)
+                      from standard input, one a line, and presses each one
+                      on the next frame, through the game's on_key_down()
 
 What each screen shows, for a harness of your own: import the game module,
 and call snapshot(game) whenever it has updated. For pong_net.py that is its
@@ -46,7 +49,8 @@ def snapshot(game):
             "ball": [round(x, 2), round(y, 2)], "bar1": bar1, "bar2": bar2,
             "score": [game.score.b1, game.score.b2], "ping": match.ping.ms(), "me": match.me,
             "game_frame": match.host_ball.frame if match.is_host else match.prediction.frame,
-            "lead": round(match.shown_lead, 2)}
+            "lead": round(match.shown_lead, 2),
+            "choices": game.relay_rows() if match.phase == "choosing" else None}
 
 
 class Drift:
@@ -108,8 +112,22 @@ def load(path, args):
     return game
 
 
-def run(game, frames=None, screenshot=None, record=None, drift=None):
+def keys_from_stdin():
+    """A queue of the key names read from standard input, one a line."""
+    import queue
+    import threading
+    typed = queue.Queue()
+
+    def read():
+        for line in sys.stdin:
+            typed.put(line.strip())
+    threading.Thread(target=read, daemon=True).start()
+    return typed
+
+
+def run(game, frames=None, screenshot=None, record=None, drift=None, typed=None):
     """Play the game as Pygame Zero would, with the harness around draw()."""
+    from pgzero.constants import keys
     from pgzero.runner import prepare_mod, run_mod
     prepare_mod(game)
     draw = game.draw
@@ -118,6 +136,8 @@ def run(game, frames=None, screenshot=None, record=None, drift=None):
 
     def draw_and_watch():
         drawn[0] += 1
+        if typed is not None and not typed.empty():
+            game.on_key_down(getattr(keys, typed.get()))
         if out:
             line = snapshot(game)
             line["t"], line["frame"] = round(time.time(), 4), drawn[0]
@@ -153,13 +173,16 @@ def main(argv=None):
                         help="with --frames: save the last frame to PNG")
     parser.add_argument("--record", metavar="JSONL",
                         help="write what the screen shows every frame to JSONL")
+    parser.add_argument("--keys", action="store_true",
+                        help="press the keys named on standard input, one a line")
     parser.add_argument("game", help="the game's file, e.g. pong_net.py")
     parser.add_argument("options", nargs=argparse.REMAINDER, help="the game's own options")
     options = parser.parse_args(argv)
     game = load(options.game, options.options)
     prediction_class = getattr(game, "BallPrediction", None)
     drift = Drift(prediction_class) if prediction_class else None
-    run(game, options.frames, options.screenshot, options.record, drift)
+    run(game, options.frames, options.screenshot, options.record, drift,
+        keys_from_stdin() if options.keys else None)
 
 
 if __name__ == "__main__":

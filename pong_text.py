@@ -115,12 +115,32 @@ TEXTS = {
     "check_hint": (None,
                    "원인 찾기: python nethelper.py --check {host}{port_option}"),
     "bad_address": (None,
-                    '"{host}"라는 이름의 컴퓨터를 찾을 수 없습니다. SERVER_IP를 확인하세요.'),
+                    '"{host}"라는 이름의 컴퓨터도, 그 이름의 릴레이도 찾을 수 없습니다. '
+                    "SERVER_IP를 확인하세요."),
     "bad_port": (None,
                  "포트 {port}번은 쓸 수 없습니다. 포트는 1번부터 65535번까지입니다 "
                  "(릴레이는 {default_port}번)."),
     "refused": (None,
                 "릴레이가 받아 주지 않았습니다:\n{reason}"),
+    # pong_net: several relays on the network have the group; the player chooses
+    "choose_relay": ("Choose your relay",
+                     "릴레이를 고르세요"),
+    "choose_why": ("Several relays have group {group}. Which one is your partner's?",
+                   "그룹 {group}이 있는 릴레이가 여럿입니다. 짝의 릴레이는 어느 것인가요?"),
+    "choose_keys": ("Up/Down: choose    Enter: join    (or press its number)",
+                    "위/아래: 고르기    Enter: 들어가기    (번호를 눌러도 됩니다)"),
+    "still_looking": ("Relays that answer later are added to the list.",
+                      "늦게 답하는 릴레이도 목록에 더해집니다."),
+    "nobody_yet": ("nobody yet",
+                   "아직 아무도 없음"),
+    "one_waiting": ("Player 1 is waiting",
+                    "플레이어 1이 기다리는 중"),
+    "full": ("full ({n} players)",
+             "꽉 참 ({n}명)"),
+    "not_listed": ("players not listed",
+                   "인원 비공개"),
+    "no_name": ("(no name)",
+                "(이름 없음)"),
 }
 
 # ---------------------------------------------------------------------------

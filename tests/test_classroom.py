@@ -373,12 +373,12 @@ def test_the_summary_shows_players_messages_a_second_and_the_slowest():
 # ---------------------------------------------------------------------------
 
 def test_find_lists_the_relay_at_an_address_with_its_groups_and_players(started):
-    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", "--name", "Minji-PC", *LOOPBACK)
     alice = join(port, "Alice", "pong1")
     status, output = run("--find", HOST, "-p", str(port))
     assert status == 0, output
-    assert output.strip() == ("127.0.0.1 port {}: pong1 (1), pong2 (0); 1 player in all "
-                              "(version {})".format(port, nethelper.__version__))
+    assert output.strip() == ('"Minji-PC" at 127.0.0.1 port {}: pong1 (1), pong2 (0); 1 player '
+                              "in all (version {})".format(port, nethelper.__version__))
     alice.disconnect()
 
 
@@ -386,6 +386,7 @@ def test_find_relays_for_games(relay_process):
     [info] = nethelper.find_relays(HOST, relay_process.port, timeout=5)
     assert (info["address"], info["port"]) == (HOST, relay_process.port)
     assert info["groups"] == {"pong_game": 0}
+    assert info["name"] == nethelper.typable_name(socket.gethostname())    # the default name
 
 
 def test_find_with_no_relay_says_so_and_exits_1():
@@ -406,13 +407,13 @@ def test_find_of_a_private_relay_lists_no_groups(started):
 # ---------------------------------------------------------------------------
 
 def test_check_a_relay_reports_groups_players_version_and_round_trip(started):
-    process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
+    process, port, _ = started("-g", "pong1", "pong2", "--name", "3반-민지", *LOOPBACK)
     a, b = join(port, "Player1", "pong2"), join(port, "Player2", "pong2")
     status, output = run("--check", HOST, "-p", str(port))
     assert status == 0, output
     lines = output.splitlines()
-    assert lines[0] == "A nethelper relay (version {}, protocol 020) answers at 127.0.0.1 port " \
-                       "{}.".format(nethelper.__version__, port)
+    assert lines[0] == 'A nethelper relay called "3반-민지" (version {}, protocol 020) answers ' \
+                       "at 127.0.0.1 port {}.".format(nethelper.__version__, port)
     assert lines[1] == "  Groups: pong1 (0 players), pong2 (2 players)"
     assert re.match(r"  Round trip: [\d.]+ ms \(median of 20; [\d.]+ to [\d.]+ ms\)$", lines[2])
     a.disconnect(), b.disconnect()
@@ -666,23 +667,44 @@ def test_a_relay_whose_udp_port_is_taken_still_serves_games_and_says_find_will_m
 # play.py checks what listens on its port before trusting it
 # ---------------------------------------------------------------------------
 
-def test_play_py_does_not_trust_a_web_server_on_its_port(web_server):
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
-                             str(web_server), "--frames", "5"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stdout
-    assert "it is not a nethelper relay" in result.stdout, result.stdout
-    assert "Connected" not in result.stdout         # no game was started
+def play_py(port, *options, timeout=60):
+    """`python play.py --port PORT OPTIONS` to the end: its output (it must not fail)."""
+    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
+                             *options], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    assert result.returncode == 0 and "Traceback" not in result.stdout, result.stdout
+    return result.stdout
+
+
+def assert_played_on_a_relay_of_its_own(output):
+    assert re.search(r"So this starts a relay of its own, on port \d+\.", output), output
+    assert "Connected as host (Player 1)" in output and "Connected as peer (Player 2)" in output
+    assert "full" not in output and "No relay" not in output, output
+
+
+def test_play_py_does_not_trust_a_web_server_on_its_port_and_plays_on_another(web_server):
+    output = play_py(web_server, "--frames", "240")
+    assert "it is not a nethelper relay" in output, output
+    assert_played_on_a_relay_of_its_own(output)
+
+
+def test_play_py_with_a_full_group_on_its_port_says_so_and_plays_on_another(relay_process):
+    port = relay_process.port
+    players = [join(port, "Player1"), join(port, "Player2")]
+    output = play_py(port, "--frames", "240")
+    assert "Its groups: pong_game (2 players). Group pong_game has no room for two more." \
+        in output, output
+    assert_played_on_a_relay_of_its_own(output)
+    for player in players:
+        player.disconnect()
 
 
 def test_play_py_uses_a_relay_that_is_already_running_with_its_group(relay_process):
     assert nethelper.check_relay("localhost", relay_process.port).code == nethelper.RELAY_OK
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port",
-                             str(relay_process.port), "--frames", "30"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-    assert result.returncode == 0, result.stdout
-    assert "Starting Server" not in result.stdout   # it did not start a second relay
+    output = play_py(relay_process.port, "--frames", "30")
+    assert "Its groups: pong_game (0 players)." in output, output
+    assert "The games join it, in group pong_game." in output, output
+    assert "Starting Server" not in output and "of its own" not in output   # no second relay
 
 
 def test_check_a_private_relay_counts_players_but_names_no_group():
@@ -755,7 +777,8 @@ def test_auto_finds_the_relay_and_says_which(relay_process):
     port = relay_process.port
     status, lines = run_game("auto", str(port), "--discover", HOST, frames=30)
     assert status == 0, lines
-    assert "Found a relay at 127.0.0.1 port {}; joining group pong_game.".format(port) in lines
+    assert 'Found relay "{}" at 127.0.0.1 port {}: nobody yet; joining group pong_game.'.format(
+        nethelper.typable_name(socket.gethostname()), port) in lines, lines
     assert "Connected as host (Player 1)" in lines
 
 
@@ -830,13 +853,12 @@ def test_play_py_plays_in_the_group_it_is_given(started):
     assert "joined   pong1" not in output
 
 
-def test_play_py_names_the_groups_of_a_relay_without_its_group(started):
-    process, port, _ = started("-g", "pong1", *LOOPBACK)
-    result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
-                             "--group", "pong9", "--frames", "30"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=30)
-    assert result.returncode == 1
-    assert "has no group pong9 (its groups: pong1)" in result.stdout, result.stdout
+def test_play_py_names_the_groups_of_a_relay_without_its_group_and_plays_on_another(started):
+    process, port, _ = started("-g", "pong1", "--name", "minji-pc", *LOOPBACK)
+    output = play_py(port, "--group", "pong9", "--frames", "240")
+    assert 'A relay ("minji-pc") already runs on port {}. Its groups: pong1 (0 players). It ' \
+           "has no group pong9.".format(port) in output, output
+    assert_played_on_a_relay_of_its_own(output)
 
 
 def test_a_bot_never_starts_a_game_for_a_person(relay_process):

@@ -13,9 +13,11 @@ import pytest
 
 from conftest import (HOST, ROOT, expect_closed, free_port, join, pump_until, raw_connect,
                       raw_join, stop_process, wait_for)
+import nethelper
 from nethelper import DATA, SYSM, NetNode, encode_frame
 
 LOOPBACK = ("-i", HOST, "-p", "0")
+THIS_COMPUTER = nethelper.typable_name(socket.gethostname())     # a relay's default name
 TIME = r"\d\d:\d\d:\d\d "          # every log line starts with the time
 
 
@@ -73,6 +75,7 @@ def test_banner_with_interface(started):
         "Starting Server",
         "  Interface: 127.0.0.1",
         "  Port:      {}".format(port),
+        "  Name:      " + THIS_COMPUTER,
         "  Groups:    pong_game, chat",
         "Server listening",
     ]
@@ -87,6 +90,7 @@ def test_banner_without_interface_says_all_and_serves_ipv4_and_ipv6(started):
         "Starting Server",
         "  Interface: ALL",
         "  Port:      {}".format(port),
+        "  Name:      " + THIS_COMPUTER,
         "  Groups:    pong_game, chat",
         "Server listening",
     ]
@@ -328,7 +332,8 @@ def test_no_groups_at_all_serves_pong_game_and_says_how_to_choose(started):
     assert banner[0] == ("No groups given: serving group pong_game. To choose groups, name "
                          "them: python nethelper.py -g name1 name2")
     assert banner[1:] == ["Starting Server", "  Interface: 127.0.0.1",
-                          "  Port:      {}".format(port), "  Groups:    pong_game",
+                          "  Port:      {}".format(port), "  Name:      " + THIS_COMPUTER,
+                          "  Groups:    pong_game",
                           "Server listening"]
     round_trip(join(port, "Alice"), join(port, "Bob"), "chosen for you")
 
@@ -336,7 +341,23 @@ def test_no_groups_at_all_serves_pong_game_and_says_how_to_choose(started):
 def test_named_groups_print_the_banner_alone(started):
     process, port, banner = started("-g", "pong_game", *LOOPBACK)
     assert banner == ["Starting Server", "  Interface: 127.0.0.1", "  Port:      {}".format(port),
-                      "  Groups:    pong_game", "Server listening"]
+                      "  Name:      " + THIS_COMPUTER, "  Groups:    pong_game", "Server listening"]
+
+
+@pytest.mark.parametrize("open_flag", [["--any-group"], ["-g", "*"]])
+def test_an_open_relay_serves_any_group_a_game_asks_for(started, open_flag):
+    process, port, banner = started(*open_flag, "--name", "teacher", *LOOPBACK)
+    assert "  Name:      teacher" in banner and "  Groups:    any a game asks for" in banner
+    assert not any(line.startswith("No groups given") for line in banner)
+    pair1 = [join(port, "Player1", "pair1"), join(port, "Player2", "pair1")]
+    lone = join(port, "Player1", "짝-7")
+    status = nethelper.check_relay(HOST, port, samples=1).status
+    assert status["groups"] == {"pair1": 2, "짝-7": 1} and status["any_group"] is True
+    round_trip(*pair1, "an open relay")
+    for node in pair1 + [lone]:
+        node.disconnect()
+    output = stop_process(process)
+    assert "new group pair1" in output and "new group 짝-7" in output, output
 
 
 def test_names_file_missing(tmp_path):

@@ -80,7 +80,7 @@ def stop(*programs):
 # ---- Play ----
 
 def test_play_uses_the_constants_at_the_top(tmp_path, started):
-    _, port, _ = started("-g", "pong3", "-p", "0", "-i", HOST)
+    _, port, _ = started("-g", "pong3", "-p", "0", "-i", HOST, "--name", "minji-pc")
     folder = mu_folder(tmp_path, SERVER_IP="auto", DISCOVER_AT=HOST, SERVER_PORT=port,
                        GROUP="pong3")
     game = play(folder)
@@ -89,7 +89,8 @@ def test_play_uses_the_constants_at_the_top(tmp_path, started):
         assert nethelper.check_relay(HOST, port, samples=1).status["groups"] == {"pong3": 1}
     finally:
         stop(game)
-    assert "Found a relay at 127.0.0.1 port %d; joining group pong3." % port in game.lines
+    assert 'Found relay "minji-pc" at 127.0.0.1 port %d: nobody yet; joining group ' \
+           "pong3." % port in game.lines, game.lines
     assert "Traceback" not in game.output()
 
 

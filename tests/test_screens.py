@@ -434,7 +434,8 @@ def test_net_refusal_stays_four_seconds_from_when_it_appears(net_game, silent_se
 
 
 @pytest.mark.parametrize("phase", sorted(phase for phase, message in
-                                         pong_net.SCREENS.items() if message))
+                                         pong_net.SCREENS.items()
+                                         if message and phase != "choosing"))   # (a list: below)
 def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
     """Each row of pong_net's SCREENS, drawn: its words fit their panel, with
     no boxes, and the ball stays in sight (long explanations included)."""
@@ -461,6 +462,68 @@ def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
     check_message_is_readable(picture, background)
     check_inside_the_panel(picture, background, title, small)
     check_no_boxes(title, small)
+
+
+def a_relay(name, address, groups):
+    """A relay as find_relays() gives it."""
+    return {"name": name, "address": address, "port": nethelper.DEFAULT_PORT, "groups": groups,
+            "players": sum((groups or {}).values())}
+
+
+def test_the_relay_list_in_both_languages(net_game, lang):
+    """Several relays have the group: each one's name, address and who waits,
+    the chosen one marked, every letter inside the panel, no boxes."""
+    game = net_game
+    game.match.relays = [a_relay("minji-pc", "192.168.0.12", {"pong_game": 1}),
+                         a_relay("3반-준호", "192.168.0.15", {"pong_game": 0, "chess": 2}),
+                         a_relay(None, "192.168.0.21", None),
+                         a_relay("teacher", "192.168.0.2", {"pong_game": 2})]
+    game.match.chosen = 1
+    game.match.set_phase("choosing")
+    picture = keep(render_game(game), "relay_list")
+    title, why = game.screen_message()
+    assert (title, why) == (words(lang, "choose_relay"), words(lang, "choose_why",
+                                                               group="pong_game"))
+    shown = game.relay_rows()
+    assert [list(row[1:]) for row in shown] == [
+        ["minji-pc", "192.168.0.12", words(lang, "one_waiting")],
+        ["3반-준호", "192.168.0.15", words(lang, "nobody_yet")],
+        [words(lang, "no_name"), "192.168.0.21", words(lang, "not_listed")],
+        ["teacher", "192.168.0.2", words(lang, "full", n=2)]]
+    check_no_boxes(title, "\n".join([why] + [" ".join(row) for row in shown] +
+                                    [words(lang, "choose_keys"), words(lang, "still_looking")]))
+    # Outside its panel the picture is the plain court: nothing spills over.
+    panel = pygame.Rect(game.MESSAGE_MARGIN, 90, WIDTH - 2 * game.MESSAGE_MARGIN, HEIGHT - 110)
+    plain = court(game)
+    outside = [(x, y) for x in range(0, WIDTH, 3) for y in range(0, HEIGHT, 3)
+               if not panel.inflate(2, 2).collidepoint(x, y)]
+    assert all(picture.get_at(p) == plain.get_at(p) for p in outside)
+    # The chosen relay, the second, is marked: one band of the chosen colour.
+    marked = [y for y in range(HEIGHT) if picture.get_at((panel.left + 20, y))[:3] ==
+              game.CHOSEN_COLOR]
+    assert len(marked) == 56 and marked[-1] - marked[0] == 55
+    first_row_top = marked[0] - 60
+    assert picture.get_at((panel.left + 20, first_row_top + 10))[:3] == MESSAGE_BOX_COLOR
+
+
+def test_keys_choose_a_relay_from_the_list(net_game):
+    game = net_game
+    game.match.relays = [a_relay("a", "192.168.0.%d" % n, {"pong_game": 0}) for n in (1, 2, 3)]
+    game.match.finder = nethelper.RelayFinder("127.0.0.1", free_udp_port())
+    game.match.set_phase("choosing")
+    for key, chosen in ((keys.DOWN, 1), (keys.Z, 2), (keys.DOWN, 2), (keys.UP, 1), (keys.A, 0),
+                        (keys.W, 0), (keys.S, 1)):
+        game.on_key_down(key)
+        assert game.match.chosen == chosen
+    game.on_key_down(keys.K_3)
+    assert game.match.phase == "joining" and game.SERVER_IP == "192.168.0.3"
+    assert game.match.finder is None
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
 
 
 # What NetNode.error says for the usual reasons (its words; the tests above
