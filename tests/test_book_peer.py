@@ -120,7 +120,9 @@ def test_our_game_and_the_textbooks_play_each_other(relay_process, tmp_path, boo
     # Each screen draws the other's bar where it is: mostly exactly where it
     # was a moment ago, and about one frame of its movement (7 px) behind.
     # (A busy machine makes a game skip frames: the other bar then glides
-    # through places it never had, hence the 90th percentiles.)
+    # through places it never had, hence the 90th percentiles; and a message
+    # may wait a few frames for a busy game: at the same moment, 4 frames of
+    # movement behind at the 90th.)
     for watcher, owner, bar in ((mine, theirs, their_bar), (theirs, mine, my_bar)):
         now_gaps, late_gaps = bar_gaps(watcher, owner, bar)
         assert len(now_gaps) > 300, (bar, len(now_gaps))
@@ -128,7 +130,7 @@ def test_our_game_and_the_textbooks_play_each_other(relay_process, tmp_path, boo
         assert report.percentile(late_gaps, 0.5) == 0, (bar, sorted(late_gaps)[::20])
         assert report.percentile(late_gaps, 0.9) <= 7, (bar, sorted(late_gaps)[-40:])
         assert report.percentile(now_gaps, 0.5) <= 7, (bar, sorted(now_gaps)[::20])
-        assert report.percentile(now_gaps, 0.9) <= 14, (bar, sorted(now_gaps)[-40:])
+        assert report.percentile(now_gaps, 0.9) <= 28, (bar, sorted(now_gaps)[-40:])
 
     # The same ball on both screens, at the same wall-clock moments.
     first, last = report.play_window(peer)
