@@ -50,7 +50,7 @@ def snapshot(game):
             "score": [game.score.b1, game.score.b2], "ping": match.ping.ms(), "me": match.me,
             "game_frame": match.host_ball.frame if match.is_host else match.prediction.frame,
             "lead": round(match.shown_lead, 2),
-            "choices": game.relay_rows() if match.phase == "choosing" else None}
+            "choices": match.lobby.rows() if match.phase == "choosing" else None}
 
 
 class Drift:

@@ -37,7 +37,8 @@ from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
 from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
-                       NetNode, RelayFinder, check_relay, find_relays)
+                       NetNode)
+from pong_lobby import find_the_relay, nothing_at_localhost, port_option, relay_line
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
 from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
                           BallPrediction, Blend, HostBall, HostClock, PingMeter, ball_from,
@@ -46,7 +47,7 @@ from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXT
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
                           read_point, read_resume)
 from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR,
-                      MESSAGE_MARGIN, TEXT_COLOR, WIDTH, Ball, Bar, Rect, Score, bot_move,
+                      TEXT_COLOR, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
                       event_sound, move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
@@ -69,10 +70,6 @@ ICON = pong_oop.ICON        # the window's icon, from images/ (None if it is mis
 UP_KEYS = [keys.A, keys.W, keys.UP]          # both players may use either set of keys
 DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
-FIND_FOR = 1.0              # s: how long to listen for relays' answers before choosing
-ASK_AGAIN_EVERY = 2.0       # s: the list of relays asks the network again this often
-LIST_ROWS = 5               # relays the list shows at once (scrolled to the chosen one)
-CHOSEN_COLOR = (60, 90, 170)   # behind the chosen relay in the list
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
 RESUME_WITHIN = 30.0        # the same two players back this soon: play on from the score
@@ -97,7 +94,7 @@ SCREENS = {
     "waiting": ("waiting", "you_are"),
     "host_left": ("host_left", "now_host"),
     "kicked": ("kicked", "kicked_why"),
-    "choosing": ("choose_relay", "choose_why"),    # and the list: see draw_relay_list()
+    "choosing": ("choose_relay", "choose_why"),    # and the list: pong_lobby.RelayList
     "playing": None,        # the court: how to start, or who won (see draw())
 }
 REFUSED = ("group_full", "failed")     # the relay said no: any key closes the game
@@ -133,10 +130,7 @@ class Match:
         self.saved_game = None          # (opponent id, my points, theirs, when) after a break
         self.bad_messages = collections.Counter()     # by title: read, made no sense
         self.refused_hits = collections.Counter()     # by reason: Player 2's hits refused
-        self.finder = None              # phase "choosing": asks the network for relays...
-        self.relays = []                # ... the ones with our group, in the order heard
-        self.chosen = 0                 # ... the one the keys point at
-        self.next_ask = 0.0             # ... and when to ask again
+        self.lobby = None               # phase "choosing": the relays to choose from
         self.new_opponent()
 
     def new_opponent(self):
@@ -216,15 +210,11 @@ def explain_and_quit():
     explanation = net.error
     if net.error_code == TIMEOUT:
         explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
-            SERVER_IP, port_option())
+            SERVER_IP, port_option(SERVER_PORT))
     print("Failed to connect.", explanation, flush=True)
     match.error = pong_text.current().why_failed(net.error_code, explanation, SERVER_IP,
                                                  SERVER_PORT, GROUP, JOIN_TIMEOUT)
     match.set_phase("failed")
-
-
-def port_option():
-    return "" if SERVER_PORT == DEFAULT_PORT else " -p %d" % SERVER_PORT
 
 
 def rejoin(names, phase):
@@ -331,7 +321,9 @@ def on_key_down(key):
     if match.phase in REFUSED:
         sys.exit(1)         # any key closes a game the relay refused
     if match.phase == "choosing":
-        choose_with_key(key)
+        picked = match.lobby.choose_with_key(key, UP_KEYS, DOWN_KEYS)
+        if picked:
+            join_relay(picked)
         return
     if key == keys.SPACE:
         press_start()
@@ -541,7 +533,7 @@ def update():
             sys.exit(1)
         return
     if match.phase == "choosing":
-        keep_looking()
+        match.lobby.keep_looking()
         return
     net.process_recv()
     hear_the_teacher()
@@ -601,7 +593,7 @@ def draw():
         draw_ping(screen)
     message = screen_message()
     if match.phase == "choosing":
-        draw_relay_list(screen, *message)
+        match.lobby.draw(screen, *message)
     elif message:
         draw_message(screen, *message)
     else:
@@ -628,34 +620,6 @@ def draw_teacher_message(screen, text):
     for row, line in enumerate(lines):
         draw_text(screen, line, TEACHER_TEXT, TEXT_COLOR, text,
                             midtop=(WIDTH // 2, box.top + 12 + row * line_height))
-
-
-def draw_relay_list(screen, title, why):
-    """Phase "choosing": the relays with our group, the chosen one marked;
-    the list scrolls when more than LIST_ROWS answer."""
-    panel = Rect(MESSAGE_MARGIN, 90, WIDTH - 2 * MESSAGE_MARGIN, HEIGHT - 110)   # under the score
-    screen.draw.filled_rect(panel, MESSAGE_BOX_COLOR)
-    screen.draw.rect(panel, MESSAGE_BORDER_COLOR)
-    draw_text(screen, title, 48, TEXT_COLOR, midtop=(WIDTH // 2, panel.top + 16))
-    top = panel.top + 76
-    for line in pong_text.current().lines(why, 24, panel.width - 40):
-        draw_text(screen, line, 24, TEXT_COLOR, midtop=(WIDTH // 2, top))
-        top += 28
-    first = min(max(0, match.chosen - LIST_ROWS + 1), max(0, len(match.relays) - LIST_ROWS))
-    rows = relay_rows()
-    for n in range(first, min(first + LIST_ROWS, len(rows))):
-        number, name, where, who = rows[n]
-        row = Rect(panel.left + 16, top + 8, panel.width - 32, 56)
-        if n == match.chosen:
-            screen.draw.filled_rect(row, CHOSEN_COLOR)
-        draw_text(screen, number, 30, "yellow", topleft=(row.left + 10, row.top + 6))
-        draw_text(screen, name, 30, TEXT_COLOR, topleft=(row.left + 44, row.top + 6))
-        draw_text(screen, "%s  -  %s" % (where, who), 20, TEXT_COLOR,
-                  topleft=(row.left + 44, row.top + 34))
-        top += 60
-    for n, key in enumerate(("still_looking", "choose_keys")):
-        draw_text(screen, say(key), 20, TEXT_COLOR,
-                  midbottom=(WIDTH // 2, panel.bottom - 14 - 26 * (1 - n)))
 
 
 def ping_text():
@@ -705,136 +669,23 @@ def use_options(options):
     pong_text.use_language(options.lang)
     TITLE = "%s - %s" % (TITLE, GROUP)      # the window's title shows the group
     if SERVER_IP == "auto" or (options.server_ip is None and SERVER_IP == "localhost"
-                               and nothing_at_localhost()):
-        found = find_the_relay()
+                               and nothing_at_localhost(SERVER_PORT)):
+        found, match.lobby = find_the_relay(GROUP, DISCOVER_AT, SERVER_PORT)
         if found:
             SERVER_IP, SERVER_PORT = found
-        elif SERVER_IP == "auto" and match.phase != "choosing":
+        elif match.lobby:
+            match.set_phase("choosing")     # several relays: the player chooses one
+        elif SERVER_IP == "auto":
             sys.exit(1)
 
 
-def nothing_at_localhost():
-    """No relay answers on this computer (Windows may take a second to say
-    "refused", so anything but a relay counts)."""
-    return not check_relay("localhost", SERVER_PORT, timeout=1.0, samples=1).ok
-
-
-def find_the_relay():
-    """Ask the local network which relays have our group. Exactly one: its
-    (address, port). Several: None, and the game shows them to choose from
-    (phase "choosing"). None at all: None, and the console says so."""
-    print("Looking for a relay on the local network...", flush=True)
-    try:
-        finder = RelayFinder(DISCOVER_AT, SERVER_PORT)
-    except OSError as exc:
-        print("Could not ask the network:", exc, flush=True)
-        return None
-    finder.gather(FIND_FOR)
-    ours = [info for info in finder.found if serves_our_group(info)]
-    if len(ours) == 1:
-        finder.close()
-        info = ours[0]
-        print("Found %s; joining group %s." % (relay_line(info), GROUP), flush=True)
-        return info["address"], info["port"]
-    if not ours:
-        finder.close()
-        print("No relay with group %s answered (UDP port %d). Start one with: python "
-              "nethelper.py -g %s%s, or give its name or address: python pong_net.py "
-              "minji-pc" % (GROUP, SERVER_PORT, GROUP, port_option()), flush=True)
-        return None
-    print("Several relays have group %s; choose yours in the game's window:" % GROUP,
-          flush=True)
-    match.finder, match.next_ask = finder, time.monotonic() + ASK_AGAIN_EVERY
-    add_relays(ours)
-    match.set_phase("choosing")
-    return None
-
-
-def serves_our_group(info):
-    """Whether a game may find our group there: the relay lists it, or is
-    open to any group, or may have it unlisted (a private relay lists no
-    groups, and one with very many lists only the first ones)."""
-    groups = info["groups"]
-    return groups is None or GROUP in groups or bool(info.get("any_group")
-                                                      or info.get("more_groups"))
-
-
-def add_relays(found):
-    """Put relays on the list: new ones at the end (printed), the ones
-    listed already updated in place, so the chosen one stays where it is."""
-    places = {(r["address"], r["port"]): n for n, r in enumerate(match.relays)}
-    for info in found:
-        place = places.get((info["address"], info["port"]))
-        if place is None:
-            match.relays.append(info)
-            print("  %d. %s" % (len(match.relays), relay_line(info)), flush=True)
-        else:
-            match.relays[place] = info
-
-
-def keep_looking():
-    """While the list is up: read the answers, and ask again now and then."""
-    if time.monotonic() >= match.next_ask:
-        match.next_ask = time.monotonic() + ASK_AGAIN_EVERY
-        try:
-            match.finder.ask()
-        except OSError:
-            pass                # (the list stays as it is)
-    match.finder.poll()
-    add_relays([info for info in match.finder.found if serves_our_group(info)])
-
-
-def choose_with_key(key):
-    """Up and Down move through the list; Enter (or Space, or a number) joins."""
-    last = len(match.relays) - 1
-    number = int(key) - int(keys.K_1)
-    if key in UP_KEYS:
-        match.chosen = max(0, match.chosen - 1)
-    elif key in DOWN_KEYS:
-        match.chosen = min(last, match.chosen + 1)
-    elif key in (keys.RETURN, keys.KP_ENTER, keys.SPACE):
-        join_relay(match.relays[match.chosen])
-    elif 0 <= number <= min(8, last):
-        join_relay(match.relays[number])
-
-
 def join_relay(info):
+    """The player chose a relay from the list: join our group there."""
     global SERVER_IP, SERVER_PORT
     SERVER_IP, SERVER_PORT = info["address"], info["port"]
-    match.finder.close()
-    match.finder = None
-    print("Joining group %s at %s." % (GROUP, relay_line(info)), flush=True)
+    match.lobby = None
+    print("Joining group %s at %s." % (GROUP, relay_line(info, GROUP)), flush=True)
     match.set_phase("joining")
-
-
-def who_waits(info, lettering):
-    """Who is in our group there, in words: for Pong, Player 1 waits alone."""
-    if info["groups"] is None:
-        return lettering.say("not_listed")
-    players = info["groups"].get(GROUP, 0)
-    if players == 0:
-        return lettering.say("nobody_yet")
-    return lettering.say("one_waiting") if players == 1 else lettering.say("full", n=players)
-
-
-def relay_where(info):
-    if info["port"] == DEFAULT_PORT:
-        return info["address"]
-    return "%s port %d" % (info["address"], info["port"])
-
-
-def relay_line(info):
-    """A relay in the console's words: 'relay "minji-pc" at 192.168.0.12: nobody yet'."""
-    english = pong_text.Lettering("en")
-    name = '"%s"' % info["name"] if info["name"] else english.say("no_name")
-    return "relay %s at %s: %s" % (name, relay_where(info), who_waits(info, english))
-
-
-def relay_rows():
-    """The list as the screen shows it: (number, name, address, who waits)."""
-    lettering = pong_text.current()
-    return [("%d" % (n + 1), info["name"] or lettering.say("no_name"), relay_where(info),
-             who_waits(info, lettering)) for n, info in enumerate(match.relays)]
 
 
 def run_game():
