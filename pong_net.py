@@ -23,7 +23,6 @@ in pong_netcode.py; pong_harness.py runs this game for the tests.
 """
 import argparse
 import collections
-import math
 import random
 import sys
 import time
@@ -39,17 +38,14 @@ from pgzero.keyboard import keyboard
 from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
                        NetNode)
 from pong_lobby import find_the_relay, nothing_at_localhost, port_option, relay_line
-# WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
-from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
-                          BallPrediction, Blend, HostBall, HostClock, PingMeter, ball_from,
-                          bar_at, bar_frame_content, bar_pos_content, follow_textbook_host,
-                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+from pong_netcode import (BAR2_X, Netcode, ball_from, bar_at, read_ball_pos, read_bar_frame,
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
                           read_point, read_resume)
-from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR,
+# WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
+from pong_oop import (BALL_RADIUS, FINAL_SCORE, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR,
                       TEXT_COLOR, WIDTH, Ball, Bar, Score, bot_move,
                       draw_bar_label, draw_game, draw_message, draw_start_or_winner,
-                      event_sound, move_bar_with_keys, play_sound)
+                      move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
@@ -110,8 +106,9 @@ bar1 = Bar(GAP_FROM_SCR)                      # the host's bar, on the left
 bar2 = Bar(BAR2_X)                            # Player 2's bar, on the right
 
 
-class Match:
-    """What this game knows about the network and the other player."""
+class Match(Netcode):
+    """What this game knows about the network and the other player (the
+    netcode's half, its timing and the ball's, is in pong_netcode.Netcode)."""
 
     def __init__(self):
         self.phase = "joining"          # which screen is up (see SCREENS)
@@ -129,17 +126,12 @@ class Match:
         self.host_gone_since = None     # Player 2: when the host left
         self.saved_game = None          # (opponent id, my points, theirs, when) after a break
         self.bad_messages = collections.Counter()     # by title: read, made no sense
-        self.refused_hits = collections.Counter()     # by reason: Player 2's hits refused
         self.lobby = None               # phase "choosing": the relays to choose from
-        self.new_opponent()
+        super().__init__(ball)
 
     def new_opponent(self):
-        """Forget everything about the last opponent's timing."""
-        self.ping, self.blend, self.host_clock = PingMeter(), Blend(), HostClock()
-        self.host_ball, self.prediction = HostBall(ball), BallPrediction(ball)
-        self.shown_their_bar = None     # where the other player's bar is drawn
-        self.shown_lead = 0.0           # Player 2: frames the host is ahead of the ball
-        self.peer_judges_hits = False   # host: Player 2 sends "hit" messages
+        """Forget everything about the last opponent."""
+        super().new_opponent()
         self.opponent_id = None
         self.opponent_is_bot = False    # the other game said (in its hello) --bot plays it
 
@@ -359,8 +351,7 @@ def handle_recv_messages():
         match.their_bar.place(report.y)
     if match.is_host:
         for report in read_msgs("bar_frame", read_bar_frame, latest=True):
-            match.host_ball.hear_bar2(report)
-            match.peer_judges_hits = True       # (a textbook Player 2 sends no bar_frame)
+            match.hear_bar_frame(report)
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
 
@@ -388,9 +379,7 @@ def play_frame():
         host_frame()
     else:
         peer_frame()
-    their_y = match.their_bar.y
-    shown = their_y if match.shown_their_bar is None else match.shown_their_bar
-    match.shown_their_bar = glide(shown, their_y)
+    match.glide_their_bar(match.their_bar.y)
 
 
 def bot_wants_to_start():
@@ -424,104 +413,41 @@ def resume(b1, b2):
     print("Game resumed at %d-%d" % (b1, b2), flush=True)
 
 
-def verdict_frames():
-    """How long the host waits for Player 2's word on a ball at its bar."""
-    worst = match.ping.worst_ms()
-    if worst is None:
-        return 12
-    return min(MAX_VERDICT_FRAMES, math.ceil((worst + VERDICT_EXTRA_MS) / FRAME_MS) + 2)
-
-
 def host_frame():
-    """The host is the referee: it moves the ball and counts the points."""
-    host_ball, blend = match.host_ball, match.blend
-    for hit in read_msgs("hit", read_hit):
-        host_ball.hear_hit(hit)
-    for hit in host_ball.ready_hits():
-        why_not = host_ball.judge(hit) if match.game_started and not score.game_over \
-            else "no game"
-        if why_not:
-            match.refused_hits[why_not] += 1
-        else:
-            blend.corrected(host_ball.accept(hit), ball.center)
-            play_sound("bar")
-    for extra in range(host_ball.frames_due(time.monotonic())):
-        if extra:
-            move_my_bar()       # (after a busy moment: the bar keeps pace with the ball)
-        moving = match.game_started and not score.game_over
-        for event in host_ball.step(bar1, bar2, moving, match.peer_judges_hits, verdict_frames()):
-            if event in (1, 2):
-                score.add(event)
-                net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
-                play_sound("die")
-                report_score()
-                if not score.game_over:
-                    ball.serve()
-                    host_ball.served()
-            else:
-                play_sound(event_sound(event))
-    blend.fade()
-    x, y = ball.center
-    net.send_msg(PEER_NAME, "ball_pos", {
-        "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
-        "hit": host_ball.last_hit, "score": [score.b1, score.b2], "ms": round(now_ms(), 1)})
-    net.send_msg(PEER_NAME, "bar_pos", bar_pos_content(bar1))
+    """The host is the referee: it moves the ball and counts the points
+    (pong_netcode's rules: it judges Player 2's hits, and keeps the clock's pace)."""
+    carry_out(match.referee(read_msgs("hit", read_hit), time.monotonic(), bar1, bar2, score,
+                            match.game_started, move_my_bar))
 
 
 def peer_frame():
     """Player 2 shows the host's ball where the host has it now, and judges
     the ball at its own bar."""
-    prediction, ping = match.prediction, match.ping
     for point in read_msgs("score", read_point):
         score.add(point)
         play_sound("die")
-        report_score()
+        report_score(score.b1, score.b2)
     for b1, b2 in read_msgs("resume", read_resume):
         resume(b1, b2)
     moving = match.game_started and not score.game_over
-    states = read_msgs("ball_pos", read_ball_pos, latest=True)
-    if prediction.frame is None and moving:     # a textbook host numbers no frames
-        textbook_states = [state for state in states if state.frame is None]
-        for event in follow_textbook_host(ball, textbook_states[-1:]):
-            play_sound(event_sound(event))
-    for state in states:
-        if state.frame is None:
-            continue
-        match.host_clock.hear(state.frame, time.monotonic(), state.ms)
-        if state.score is not None and (score.b1, score.b2) != state.score:
-            score.b1, score.b2 = state.score        # both screens show the same score
-        answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
-        heard = prediction.hear(state, answer_due, moving)
-        if heard:
-            old_center, hits = heard
-            match.blend.corrected(old_center, ball.center)
-            send_hits(hits)
-    if prediction.frame is not None:
-        one_way = (ping.ms() or 0) / 2000
-        target = match.host_clock.now(time.monotonic(), one_way)
-        steps = frames_to_step(target, prediction.frame)
-        events, hits = prediction.step(steps, bar2, moving, move_my_bar)
-        for event in events:
-            play_sound(event_sound(event))
-        send_hits(hits)
-        match.shown_lead = lead(target, prediction.frame) if moving else 0.0
-    match.blend.fade()
-    frame = prediction.frame if prediction.frame is not None else 0
-    net.send_msg(HOST_NAME, "bar_pos", bar_pos_content(bar2))
-    net.send_msg(HOST_NAME, "bar_frame", bar_frame_content(bar2, frame))
+    carry_out(match.follow_host(read_msgs("ball_pos", read_ball_pos, latest=True),
+                                time.monotonic(), score, bar2, moving, move_my_bar))
 
 
-def send_hits(hits):
-    for hit in hits:
-        net.send_msg(HOST_NAME, "hit", {"frame": hit.frame, "bar": hit.bar,
-                                        "center": list(hit.center), "vel": list(hit.vel)},
-                     queue=True)
+def carry_out(turn):
+    """Do what a frame of the netcode asks: send, play sounds, print scores."""
+    for title, content, queued in turn.sends:
+        net.send_msg(match.peer_id, title, content, queue=queued)
+    for name in turn.sounds:
+        play_sound(name)
+    for b1, b2 in turn.scores:
+        report_score(b1, b2)
 
 
-def report_score():
-    print("Score %d-%d" % (score.b1, score.b2), flush=True)
-    if score.game_over:
-        print("Winner: Player%d %d-%d" % (score.winner(), score.b1, score.b2), flush=True)
+def report_score(b1, b2):
+    print("Score %d-%d" % (b1, b2), flush=True)
+    if max(b1, b2) >= FINAL_SCORE:
+        print("Winner: Player%d %d-%d" % (1 if b1 >= FINAL_SCORE else 2, b1, b2), flush=True)
 
 
 # ---- Pygame Zero's hooks ----
@@ -562,10 +488,7 @@ def hear_the_teacher():
 def shown_positions():
     """Where draw() draws the ball and the two bars' tops: Player 2's ball
     where the host has it now, corrections and the other bar smoothed."""
-    x, y = match.host_ball.shown_center()   # (the host shows a save it expects at once)
-    if not match.is_host and match.opponent_here:
-        x, y = match.prediction.drawn_at(match.shown_lead)
-    center = match.blend.shown((x, y))
+    center = match.shown_center(not match.is_host and match.opponent_here)
     tops = {"bar1": bar1.y, "bar2": bar2.y}
     if match.shown_their_bar is not None and match.opponent_here:
         tops["bar2" if match.is_host else "bar1"] = int(round(match.shown_their_bar))
