@@ -42,10 +42,9 @@ from pong_netcode import (BAR2_X, Netcode, ball_from, bar_at, read_ball_pos, rea
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
                           read_point, read_resume)
 # WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
-from pong_oop import (BALL_RADIUS, FINAL_SCORE, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR,
-                      TEXT_COLOR, WIDTH, Ball, Bar, Score, bot_move,
-                      draw_bar_label, draw_game, draw_message, draw_start_or_winner,
-                      move_bar_with_keys, play_sound)
+from pong_oop import (BALL_RADIUS, FINAL_SCORE, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
+                      bot_move, draw_bar_label, draw_bottom_message, draw_game, draw_message,
+                      draw_start_or_winner, move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
@@ -73,7 +72,6 @@ BOT_WINNER_FRAMES = 3 * 60  # --bot: the winner screen stays 3 s before it plays
 TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
                             # (when the relay stops, the host seems to leave first)
 TEACHER_FRAMES = 5 * 60     # how long (5 s) the teacher's message (from the relay's board) shows
-TEACHER_TEXT = 28           # its letters' size
 PLAYER_ID = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 # The screens: the game is always in one of these phases, and each phase's
@@ -522,27 +520,9 @@ def draw():
     else:
         draw_start_or_winner(screen, score, match.game_started, say("keys_net"))
     if match.phase == "kicked":
-        draw_teacher_message(screen, match.error)       # the relay's sentence, with the reason
+        draw_bottom_message(screen, match.error)       # the relay's sentence, with the reason
     elif match.told_frames:
-        draw_teacher_message(screen, say("teacher_says", text=match.told))
-
-
-def draw_teacher_message(screen, text):
-    """The teacher's words on a panel at the bottom of the court, over the
-    game (pong_text finds a font with Korean letters: the teacher may write
-    Korean whatever the game's language)."""
-    lettering = pong_text.current()
-    lines = lettering.lines(text, TEACHER_TEXT, WIDTH - 80)[:4]
-    line_height = lettering.line_height(text, TEACHER_TEXT)
-    width = max(lettering.render(line, TEACHER_TEXT, TEXT_COLOR, text).get_width()
-                for line in lines) + 40
-    box = pygame.Rect(0, 0, width, line_height * len(lines) + 24)
-    box.midbottom = (WIDTH // 2, HEIGHT - 12)
-    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
-    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
-    for row, line in enumerate(lines):
-        draw_text(screen, line, TEACHER_TEXT, TEXT_COLOR, text,
-                            midtop=(WIDTH // 2, box.top + 12 + row * line_height))
+        draw_bottom_message(screen, say("teacher_says", text=match.told))
 
 
 def ping_text():

@@ -453,7 +453,7 @@ def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
 
     def below(screen):          # what a phase draws beside its message: the kick's reason
         if phase == "kicked":
-            game.draw_teacher_message(screen, game.match.error)
+            pong_oop.draw_bottom_message(screen, game.match.error)
 
     def expected(screen):
         screen.blit(court_with_message(game, None, title, small), (0, 0))
@@ -848,7 +848,7 @@ def test_net_kicked_screen_gives_the_teachers_reason(board_game, capsys, lang):
     def expected(screen):
         screen.blit(court_with_message(game, None, words(lang, "kicked"),
                                        words(lang, "kicked_why")), (0, 0))
-        game.draw_teacher_message(screen, game.match.error)     # (a font with Korean letters)
+        pong_oop.draw_bottom_message(screen, game.match.error)     # (a font with Korean letters)
     assert same_picture(picture, render(expected))
     for _ in range(3 * 60):                 # it tries again, and is refused while banned
         game.update()
