@@ -22,7 +22,6 @@ network (message formats, ping, Player 2's prediction, checking its hits) is
 in pong_netcode.py; pong_harness.py runs this game for the tests.
 """
 import argparse
-import collections
 import random
 import sys
 import time
@@ -67,7 +66,6 @@ DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
-RESUME_WITHIN = 30.0        # the same two players back this soon: play on from the score
 BOT_WINNER_FRAMES = 3 * 60  # --bot: the winner screen stays 3 s before it plays again
 TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
                             # (when the relay stops, the host seems to leave first)
@@ -122,15 +120,12 @@ class Match(Netcode):
         self.game_started = False
         self.winner_frames = 0          # how many frames the winner screen has been up
         self.host_gone_since = None     # Player 2: when the host left
-        self.saved_game = None          # (opponent id, my points, theirs, when) after a break
-        self.bad_messages = collections.Counter()     # by title: read, made no sense
         self.lobby = None               # phase "choosing": the relays to choose from
         super().__init__(ball)
 
     def new_opponent(self):
         """Forget everything about the last opponent."""
         super().new_opponent()
-        self.opponent_id = None
         self.opponent_is_bot = False    # the other game said (in its hello) --bot plays it
 
     def set_phase(self, phase):
@@ -222,11 +217,9 @@ def watch_the_group():
         match.set_phase("playing")
         match.host_gone_since = None
         print("%s is here. Let's play!" % match.peer_id, flush=True)
-        remembered = None
-        if match.saved_game and time.monotonic() - match.saved_game[3] <= RESUME_WITHIN:
-            remembered = match.saved_game[0]
-        net.send_msg(match.peer_id, "hello", {"id": PLAYER_ID, "resume": remembered,
-                                              "bot": BOT}, queue=True)
+        net.send_msg(match.peer_id, "hello", {
+            "id": PLAYER_ID, "resume": match.remembered_opponent(time.monotonic()), "bot": BOT},
+            queue=True)
         return
     remember_game()
     match.set_phase("waiting")
@@ -254,9 +247,7 @@ def take_over_when_the_host_is_gone():
 
 def remember_game():
     """Keep the score of an interrupted game, in case the same opponent is back soon."""
-    if match.game_started and not score.game_over and match.opponent_id:
-        mine, theirs = (score.b1, score.b2) if match.is_host else (score.b2, score.b1)
-        match.saved_game = (match.opponent_id, mine, theirs, time.monotonic())
+    match.remember_game(score, match.is_host, match.game_started, time.monotonic())
 
 
 def connection_lost():
@@ -327,14 +318,7 @@ def read_msgs(title, reader, latest=False):
         contents = [] if message is None else [message]
     else:
         contents = net.get_all_msgs(match.peer_id, title) or []
-    good = []
-    for content in contents:
-        value = reader(content)
-        if value is None:
-            match.bad_messages[title] += 1
-        else:
-            good.append(value)
-    return good
+    return match.read(title, reader, contents)
 
 
 def handle_recv_messages():
@@ -392,14 +376,11 @@ def hear_hello(their_id, they_remember, their_bot=False):
     """The other player says who they are. The host decides whether this
     is the same game, interrupted by the relay, and the score goes on."""
     match.opponent_id, match.opponent_is_bot = their_id, their_bot
-    if not match.is_host or match.saved_game is None:
-        return
-    saved_id, b1, b2, when = match.saved_game     # my points first: I am Player 1 now
-    match.saved_game = None
-    if saved_id == their_id and they_remember == PLAYER_ID and \
-            time.monotonic() - when <= RESUME_WITHIN:
-        resume(b1, b2)
-        net.send_msg(PEER_NAME, "resume", {"score": [b1, b2]}, queue=True)
+    saved = match.is_host and match.same_game_again(their_id, they_remember, PLAYER_ID,
+                                                     time.monotonic())
+    if saved:
+        resume(*saved)
+        net.send_msg(PEER_NAME, "resume", {"score": list(saved)}, queue=True)
         ball.serve()
         match.host_ball.served()
 

@@ -89,6 +89,7 @@ MAX_VERDICT_FRAMES = 45     # ... but never longer than this
 HISTORY_FRAMES = 180        # the host remembers the ball this many frames back
 MAX_REPLAY = 120            # Player 2 runs a state forward at most this far
 MAX_CATCH_UP = 4            # Player 2 moves the ball at most this many frames in one
+RESUME_WITHIN = 30.0        # s: the same two players back this soon play on from the score
 
 # Sanity limits for what arrives
 MAX_FRAME = 2 ** 40
@@ -756,6 +757,8 @@ class Netcode:
     def __init__(self, ball):
         self.ball = ball
         self.refused_hits = collections.Counter()     # by reason: Player 2's hits refused
+        self.bad_messages = collections.Counter()     # by title: read, made no sense
+        self.saved_game = None          # (opponent id, my points, theirs, when) after a break
         self.new_opponent()
 
     def new_opponent(self):
@@ -765,6 +768,41 @@ class Netcode:
         self.shown_their_bar = None     # where the other player's bar is drawn
         self.shown_lead = 0.0           # Player 2: frames the host is ahead of the ball
         self.peer_judges_hits = False   # host: Player 2 sends "hit" messages
+        self.opponent_id = None         # the other game's id, from its hello
+
+    def read(self, title, reader, contents):
+        """The contents of messages of one title, read with reader(): the
+        ones that make sense; the others are counted in bad_messages."""
+        good = []
+        for content in contents:
+            value = reader(content)
+            if value is None:
+                self.bad_messages[title] += 1
+            else:
+                good.append(value)
+        return good
+
+    def remember_game(self, score, is_host, game_started, now_s):
+        """Keep the score of an interrupted game, in case the same opponent is back soon."""
+        if game_started and not score.game_over and self.opponent_id:
+            mine, theirs = (score.b1, score.b2) if is_host else (score.b2, score.b1)
+            self.saved_game = (self.opponent_id, mine, theirs, now_s)
+
+    def remembered_opponent(self, now_s):
+        """Whom we played before the break, if it ended RESUME_WITHIN ago or less (for hello)."""
+        if self.saved_game and now_s - self.saved_game[3] <= RESUME_WITHIN:
+            return self.saved_game[0]
+        return None
+
+    def same_game_again(self, their_id, they_remember, my_id, now_s):
+        """The host hears the new opponent's hello: the score (b1, b2) to
+        play on from if it is the one from before the break and remembers
+        us too, else None. The saved game is forgotten either way."""
+        saved, self.saved_game = self.saved_game, None
+        if saved and saved[0] == their_id and they_remember == my_id and \
+                now_s - saved[3] <= RESUME_WITHIN:
+            return saved[1], saved[2]     # my points first: I am Player 1 now
+        return None
 
     def verdict_frames(self):
         """How long the host waits for Player 2's word on a ball at its bar."""
