@@ -1,5 +1,6 @@
 """Finding the relay: pong_net.py asks the local network which relays have
-its group, and when several answer it shows them as a list to choose from.
+its group, and when several answer it shows them as a list to choose from;
+when no relay lets it join, why_not_joined() says why.
 
 Nothing here is the game itself: pong_net.py calls find_the_relay() when it
 starts (SERVER_IP = "auto", or no relay at localhost), and while its phase
@@ -11,7 +12,8 @@ import time
 import pong_text
 from pgzero.constants import keys
 
-from nethelper import DEFAULT_PORT, RelayFinder, check_relay
+from nethelper import (DEFAULT_PORT, GROUP_FULL, NAME_TAKEN, TIMEOUT, RelayFinder,
+                       check_relay)
 from pong_oop import (HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR, MESSAGE_MARGIN,
                       TEXT_COLOR, WIDTH, Rect)
 from pong_text import draw_text, say
@@ -31,6 +33,25 @@ def nothing_at_localhost(port):
 def port_option(port):
     """How to give the port on a command line: nothing for the usual one."""
     return "" if port == DEFAULT_PORT else " -p %d" % port
+
+
+def why_not_joined(error_code, error, address, port, group, timeout):
+    """Every name was tried and the relay said no (or is not there): says
+    why in the console, and returns the screen to show ("group_full" or
+    "failed") and, for "failed", its words in the screen's language."""
+    if error_code in (NAME_TAKEN, GROUP_FULL):
+        print("Failed to connect. The group is full.", flush=True)
+        print("Two players are already in group %s: wait for them to finish, or join "
+              "another group with --group NAME." % group, flush=True)
+        return "group_full", ""
+    # error (NetNode's) says what happened and, for "no relay", how to start one.
+    explanation = error
+    if error_code == TIMEOUT:
+        explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
+            address, port_option(port))
+    print("Failed to connect.", explanation, flush=True)
+    return "failed", pong_text.current().why_failed(error_code, explanation, address, port,
+                                                    group, timeout)
 
 
 def find_the_relay(group, discover_at, port):

@@ -18,8 +18,10 @@ Options: [ADDRESS [PORT]] --group NAME, --lang ko|en, --bot (the computer plays 
 it starts a game only against another --bot), --autostart (press Space as
 soon as both are in). Each has a constant below, for Mu's Play button, which
 gives a game no options. The netcode that keeps the game fair on a slow
-network (message formats, ping, Player 2's prediction, checking its hits) is
-in pong_netcode.py; pong_harness.py runs this game for the tests.
+network (message formats, ping, Player 2's prediction, checking its hits,
+each side's work every frame) is in pong_netcode.py; finding the relay on
+the local network is in pong_lobby.py; pong_harness.py runs this game for
+the tests.
 """
 import argparse
 import random
@@ -34,9 +36,8 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
-                       NetNode)
-from pong_lobby import find_the_relay, nothing_at_localhost, port_option, relay_line
+from nethelper import DEFAULT_PORT, KICKED, NAME_TAKEN, RELAY_STOPPING, NetNode
+from pong_lobby import find_the_relay, nothing_at_localhost, relay_line, why_not_joined
 from pong_netcode import (BAR2_X, Netcode, ball_from, bar_at, read_ball_pos, read_bar_frame,
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
                           read_point, read_resume)
@@ -185,21 +186,9 @@ def joined(name):
 def explain_and_quit():
     """Every name was tried and the relay said no (or is not there): say
     why in the console and on the screen, and quit a little later."""
-    if net.error_code in (NAME_TAKEN, GROUP_FULL):
-        print("Failed to connect. The group is full.", flush=True)
-        print("Two players are already in group %s: wait for them to finish, or join "
-              "another group with --group NAME." % GROUP, flush=True)
-        match.set_phase("group_full")
-        return
-    # net.error says what happened and, for "no relay", how to start one.
-    explanation = net.error
-    if net.error_code == TIMEOUT:
-        explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
-            SERVER_IP, port_option(SERVER_PORT))
-    print("Failed to connect.", explanation, flush=True)
-    match.error = pong_text.current().why_failed(net.error_code, explanation, SERVER_IP,
-                                                 SERVER_PORT, GROUP, JOIN_TIMEOUT)
-    match.set_phase("failed")
+    phase, match.error = why_not_joined(net.error_code, net.error, SERVER_IP, SERVER_PORT,
+                                        GROUP, JOIN_TIMEOUT)
+    match.set_phase(phase)
 
 
 def rejoin(names, phase):
@@ -325,8 +314,8 @@ def handle_recv_messages():
     """What both players read every frame: the ping, who the other is, the
     other bar, and Space pressed over there."""
     for report in read_msgs("ping", read_ping, latest=True):
-        match.ping.hear(report, now_ms())
-    net.send_msg(match.peer_id, "ping", match.ping.message(now_ms()))
+        match.ping.hear(report, time.monotonic() * 1000)
+    net.send_msg(match.peer_id, "ping", match.ping.message(time.monotonic() * 1000))
     for hello in read_msgs("hello", read_hello):
         hear_hello(*hello)
     for report in read_msgs("bar_pos", read_bar_pos, latest=True):
@@ -336,10 +325,6 @@ def handle_recv_messages():
             match.hear_bar_frame(report)
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
-
-
-def now_ms():
-    return time.monotonic() * 1000
 
 
 def move_my_bar():
@@ -468,10 +453,10 @@ def shown_positions():
     """Where draw() draws the ball and the two bars' tops: Player 2's ball
     where the host has it now, corrections and the other bar smoothed."""
     center = match.shown_center(not match.is_host and match.opponent_here)
-    tops = {"bar1": bar1.y, "bar2": bar2.y}
+    tops = [bar1.y, bar2.y]
     if match.shown_their_bar is not None and match.opponent_here:
-        tops["bar2" if match.is_host else "bar1"] = int(round(match.shown_their_bar))
-    return center, tops["bar1"], tops["bar2"]
+        tops[1 if match.is_host else 0] = int(round(match.shown_their_bar))
+    return center, tops[0], tops[1]
 
 
 def screen_message():
@@ -506,14 +491,11 @@ def draw():
         draw_bottom_message(screen, say("teacher_says", text=match.told))
 
 
-def ping_text():
-    value = match.ping.ms()
-    return say("no_ping") if value is None else say("ping", ms=round(value))
-
-
 def draw_ping(screen):
     """The round trip, small in a corner, so a player knows why the game feels slow."""
-    draw_text(screen, ping_text(), 22, "grey", topright=(WIDTH - 8, 6))
+    ms = match.ping.ms()
+    text = say("no_ping") if ms is None else say("ping", ms=round(ms))
+    draw_text(screen, text, 22, "grey", topright=(WIDTH - 8, 6))
 
 
 # ---- Options, and starting the game ----
