@@ -50,7 +50,7 @@ def snapshot(game):
             "score": [game.score.b1, game.score.b2], "ping": match.ping.ms(), "me": match.me,
             "game_frame": match.host_ball.frame if match.is_host else match.prediction.frame,
             "lead": round(match.shown_lead, 2),
-            "choices": game.relay_rows() if match.phase == "choosing" else None}
+            "choices": match.lobby.rows() if match.phase == "choosing" else None}
 
 
 class Drift:
@@ -179,7 +179,8 @@ def main(argv=None):
     parser.add_argument("options", nargs=argparse.REMAINDER, help="the game's own options")
     options = parser.parse_args(argv)
     game = load(options.game, options.options)
-    prediction_class = getattr(game, "BallPrediction", None)
+    prediction_class = (getattr(game, "BallPrediction", None)     # (older games had it)
+                        or getattr(sys.modules.get("pong_netcode"), "BallPrediction", None))
     drift = Drift(prediction_class) if prediction_class else None
     run(game, options.frames, options.screenshot, options.record, drift,
         keys_from_stdin() if options.keys else None)

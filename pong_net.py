@@ -18,12 +18,12 @@ Options: [ADDRESS [PORT]] --group NAME, --lang ko|en, --bot (the computer plays 
 it starts a game only against another --bot), --autostart (press Space as
 soon as both are in). Each has a constant below, for Mu's Play button, which
 gives a game no options. The netcode that keeps the game fair on a slow
-network (message formats, ping, Player 2's prediction, checking its hits) is
-in pong_netcode.py; pong_harness.py runs this game for the tests.
+network (message formats, ping, Player 2's prediction, checking its hits,
+each side's work every frame) is in pong_netcode.py; finding the relay on
+the local network is in pong_lobby.py; pong_harness.py runs this game for
+the tests.
 """
 import argparse
-import collections
-import math
 import random
 import sys
 import time
@@ -36,19 +36,15 @@ import pygame
 from pgzero.constants import keys
 from pgzero.keyboard import keyboard
 
-from nethelper import (DEFAULT_PORT, GROUP_FULL, KICKED, NAME_TAKEN, RELAY_STOPPING, TIMEOUT,
-                       NetNode, RelayFinder, check_relay, find_relays)
-# WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
-from pong_netcode import (BAR2_X, FPS, FRAME_MS, MAX_VERDICT_FRAMES, VERDICT_EXTRA_MS,
-                          BallPrediction, Blend, HostBall, HostClock, PingMeter, ball_from,
-                          bar_at, bar_frame_content, bar_pos_content, follow_textbook_host,
-                          frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
+from nethelper import DEFAULT_PORT, KICKED, NAME_TAKEN, RELAY_STOPPING, NetNode
+from pong_lobby import find_the_relay, nothing_at_localhost, relay_line, why_not_joined
+from pong_netcode import (BAR2_X, Netcode, ball_from, bar_at, read_ball_pos, read_bar_frame,
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
                           read_point, read_resume)
-from pong_oop import (BALL_RADIUS, GAP_FROM_SCR, HEIGHT, MESSAGE_BORDER_COLOR, MESSAGE_BOX_COLOR,
-                      MESSAGE_MARGIN, TEXT_COLOR, WIDTH, Ball, Bar, Rect, Score, bot_move,
-                      draw_bar_label, draw_game, draw_message, draw_start_or_winner,
-                      event_sound, move_bar_with_keys, play_sound)
+# WIDTH and HEIGHT are imported for Pygame Zero: it sizes the window from them.
+from pong_oop import (BALL_RADIUS, FINAL_SCORE, GAP_FROM_SCR, HEIGHT, WIDTH, Ball, Bar, Score,
+                      bot_move, draw_bar_label, draw_bottom_message, draw_game, draw_message,
+                      draw_start_or_winner, move_bar_with_keys, play_sound)
 from pong_text import draw_text, say
 
 SERVER_IP = "localhost"     # the relay's address, in quotes: e.g. SERVER_IP = "192.168.0.12"
@@ -69,18 +65,12 @@ ICON = pong_oop.ICON        # the window's icon, from images/ (None if it is mis
 UP_KEYS = [keys.A, keys.W, keys.UP]          # both players may use either set of keys
 DOWN_KEYS = [keys.Z, keys.S, keys.DOWN]
 RECONNECT_EVERY = 2.0       # seconds between tries while the relay is gone
-FIND_FOR = 1.0              # s: how long to listen for relays' answers before choosing
-ASK_AGAIN_EVERY = 2.0       # s: the list of relays asks the network again this often
-LIST_ROWS = 5               # relays the list shows at once (scrolled to the chosen one)
-CHOSEN_COLOR = (60, 90, 170)   # behind the chosen relay in the list
 REFUSAL_FRAMES = 4 * 60     # how long (4 s) a refused game shows why before it closes
 JOIN_TIMEOUT = 3.0          # give up one try to join after this many seconds
-RESUME_WITHIN = 30.0        # the same two players back this soon: play on from the score
 BOT_WINNER_FRAMES = 3 * 60  # --bot: the winner screen stays 3 s before it plays again
 TAKE_OVER_AFTER = 0.5       # s: Player 2 waits this long before it takes over as host
                             # (when the relay stops, the host seems to leave first)
 TEACHER_FRAMES = 5 * 60     # how long (5 s) the teacher's message (from the relay's board) shows
-TEACHER_TEXT = 28           # its letters' size
 PLAYER_ID = "%08x" % random.getrandbits(32)   # tells "the same player is back"
 
 # The screens: the game is always in one of these phases, and each phase's
@@ -97,7 +87,7 @@ SCREENS = {
     "waiting": ("waiting", "you_are"),
     "host_left": ("host_left", "now_host"),
     "kicked": ("kicked", "kicked_why"),
-    "choosing": ("choose_relay", "choose_why"),    # and the list: see draw_relay_list()
+    "choosing": ("choose_relay", "choose_why"),    # and the list: pong_lobby.RelayList
     "playing": None,        # the court: how to start, or who won (see draw())
 }
 REFUSED = ("group_full", "failed")     # the relay said no: any key closes the game
@@ -113,8 +103,9 @@ bar1 = Bar(GAP_FROM_SCR)                      # the host's bar, on the left
 bar2 = Bar(BAR2_X)                            # Player 2's bar, on the right
 
 
-class Match:
-    """What this game knows about the network and the other player."""
+class Match(Netcode):
+    """What this game knows about the network and the other player (the
+    netcode's half, its timing and the ball's, is in pong_netcode.Netcode)."""
 
     def __init__(self):
         self.phase = "joining"          # which screen is up (see SCREENS)
@@ -130,23 +121,12 @@ class Match:
         self.game_started = False
         self.winner_frames = 0          # how many frames the winner screen has been up
         self.host_gone_since = None     # Player 2: when the host left
-        self.saved_game = None          # (opponent id, my points, theirs, when) after a break
-        self.bad_messages = collections.Counter()     # by title: read, made no sense
-        self.refused_hits = collections.Counter()     # by reason: Player 2's hits refused
-        self.finder = None              # phase "choosing": asks the network for relays...
-        self.relays = []                # ... the ones with our group, in the order heard
-        self.chosen = 0                 # ... the one the keys point at
-        self.next_ask = 0.0             # ... and when to ask again
-        self.new_opponent()
+        self.lobby = None               # phase "choosing": the relays to choose from
+        super().__init__(ball)
 
     def new_opponent(self):
-        """Forget everything about the last opponent's timing."""
-        self.ping, self.blend, self.host_clock = PingMeter(), Blend(), HostClock()
-        self.host_ball, self.prediction = HostBall(ball), BallPrediction(ball)
-        self.shown_their_bar = None     # where the other player's bar is drawn
-        self.shown_lead = 0.0           # Player 2: frames the host is ahead of the ball
-        self.peer_judges_hits = False   # host: Player 2 sends "hit" messages
-        self.opponent_id = None
+        """Forget everything about the last opponent."""
+        super().new_opponent()
         self.opponent_is_bot = False    # the other game said (in its hello) --bot plays it
 
     def set_phase(self, phase):
@@ -206,25 +186,9 @@ def joined(name):
 def explain_and_quit():
     """Every name was tried and the relay said no (or is not there): say
     why in the console and on the screen, and quit a little later."""
-    if net.error_code in (NAME_TAKEN, GROUP_FULL):
-        print("Failed to connect. The group is full.", flush=True)
-        print("Two players are already in group %s: wait for them to finish, or join "
-              "another group with --group NAME." % GROUP, flush=True)
-        match.set_phase("group_full")
-        return
-    # net.error says what happened and, for "no relay", how to start one.
-    explanation = net.error
-    if net.error_code == TIMEOUT:
-        explanation += "\nTo find out why: python nethelper.py --check %s%s" % (
-            SERVER_IP, port_option())
-    print("Failed to connect.", explanation, flush=True)
-    match.error = pong_text.current().why_failed(net.error_code, explanation, SERVER_IP,
-                                                 SERVER_PORT, GROUP, JOIN_TIMEOUT)
-    match.set_phase("failed")
-
-
-def port_option():
-    return "" if SERVER_PORT == DEFAULT_PORT else " -p %d" % SERVER_PORT
+    phase, match.error = why_not_joined(net.error_code, net.error, SERVER_IP, SERVER_PORT,
+                                        GROUP, JOIN_TIMEOUT)
+    match.set_phase(phase)
 
 
 def rejoin(names, phase):
@@ -242,11 +206,9 @@ def watch_the_group():
         match.set_phase("playing")
         match.host_gone_since = None
         print("%s is here. Let's play!" % match.peer_id, flush=True)
-        remembered = None
-        if match.saved_game and time.monotonic() - match.saved_game[3] <= RESUME_WITHIN:
-            remembered = match.saved_game[0]
-        net.send_msg(match.peer_id, "hello", {"id": PLAYER_ID, "resume": remembered,
-                                              "bot": BOT}, queue=True)
+        net.send_msg(match.peer_id, "hello", {
+            "id": PLAYER_ID, "resume": match.remembered_opponent(time.monotonic()), "bot": BOT},
+            queue=True)
         return
     remember_game()
     match.set_phase("waiting")
@@ -274,9 +236,7 @@ def take_over_when_the_host_is_gone():
 
 def remember_game():
     """Keep the score of an interrupted game, in case the same opponent is back soon."""
-    if match.game_started and not score.game_over and match.opponent_id:
-        mine, theirs = (score.b1, score.b2) if match.is_host else (score.b2, score.b1)
-        match.saved_game = (match.opponent_id, mine, theirs, time.monotonic())
+    match.remember_game(score, match.is_host, match.game_started, time.monotonic())
 
 
 def connection_lost():
@@ -331,7 +291,9 @@ def on_key_down(key):
     if match.phase in REFUSED:
         sys.exit(1)         # any key closes a game the relay refused
     if match.phase == "choosing":
-        choose_with_key(key)
+        picked = match.lobby.choose_with_key(key, UP_KEYS, DOWN_KEYS)
+        if picked:
+            join_relay(picked)
         return
     if key == keys.SPACE:
         press_start()
@@ -345,36 +307,24 @@ def read_msgs(title, reader, latest=False):
         contents = [] if message is None else [message]
     else:
         contents = net.get_all_msgs(match.peer_id, title) or []
-    good = []
-    for content in contents:
-        value = reader(content)
-        if value is None:
-            match.bad_messages[title] += 1
-        else:
-            good.append(value)
-    return good
+    return match.read(title, reader, contents)
 
 
 def handle_recv_messages():
     """What both players read every frame: the ping, who the other is, the
     other bar, and Space pressed over there."""
     for report in read_msgs("ping", read_ping, latest=True):
-        match.ping.hear(report, now_ms())
-    net.send_msg(match.peer_id, "ping", match.ping.message(now_ms()))
+        match.ping.hear(report, time.monotonic() * 1000)
+    net.send_msg(match.peer_id, "ping", match.ping.message(time.monotonic() * 1000))
     for hello in read_msgs("hello", read_hello):
         hear_hello(*hello)
     for report in read_msgs("bar_pos", read_bar_pos, latest=True):
         match.their_bar.place(report.y)
     if match.is_host:
         for report in read_msgs("bar_frame", read_bar_frame, latest=True):
-            match.host_ball.hear_bar2(report)
-            match.peer_judges_hits = True       # (a textbook Player 2 sends no bar_frame)
+            match.hear_bar_frame(report)
     if read_msgs("game_start", read_game_start) and may_start():
         start_game()
-
-
-def now_ms():
-    return time.monotonic() * 1000
 
 
 def move_my_bar():
@@ -396,9 +346,7 @@ def play_frame():
         host_frame()
     else:
         peer_frame()
-    their_y = match.their_bar.y
-    shown = their_y if match.shown_their_bar is None else match.shown_their_bar
-    match.shown_their_bar = glide(shown, their_y)
+    match.glide_their_bar(match.their_bar.y)
 
 
 def bot_wants_to_start():
@@ -413,14 +361,11 @@ def hear_hello(their_id, they_remember, their_bot=False):
     """The other player says who they are. The host decides whether this
     is the same game, interrupted by the relay, and the score goes on."""
     match.opponent_id, match.opponent_is_bot = their_id, their_bot
-    if not match.is_host or match.saved_game is None:
-        return
-    saved_id, b1, b2, when = match.saved_game     # my points first: I am Player 1 now
-    match.saved_game = None
-    if saved_id == their_id and they_remember == PLAYER_ID and \
-            time.monotonic() - when <= RESUME_WITHIN:
-        resume(b1, b2)
-        net.send_msg(PEER_NAME, "resume", {"score": [b1, b2]}, queue=True)
+    saved = match.is_host and match.same_game_again(their_id, they_remember, PLAYER_ID,
+                                                     time.monotonic())
+    if saved:
+        resume(*saved)
+        net.send_msg(PEER_NAME, "resume", {"score": list(saved)}, queue=True)
         ball.serve()
         match.host_ball.served()
 
@@ -432,104 +377,41 @@ def resume(b1, b2):
     print("Game resumed at %d-%d" % (b1, b2), flush=True)
 
 
-def verdict_frames():
-    """How long the host waits for Player 2's word on a ball at its bar."""
-    worst = match.ping.worst_ms()
-    if worst is None:
-        return 12
-    return min(MAX_VERDICT_FRAMES, math.ceil((worst + VERDICT_EXTRA_MS) / FRAME_MS) + 2)
-
-
 def host_frame():
-    """The host is the referee: it moves the ball and counts the points."""
-    host_ball, blend = match.host_ball, match.blend
-    for hit in read_msgs("hit", read_hit):
-        host_ball.hear_hit(hit)
-    for hit in host_ball.ready_hits():
-        why_not = host_ball.judge(hit) if match.game_started and not score.game_over \
-            else "no game"
-        if why_not:
-            match.refused_hits[why_not] += 1
-        else:
-            blend.corrected(host_ball.accept(hit), ball.center)
-            play_sound("bar")
-    for extra in range(host_ball.frames_due(time.monotonic())):
-        if extra:
-            move_my_bar()       # (after a busy moment: the bar keeps pace with the ball)
-        moving = match.game_started and not score.game_over
-        for event in host_ball.step(bar1, bar2, moving, match.peer_judges_hits, verdict_frames()):
-            if event in (1, 2):
-                score.add(event)
-                net.send_msg(PEER_NAME, "score", "b%d" % event, queue=True)
-                play_sound("die")
-                report_score()
-                if not score.game_over:
-                    ball.serve()
-                    host_ball.served()
-            else:
-                play_sound(event_sound(event))
-    blend.fade()
-    x, y = ball.center
-    net.send_msg(PEER_NAME, "ball_pos", {
-        "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
-        "hit": host_ball.last_hit, "score": [score.b1, score.b2], "ms": round(now_ms(), 1)})
-    net.send_msg(PEER_NAME, "bar_pos", bar_pos_content(bar1))
+    """The host is the referee: it moves the ball and counts the points
+    (pong_netcode's rules: it judges Player 2's hits, and keeps the clock's pace)."""
+    carry_out(match.referee(read_msgs("hit", read_hit), time.monotonic(), bar1, bar2, score,
+                            match.game_started, move_my_bar))
 
 
 def peer_frame():
     """Player 2 shows the host's ball where the host has it now, and judges
     the ball at its own bar."""
-    prediction, ping = match.prediction, match.ping
     for point in read_msgs("score", read_point):
         score.add(point)
         play_sound("die")
-        report_score()
+        report_score(score.b1, score.b2)
     for b1, b2 in read_msgs("resume", read_resume):
         resume(b1, b2)
     moving = match.game_started and not score.game_over
-    states = read_msgs("ball_pos", read_ball_pos, latest=True)
-    if prediction.frame is None and moving:     # a textbook host numbers no frames
-        textbook_states = [state for state in states if state.frame is None]
-        for event in follow_textbook_host(ball, textbook_states[-1:]):
-            play_sound(event_sound(event))
-    for state in states:
-        if state.frame is None:
-            continue
-        match.host_clock.hear(state.frame, time.monotonic(), state.ms)
-        if state.score is not None and (score.b1, score.b2) != state.score:
-            score.b1, score.b2 = state.score        # both screens show the same score
-        answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
-        heard = prediction.hear(state, answer_due, moving)
-        if heard:
-            old_center, hits = heard
-            match.blend.corrected(old_center, ball.center)
-            send_hits(hits)
-    if prediction.frame is not None:
-        one_way = (ping.ms() or 0) / 2000
-        target = match.host_clock.now(time.monotonic(), one_way)
-        steps = frames_to_step(target, prediction.frame)
-        events, hits = prediction.step(steps, bar2, moving, move_my_bar)
-        for event in events:
-            play_sound(event_sound(event))
-        send_hits(hits)
-        match.shown_lead = lead(target, prediction.frame) if moving else 0.0
-    match.blend.fade()
-    frame = prediction.frame if prediction.frame is not None else 0
-    net.send_msg(HOST_NAME, "bar_pos", bar_pos_content(bar2))
-    net.send_msg(HOST_NAME, "bar_frame", bar_frame_content(bar2, frame))
+    carry_out(match.follow_host(read_msgs("ball_pos", read_ball_pos, latest=True),
+                                time.monotonic(), score, bar2, moving, move_my_bar))
 
 
-def send_hits(hits):
-    for hit in hits:
-        net.send_msg(HOST_NAME, "hit", {"frame": hit.frame, "bar": hit.bar,
-                                        "center": list(hit.center), "vel": list(hit.vel)},
-                     queue=True)
+def carry_out(turn):
+    """Do what a frame of the netcode asks: send, play sounds, print scores."""
+    for title, content, queued in turn.sends:
+        net.send_msg(match.peer_id, title, content, queue=queued)
+    for name in turn.sounds:
+        play_sound(name)
+    for b1, b2 in turn.scores:
+        report_score(b1, b2)
 
 
-def report_score():
-    print("Score %d-%d" % (score.b1, score.b2), flush=True)
-    if score.game_over:
-        print("Winner: Player%d %d-%d" % (score.winner(), score.b1, score.b2), flush=True)
+def report_score(b1, b2):
+    print("Score %d-%d" % (b1, b2), flush=True)
+    if max(b1, b2) >= FINAL_SCORE:
+        print("Winner: Player%d %d-%d" % (1 if b1 >= FINAL_SCORE else 2, b1, b2), flush=True)
 
 
 # ---- Pygame Zero's hooks ----
@@ -541,7 +423,7 @@ def update():
             sys.exit(1)
         return
     if match.phase == "choosing":
-        keep_looking()
+        match.lobby.keep_looking()
         return
     net.process_recv()
     hear_the_teacher()
@@ -570,14 +452,11 @@ def hear_the_teacher():
 def shown_positions():
     """Where draw() draws the ball and the two bars' tops: Player 2's ball
     where the host has it now, corrections and the other bar smoothed."""
-    x, y = match.host_ball.shown_center()   # (the host shows a save it expects at once)
-    if not match.is_host and match.opponent_here:
-        x, y = match.prediction.drawn_at(match.shown_lead)
-    center = match.blend.shown((x, y))
-    tops = {"bar1": bar1.y, "bar2": bar2.y}
+    center = match.shown_center(not match.is_host and match.opponent_here)
+    tops = [bar1.y, bar2.y]
     if match.shown_their_bar is not None and match.opponent_here:
-        tops["bar2" if match.is_host else "bar1"] = int(round(match.shown_their_bar))
-    return center, tops["bar1"], tops["bar2"]
+        tops[1 if match.is_host else 0] = int(round(match.shown_their_bar))
+    return center, tops[0], tops[1]
 
 
 def screen_message():
@@ -601,71 +480,22 @@ def draw():
         draw_ping(screen)
     message = screen_message()
     if match.phase == "choosing":
-        draw_relay_list(screen, *message)
+        match.lobby.draw(screen, *message)
     elif message:
         draw_message(screen, *message)
     else:
         draw_start_or_winner(screen, score, match.game_started, say("keys_net"))
     if match.phase == "kicked":
-        draw_teacher_message(screen, match.error)       # the relay's sentence, with the reason
+        draw_bottom_message(screen, match.error)       # the relay's sentence, with the reason
     elif match.told_frames:
-        draw_teacher_message(screen, say("teacher_says", text=match.told))
-
-
-def draw_teacher_message(screen, text):
-    """The teacher's words on a panel at the bottom of the court, over the
-    game (pong_text finds a font with Korean letters: the teacher may write
-    Korean whatever the game's language)."""
-    lettering = pong_text.current()
-    lines = lettering.lines(text, TEACHER_TEXT, WIDTH - 80)[:4]
-    line_height = lettering.line_height(text, TEACHER_TEXT)
-    width = max(lettering.render(line, TEACHER_TEXT, TEXT_COLOR, text).get_width()
-                for line in lines) + 40
-    box = pygame.Rect(0, 0, width, line_height * len(lines) + 24)
-    box.midbottom = (WIDTH // 2, HEIGHT - 12)
-    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
-    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
-    for row, line in enumerate(lines):
-        draw_text(screen, line, TEACHER_TEXT, TEXT_COLOR, text,
-                            midtop=(WIDTH // 2, box.top + 12 + row * line_height))
-
-
-def draw_relay_list(screen, title, why):
-    """Phase "choosing": the relays with our group, the chosen one marked;
-    the list scrolls when more than LIST_ROWS answer."""
-    panel = Rect(MESSAGE_MARGIN, 90, WIDTH - 2 * MESSAGE_MARGIN, HEIGHT - 110)   # under the score
-    screen.draw.filled_rect(panel, MESSAGE_BOX_COLOR)
-    screen.draw.rect(panel, MESSAGE_BORDER_COLOR)
-    draw_text(screen, title, 48, TEXT_COLOR, midtop=(WIDTH // 2, panel.top + 16))
-    top = panel.top + 76
-    for line in pong_text.current().lines(why, 24, panel.width - 40):
-        draw_text(screen, line, 24, TEXT_COLOR, midtop=(WIDTH // 2, top))
-        top += 28
-    first = min(max(0, match.chosen - LIST_ROWS + 1), max(0, len(match.relays) - LIST_ROWS))
-    rows = relay_rows()
-    for n in range(first, min(first + LIST_ROWS, len(rows))):
-        number, name, where, who = rows[n]
-        row = Rect(panel.left + 16, top + 8, panel.width - 32, 56)
-        if n == match.chosen:
-            screen.draw.filled_rect(row, CHOSEN_COLOR)
-        draw_text(screen, number, 30, "yellow", topleft=(row.left + 10, row.top + 6))
-        draw_text(screen, name, 30, TEXT_COLOR, topleft=(row.left + 44, row.top + 6))
-        draw_text(screen, "%s  -  %s" % (where, who), 20, TEXT_COLOR,
-                  topleft=(row.left + 44, row.top + 34))
-        top += 60
-    for n, key in enumerate(("still_looking", "choose_keys")):
-        draw_text(screen, say(key), 20, TEXT_COLOR,
-                  midbottom=(WIDTH // 2, panel.bottom - 14 - 26 * (1 - n)))
-
-
-def ping_text():
-    value = match.ping.ms()
-    return say("no_ping") if value is None else say("ping", ms=round(value))
+        draw_bottom_message(screen, say("teacher_says", text=match.told))
 
 
 def draw_ping(screen):
     """The round trip, small in a corner, so a player knows why the game feels slow."""
-    draw_text(screen, ping_text(), 22, "grey", topright=(WIDTH - 8, 6))
+    ms = match.ping.ms()
+    text = say("no_ping") if ms is None else say("ping", ms=round(ms))
+    draw_text(screen, text, 22, "grey", topright=(WIDTH - 8, 6))
 
 
 # ---- Options, and starting the game ----
@@ -705,136 +535,23 @@ def use_options(options):
     pong_text.use_language(options.lang)
     TITLE = "%s - %s" % (TITLE, GROUP)      # the window's title shows the group
     if SERVER_IP == "auto" or (options.server_ip is None and SERVER_IP == "localhost"
-                               and nothing_at_localhost()):
-        found = find_the_relay()
+                               and nothing_at_localhost(SERVER_PORT)):
+        found, match.lobby = find_the_relay(GROUP, DISCOVER_AT, SERVER_PORT)
         if found:
             SERVER_IP, SERVER_PORT = found
-        elif SERVER_IP == "auto" and match.phase != "choosing":
+        elif match.lobby:
+            match.set_phase("choosing")     # several relays: the player chooses one
+        elif SERVER_IP == "auto":
             sys.exit(1)
 
 
-def nothing_at_localhost():
-    """No relay answers on this computer (Windows may take a second to say
-    "refused", so anything but a relay counts)."""
-    return not check_relay("localhost", SERVER_PORT, timeout=1.0, samples=1).ok
-
-
-def find_the_relay():
-    """Ask the local network which relays have our group. Exactly one: its
-    (address, port). Several: None, and the game shows them to choose from
-    (phase "choosing"). None at all: None, and the console says so."""
-    print("Looking for a relay on the local network...", flush=True)
-    try:
-        finder = RelayFinder(DISCOVER_AT, SERVER_PORT)
-    except OSError as exc:
-        print("Could not ask the network:", exc, flush=True)
-        return None
-    finder.gather(FIND_FOR)
-    ours = [info for info in finder.found if serves_our_group(info)]
-    if len(ours) == 1:
-        finder.close()
-        info = ours[0]
-        print("Found %s; joining group %s." % (relay_line(info), GROUP), flush=True)
-        return info["address"], info["port"]
-    if not ours:
-        finder.close()
-        print("No relay with group %s answered (UDP port %d). Start one with: python "
-              "nethelper.py -g %s%s, or give its name or address: python pong_net.py "
-              "minji-pc" % (GROUP, SERVER_PORT, GROUP, port_option()), flush=True)
-        return None
-    print("Several relays have group %s; choose yours in the game's window:" % GROUP,
-          flush=True)
-    match.finder, match.next_ask = finder, time.monotonic() + ASK_AGAIN_EVERY
-    add_relays(ours)
-    match.set_phase("choosing")
-    return None
-
-
-def serves_our_group(info):
-    """Whether a game may find our group there: the relay lists it, or is
-    open to any group, or may have it unlisted (a private relay lists no
-    groups, and one with very many lists only the first ones)."""
-    groups = info["groups"]
-    return groups is None or GROUP in groups or bool(info.get("any_group")
-                                                      or info.get("more_groups"))
-
-
-def add_relays(found):
-    """Put relays on the list: new ones at the end (printed), the ones
-    listed already updated in place, so the chosen one stays where it is."""
-    places = {(r["address"], r["port"]): n for n, r in enumerate(match.relays)}
-    for info in found:
-        place = places.get((info["address"], info["port"]))
-        if place is None:
-            match.relays.append(info)
-            print("  %d. %s" % (len(match.relays), relay_line(info)), flush=True)
-        else:
-            match.relays[place] = info
-
-
-def keep_looking():
-    """While the list is up: read the answers, and ask again now and then."""
-    if time.monotonic() >= match.next_ask:
-        match.next_ask = time.monotonic() + ASK_AGAIN_EVERY
-        try:
-            match.finder.ask()
-        except OSError:
-            pass                # (the list stays as it is)
-    match.finder.poll()
-    add_relays([info for info in match.finder.found if serves_our_group(info)])
-
-
-def choose_with_key(key):
-    """Up and Down move through the list; Enter (or Space, or a number) joins."""
-    last = len(match.relays) - 1
-    number = int(key) - int(keys.K_1)
-    if key in UP_KEYS:
-        match.chosen = max(0, match.chosen - 1)
-    elif key in DOWN_KEYS:
-        match.chosen = min(last, match.chosen + 1)
-    elif key in (keys.RETURN, keys.KP_ENTER, keys.SPACE):
-        join_relay(match.relays[match.chosen])
-    elif 0 <= number <= min(8, last):
-        join_relay(match.relays[number])
-
-
 def join_relay(info):
+    """The player chose a relay from the list: join our group there."""
     global SERVER_IP, SERVER_PORT
     SERVER_IP, SERVER_PORT = info["address"], info["port"]
-    match.finder.close()
-    match.finder = None
-    print("Joining group %s at %s." % (GROUP, relay_line(info)), flush=True)
+    match.lobby = None
+    print("Joining group %s at %s." % (GROUP, relay_line(info, GROUP)), flush=True)
     match.set_phase("joining")
-
-
-def who_waits(info, lettering):
-    """Who is in our group there, in words: for Pong, Player 1 waits alone."""
-    if info["groups"] is None:
-        return lettering.say("not_listed")
-    players = info["groups"].get(GROUP, 0)
-    if players == 0:
-        return lettering.say("nobody_yet")
-    return lettering.say("one_waiting") if players == 1 else lettering.say("full", n=players)
-
-
-def relay_where(info):
-    if info["port"] == DEFAULT_PORT:
-        return info["address"]
-    return "%s port %d" % (info["address"], info["port"])
-
-
-def relay_line(info):
-    """A relay in the console's words: 'relay "minji-pc" at 192.168.0.12: nobody yet'."""
-    english = pong_text.Lettering("en")
-    name = '"%s"' % info["name"] if info["name"] else english.say("no_name")
-    return "relay %s at %s: %s" % (name, relay_where(info), who_waits(info, english))
-
-
-def relay_rows():
-    """The list as the screen shows it: (number, name, address, who waits)."""
-    lettering = pong_text.current()
-    return [("%d" % (n + 1), info["name"] or lettering.say("no_name"), relay_where(info),
-             who_waits(info, lettering)) for n, info in enumerate(match.relays)]
 
 
 def run_game():

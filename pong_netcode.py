@@ -66,7 +66,7 @@ import math
 import statistics
 
 from pong_oop import (BALL_RADIUS, BAR_H, BAR_SPEED, BAR_W, FINAL_SCORE, GAP_FROM_SCR, HEIGHT,
-                      MAX_SPEED, WIDTH, Ball, Bar, faster, move_ball)
+                      MAX_SPEED, WIDTH, Ball, Bar, event_sound, faster, move_ball)
 
 FPS = 60                    # Pygame Zero's frames per second
 FRAME_MS = 1000 / FPS
@@ -89,6 +89,7 @@ MAX_VERDICT_FRAMES = 45     # ... but never longer than this
 HISTORY_FRAMES = 180        # the host remembers the ball this many frames back
 MAX_REPLAY = 120            # Player 2 runs a state forward at most this far
 MAX_CATCH_UP = 4            # Player 2 moves the ball at most this many frames in one
+RESUME_WITHIN = 30.0        # s: the same two players back this soon play on from the score
 
 # Sanity limits for what arrives
 MAX_FRAME = 2 ** 40
@@ -728,3 +729,183 @@ class BallPrediction:
             self.path.append(replay.center)
         self.ball.set_state(replay.center, replay.vel)
         return old_center, hits
+
+
+# ---------------------------------------------------------------------------
+# One frame of each side, put together from the pieces above. pong_net.py
+# reads the messages, hands them in, and carries out the Turn that comes
+# back: the messages to send, the sounds to play, the scores to print.
+# ---------------------------------------------------------------------------
+
+class Turn:
+    """What one frame of the netcode asks the game to do."""
+
+    def __init__(self):
+        self.sends = []         # (title, content, queued): to the other player
+        self.sounds = []        # sounds/<name>.wav to play
+        self.scores = []        # (b1, b2) after each point won in this frame
+
+    def send(self, title, content, queued=False):
+        self.sends.append((title, content, queued))
+
+
+class Netcode:
+    """The network half of a match (pong_net.Match is one): the other game's
+    timing, the host's ball and Player 2's prediction of it, and the rules
+    each side follows every frame."""
+
+    def __init__(self, ball):
+        self.ball = ball
+        self.refused_hits = collections.Counter()     # by reason: Player 2's hits refused
+        self.bad_messages = collections.Counter()     # by title: read, made no sense
+        self.saved_game = None          # (opponent id, my points, theirs, when) after a break
+        self.new_opponent()
+
+    def new_opponent(self):
+        """Forget everything about the last opponent's timing."""
+        self.ping, self.blend, self.host_clock = PingMeter(), Blend(), HostClock()
+        self.host_ball, self.prediction = HostBall(self.ball), BallPrediction(self.ball)
+        self.shown_their_bar = None     # where the other player's bar is drawn
+        self.shown_lead = 0.0           # Player 2: frames the host is ahead of the ball
+        self.peer_judges_hits = False   # host: Player 2 sends "hit" messages
+        self.opponent_id = None         # the other game's id, from its hello
+
+    def read(self, title, reader, contents):
+        """The contents of messages of one title, read with reader(): the
+        ones that make sense; the others are counted in bad_messages."""
+        good = []
+        for content in contents:
+            value = reader(content)
+            if value is None:
+                self.bad_messages[title] += 1
+            else:
+                good.append(value)
+        return good
+
+    def remember_game(self, score, is_host, game_started, now_s):
+        """Keep the score of an interrupted game, in case the same opponent is back soon."""
+        if game_started and not score.game_over and self.opponent_id:
+            mine, theirs = (score.b1, score.b2) if is_host else (score.b2, score.b1)
+            self.saved_game = (self.opponent_id, mine, theirs, now_s)
+
+    def remembered_opponent(self, now_s):
+        """Whom we played before the break, if it ended RESUME_WITHIN ago or less (for hello)."""
+        if self.saved_game and now_s - self.saved_game[3] <= RESUME_WITHIN:
+            return self.saved_game[0]
+        return None
+
+    def same_game_again(self, their_id, they_remember, my_id, now_s):
+        """The host hears the new opponent's hello: the score (b1, b2) to
+        play on from if it is the one from before the break and remembers
+        us too, else None. The saved game is forgotten either way."""
+        saved, self.saved_game = self.saved_game, None
+        if saved and saved[0] == their_id and they_remember == my_id and \
+                now_s - saved[3] <= RESUME_WITHIN:
+            return saved[1], saved[2]     # my points first: I am Player 1 now
+        return None
+
+    def verdict_frames(self):
+        """How long the host waits for Player 2's word on a ball at its bar."""
+        worst = self.ping.worst_ms()
+        if worst is None:
+            return 12
+        return min(MAX_VERDICT_FRAMES, math.ceil((worst + VERDICT_EXTRA_MS) / FRAME_MS) + 2)
+
+    def hear_bar_frame(self, report):
+        """The host hears where Player 2's bar was at one of its frames (a
+        textbook Player 2 sends no bar_frame: it judges no hits either)."""
+        self.host_ball.hear_bar2(report)
+        self.peer_judges_hits = True
+
+    def referee(self, hits, now_s, bar1, bar2, score, game_started, move_my_bar):
+        """The host's frame: judge Player 2's hits, move the ball as many
+        frames as the clock asks, count the points (into score) and serve
+        again. Returns the Turn."""
+        turn, host_ball, ball = Turn(), self.host_ball, self.ball
+        for hit in hits:
+            host_ball.hear_hit(hit)
+        for hit in host_ball.ready_hits():
+            why_not = host_ball.judge(hit) if game_started and not score.game_over \
+                else "no game"
+            if why_not:
+                self.refused_hits[why_not] += 1
+            else:
+                self.blend.corrected(host_ball.accept(hit), ball.center)
+                turn.sounds.append("bar")
+        for extra in range(host_ball.frames_due(now_s)):
+            if extra:
+                move_my_bar()       # (after a busy moment: the bar keeps pace with the ball)
+            moving = game_started and not score.game_over
+            for event in host_ball.step(bar1, bar2, moving, self.peer_judges_hits,
+                                        self.verdict_frames()):
+                if event in (1, 2):
+                    score.add(event)
+                    turn.send("score", "b%d" % event, queued=True)
+                    turn.sounds.append("die")
+                    turn.scores.append((score.b1, score.b2))
+                    if not score.game_over:
+                        ball.serve()
+                        host_ball.served()
+                else:
+                    turn.sounds.append(event_sound(event))
+        self.blend.fade()
+        x, y = ball.center
+        turn.send("ball_pos", {
+            "center": [x, y], "vel": list(ball.vel), "frame": host_ball.frame, "bar": bar1.y,
+            "hit": host_ball.last_hit, "score": [score.b1, score.b2],
+            "ms": round(now_s * 1000, 1)})
+        turn.send("bar_pos", bar_pos_content(bar1))
+        return turn
+
+    def follow_host(self, states, now_s, score, bar2, moving, move_my_bar):
+        """Player 2's frame: take in the host's ball_pos states, run the
+        ball on to where the host has it now, and judge the ball at my bar
+        (bar2), moved by move_my_bar() once each frame the ball moves.
+        Returns the Turn (with the hits to report)."""
+        turn, prediction, ping = Turn(), self.prediction, self.ping
+        if prediction.frame is None and moving:     # a textbook host numbers no frames
+            textbook_states = [state for state in states if state.frame is None]
+            turn.sounds += map(event_sound, follow_textbook_host(self.ball, textbook_states[-1:]))
+        for state in states:
+            if state.frame is None:
+                continue
+            self.host_clock.hear(state.frame, now_s, state.ms)
+            if state.score is not None and (score.b1, score.b2) != state.score:
+                score.b1, score.b2 = state.score        # both screens show the same score
+            answer_due = math.ceil(((ping.worst_ms() or 100) + VERDICT_EXTRA_MS) / FRAME_MS) + 2
+            heard = prediction.hear(state, answer_due, moving)
+            if heard:
+                old_center, hits = heard
+                self.blend.corrected(old_center, self.ball.center)
+                send_hits(turn, hits)
+        if prediction.frame is not None:
+            target = self.host_clock.now(now_s, (ping.ms() or 0) / 2000)
+            events, hits = prediction.step(frames_to_step(target, prediction.frame), bar2,
+                                           moving, move_my_bar)
+            turn.sounds += map(event_sound, events)
+            send_hits(turn, hits)
+            self.shown_lead = lead(target, prediction.frame) if moving else 0.0
+        self.blend.fade()
+        frame = prediction.frame if prediction.frame is not None else 0
+        turn.send("bar_pos", bar_pos_content(bar2))
+        turn.send("bar_frame", bar_frame_content(bar2, frame))
+        return turn
+
+    def glide_their_bar(self, their_y):
+        """The other player's bar, drawn one frame closer to where it is."""
+        shown = their_y if self.shown_their_bar is None else self.shown_their_bar
+        self.shown_their_bar = glide(shown, their_y)
+
+    def shown_center(self, following):
+        """Where to draw the ball: Player 2 (following) draws it where the
+        host has it now; corrections are smoothed."""
+        x, y = self.host_ball.shown_center()   # (the host shows a save it expects at once)
+        if following:
+            x, y = self.prediction.drawn_at(self.shown_lead)
+        return self.blend.shown((x, y))
+
+
+def send_hits(turn, hits):
+    for hit in hits:
+        turn.send("hit", {"frame": hit.frame, "bar": hit.bar, "center": list(hit.center),
+                          "vel": list(hit.vel)}, queued=True)

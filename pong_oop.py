@@ -471,6 +471,25 @@ def draw_start_or_winner(screen, score, game_started, keys_help=""):
         draw_message(screen, say("start"), keys_help)
 
 
+def draw_bottom_message(screen, text, size=28):
+    """text on a panel at the bottom of the court, over the game (the
+    network game shows the teacher's words there: pong_text finds a font
+    with Korean letters, as the teacher may write Korean whatever the
+    game's language)."""
+    lettering = pong_text.current()
+    lines = lettering.lines(text, size, WIDTH - 80)[:4]
+    line_height = lettering.line_height(text, size)
+    width = max(lettering.render(line, size, TEXT_COLOR, text).get_width()
+                for line in lines) + 40
+    box = Rect(0, 0, width, line_height * len(lines) + 24)
+    box.midbottom = (WIDTH // 2, HEIGHT - 12)
+    screen.draw.filled_rect(box, MESSAGE_BOX_COLOR)
+    screen.draw.rect(box, MESSAGE_BORDER_COLOR)
+    for row, line in enumerate(lines):
+        draw_text(screen, line, size, TEXT_COLOR, text,
+                  midtop=(WIDTH // 2, box.top + 12 + row * line_height))
+
+
 # ---- the local game ----
 
 def make_console_safe():

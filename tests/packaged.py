@@ -38,7 +38,8 @@ CACHE = Path(os.environ.get("NETHELPER_TEST_CACHE") or
              "nethelper-tests") / "packaged"
 UNUSED_FOR = 3 * 24 * 3600          # s: an older build nobody asked for since is removed
 PROGRAMS = ("pong_net", "nethelper")          # each packaged on its own, as Mu would
-SOURCES = ["pong_net.py", "pong_oop.py", "pong_text.py", "pong_netcode.py", "nethelper.py"]
+SOURCES = ["pong_net.py", "pong_oop.py", "pong_text.py", "pong_netcode.py", "pong_lobby.py",
+           "nethelper.py"]
 ASSETS = ["images", "sounds"]
 BUILD_TIMEOUT = 900
 

@@ -119,7 +119,7 @@ def game_copied_alone(tmp_path):
     """The files a student copies into the Mu editor's mu_code folder,
     without sounds/ and images/."""
     for name in ("pong_oop.py", "pong_text.py", "pong_net.py", "pong_netcode.py",
-                 "nethelper.py"):
+                 "pong_lobby.py", "nethelper.py"):
         shutil.copy(ROOT / name, tmp_path)
     return tmp_path
 

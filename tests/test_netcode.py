@@ -10,8 +10,8 @@ import random
 import pygame
 import pytest
 
-from pong_netcode import (BAR2_X, BAR_GLIDE, FPS, BallPrediction, BallReport, Blend,
-                          HitReport, HostBall, HostClock, PingMeter, PingReport, bar_at,
+from pong_netcode import (BAR2_X, BAR_GLIDE, FPS, RESUME_WITHIN, BallPrediction, BallReport,
+                          Blend, HitReport, HostBall, HostClock, Netcode, PingMeter, PingReport, bar_at,
                           bar_frame_content, bar_pos_content, follow_textbook_host,
                           frames_to_step, glide, lead, read_ball_pos, read_bar_frame,
                           read_bar_pos, read_game_start, read_hello, read_hit, read_ping,
@@ -545,3 +545,58 @@ def test_player2_remembers_a_bounded_number_of_frames():
         prediction.step(2, bar, True)
     assert len(prediction.shown_at) <= HISTORY_FRAMES
     assert len(prediction.my_bar) <= HISTORY_FRAMES
+
+
+# ---- one frame of each side: Netcode.referee() and Netcode.follow_host() ----
+
+def test_the_referee_counts_a_point_and_says_what_to_send_and_play():
+    """The host's frame, fed the time: a ball past Player 2's bar is a
+    point for Player 1: score "b1" queued, the "die" sound, the new score to
+    print, a new serve, then ball_pos and bar_pos, in the textbook's shapes."""
+    ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    netcode, score = Netcode(ball), Score()
+    bar1, bar2 = Bar(GAP_FROM_SCR), Bar(BAR2_X)
+    bar2.place(0)                               # far from the ball
+    ball.set_state((WIDTH - 2, HEIGHT - 100), (8.0, 0.0))
+    for frame in range(30):
+        turn = netcode.referee([], 10.0 + frame / FPS, bar1, bar2, score, True, lambda: None)
+        if turn.scores:
+            break
+    assert (score.b1, score.b2) == (1, 0) and turn.scores == [(1, 0)]
+    assert "die" in turn.sounds
+    titles = [title for title, _, _ in turn.sends]
+    assert titles == ["score", "ball_pos", "bar_pos"]
+    assert turn.sends[0] == ("score", "b1", True)
+    ball_pos = turn.sends[1][1]
+    assert read_ball_pos(ball_pos).frame == netcode.host_ball.frame
+    assert ball_pos["ms"] == round((10.0 + frame / FPS) * 1000, 1)
+    assert ball_pos["score"] == [1, 0]
+    assert abs(ball_pos["center"][0] - WIDTH / 2) <= 8          # served again
+    assert turn.sends[2] == ("bar_pos", list(bar1.center), False)
+
+
+def test_player2_follows_the_hosts_ball_and_takes_its_score():
+    ball = Ball(0, 0, BALL_RADIUS * 2, BALL_RADIUS * 2)
+    netcode, score = Netcode(ball), Score()
+    bar2 = Bar(BAR2_X)
+    state = BallReport((300.0, 200.0), (4.0, 1.0), 50, 250.0, -1, (2, 1), 1000.0)
+    turn = netcode.follow_host([state], 5.0, score, bar2, True, lambda: None)
+    assert (score.b1, score.b2) == (2, 1)               # both screens show the host's score
+    assert netcode.prediction.frame >= 50 and tuple(ball.vel) == (4.0, 1.0)
+    assert [title for title, _, _ in turn.sends] == ["bar_pos", "bar_frame"]
+    assert turn.sends[1][1] == bar_frame_content(bar2, netcode.prediction.frame)
+
+
+def test_the_same_two_players_play_on_after_a_break_only_soon_enough():
+    netcode, score = Netcode(Ball(0, 0, 10, 10)), Score()
+    netcode.opponent_id = "them"
+    score.b1, score.b2 = 3, 1
+    netcode.remember_game(score, True, True, 100.0)
+    assert netcode.remembered_opponent(100.0 + RESUME_WITHIN) == "them"
+    assert netcode.remembered_opponent(100.1 + RESUME_WITHIN) is None
+    assert netcode.same_game_again("them", "me", "me", 110.0) == (3, 1)
+    assert netcode.saved_game is None                   # used once
+    netcode.remember_game(score, True, True, 100.0)
+    assert netcode.same_game_again("them", "someone else", "me", 110.0) is None
+    netcode.remember_game(score, True, False, 100.0)    # no game under way: nothing kept
+    assert netcode.saved_game is None

@@ -24,6 +24,7 @@ from pgzero.screen import Screen
 
 from conftest import HOST, ROOT, wait_for
 import nethelper
+import pong_lobby
 import pong_net
 import pong_oop
 import pong_text
@@ -453,7 +454,7 @@ def test_every_phase_has_a_screen_in_both_languages(net_game, lang, phase):
 
     def below(screen):          # what a phase draws beside its message: the kick's reason
         if phase == "kicked":
-            game.draw_teacher_message(screen, game.match.error)
+            pong_oop.draw_bottom_message(screen, game.match.error)
 
     def expected(screen):
         screen.blit(court_with_message(game, None, title, small), (0, 0))
@@ -475,17 +476,18 @@ def test_the_relay_list_in_both_languages(net_game, lang):
     """Several relays have the group: each one's name, address and who waits,
     the chosen one marked, every letter inside the panel, no boxes."""
     game = net_game
-    game.match.relays = [a_relay("minji-pc", "192.168.0.12", {"pong_game": 1}),
-                         a_relay("3반-준호", "192.168.0.15", {"pong_game": 0, "chess": 2}),
-                         a_relay(None, "192.168.0.21", None),
-                         a_relay("teacher", "192.168.0.2", {"pong_game": 2})]
-    game.match.chosen = 1
+    game.match.lobby = pong_lobby.RelayList(None, "pong_game")
+    game.match.lobby.relays = [a_relay("minji-pc", "192.168.0.12", {"pong_game": 1}),
+                               a_relay("3반-준호", "192.168.0.15", {"pong_game": 0, "chess": 2}),
+                               a_relay(None, "192.168.0.21", None),
+                               a_relay("teacher", "192.168.0.2", {"pong_game": 2})]
+    game.match.lobby.chosen = 1
     game.match.set_phase("choosing")
     picture = keep(render_game(game), "relay_list")
     title, why = game.screen_message()
     assert (title, why) == (words(lang, "choose_relay"), words(lang, "choose_why",
                                                                group="pong_game"))
-    shown = game.relay_rows()
+    shown = game.match.lobby.rows()
     assert [list(row[1:]) for row in shown] == [
         ["minji-pc", "192.168.0.12", words(lang, "one_waiting")],
         ["3반-준호", "192.168.0.15", words(lang, "nobody_yet")],
@@ -494,14 +496,15 @@ def test_the_relay_list_in_both_languages(net_game, lang):
     check_no_boxes(title, "\n".join([why] + [" ".join(row) for row in shown] +
                                     [words(lang, "choose_keys"), words(lang, "still_looking")]))
     # Outside its panel the picture is the plain court: nothing spills over.
-    panel = pygame.Rect(game.MESSAGE_MARGIN, 90, WIDTH - 2 * game.MESSAGE_MARGIN, HEIGHT - 110)
+    panel = pygame.Rect(pong_oop.MESSAGE_MARGIN, 90, WIDTH - 2 * pong_oop.MESSAGE_MARGIN,
+                        HEIGHT - 110)
     plain = court(game)
     outside = [(x, y) for x in range(0, WIDTH, 3) for y in range(0, HEIGHT, 3)
                if not panel.inflate(2, 2).collidepoint(x, y)]
     assert all(picture.get_at(p) == plain.get_at(p) for p in outside)
     # The chosen relay, the second, is marked: one band of the chosen colour.
     marked = [y for y in range(HEIGHT) if picture.get_at((panel.left + 20, y))[:3] ==
-              game.CHOSEN_COLOR]
+              pong_lobby.CHOSEN_COLOR]
     assert len(marked) == 56 and marked[-1] - marked[0] == 55
     first_row_top = marked[0] - 60
     assert picture.get_at((panel.left + 20, first_row_top + 10))[:3] == MESSAGE_BOX_COLOR
@@ -509,16 +512,17 @@ def test_the_relay_list_in_both_languages(net_game, lang):
 
 def test_keys_choose_a_relay_from_the_list(net_game):
     game = net_game
-    game.match.relays = [a_relay("a", "192.168.0.%d" % n, {"pong_game": 0}) for n in (1, 2, 3)]
-    game.match.finder = nethelper.RelayFinder("127.0.0.1", free_udp_port())
+    lobby = game.match.lobby = pong_lobby.RelayList(
+        nethelper.RelayFinder("127.0.0.1", free_udp_port()), "pong_game")
+    lobby.relays = [a_relay("a", "192.168.0.%d" % n, {"pong_game": 0}) for n in (1, 2, 3)]
     game.match.set_phase("choosing")
     for key, chosen in ((keys.DOWN, 1), (keys.Z, 2), (keys.DOWN, 2), (keys.UP, 1), (keys.A, 0),
                         (keys.W, 0), (keys.S, 1)):
         game.on_key_down(key)
-        assert game.match.chosen == chosen
+        assert lobby.chosen == chosen
     game.on_key_down(keys.K_3)
     assert game.match.phase == "joining" and game.SERVER_IP == "192.168.0.3"
-    assert game.match.finder is None
+    assert lobby.finder is None and game.match.lobby is None
 
 
 def free_udp_port():
@@ -845,7 +849,7 @@ def test_net_kicked_screen_gives_the_teachers_reason(board_game, capsys, lang):
     def expected(screen):
         screen.blit(court_with_message(game, None, words(lang, "kicked"),
                                        words(lang, "kicked_why")), (0, 0))
-        game.draw_teacher_message(screen, game.match.error)     # (a font with Korean letters)
+        pong_oop.draw_bottom_message(screen, game.match.error)     # (a font with Korean letters)
     assert same_picture(picture, render(expected))
     for _ in range(3 * 60):                 # it tries again, and is refused while banned
         game.update()
