@@ -28,6 +28,7 @@ from nethelper import DEFAULT_PORT, NO_RELAY, OLD_RELAY, RELAY_OK, check_relay  
 
 HERE = Path(__file__).resolve().parent
 GROUP = "pong_game"         # the group the games join (--group)
+HOST_WAIT = 10.0            # s: the longest wait for the first window to join
 # Said when the games could not start: the commands of README.md's first lines.
 INSTALL_HELP = """\
 The games need Pygame Zero (the pgzero and pygame packages), and this Python
@@ -119,6 +120,23 @@ def start_game(port, options, frames=None):
                              str(port), *options], cwd=HERE)
 
 
+def wait_for_the_host(port, group, game, most=HOST_WAIT):
+    """Until the first window has joined group (the relay's status counts it),
+    so that it becomes Player 1, the host: on a slow computer that can take
+    longer than a fixed pause. At most `most` seconds; a relay that cannot
+    say (an original one, or a private one) gets a pause of 1.5 s."""
+    deadline = time.monotonic() + most
+    while time.monotonic() < deadline and game.poll() is None:
+        status = check_relay("localhost", port, timeout=1.0, samples=1).status
+        groups = status.get("groups") if status else None
+        if not isinstance(groups, dict):
+            time.sleep(1.5)
+            return
+        if groups.get(group, 0) > 0:
+            return
+        time.sleep(0.1)
+
+
 def stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt     # clean up below, as for Ctrl+C
 
@@ -149,7 +167,7 @@ def main():
     games = []
     try:
         games.append(start_game(port, group, args.frames))
-        time.sleep(1.5)             # let the first window become Player 1, the host
+        wait_for_the_host(port, args.group, games[0])   # the first window is Player 1
         games.append(start_game(port, group + (["--bot"] if args.bot else []), args.frames))
         codes = [game.wait() for game in games]
     except KeyboardInterrupt:

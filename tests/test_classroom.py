@@ -842,7 +842,7 @@ def test_player2_tells_the_relay_stopping_from_the_host_leaving(started):
 def test_play_py_plays_in_the_group_it_is_given(started):
     process, port, _ = started("-g", "pong1", "pong2", *LOOPBACK)
     result = subprocess.run([sys.executable, "-u", str(ROOT / "play.py"), "--port", str(port),
-                             "--group", "pong2", "--frames", "120"], cwd=ROOT,
+                             "--group", "pong2", "--frames", "300"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
     assert result.returncode == 0, result.stdout
     assert "Connected as host (Player 1)" in result.stdout, result.stdout
