@@ -3,7 +3,6 @@ chromium and chromedriver, driven by selenium): the page shows the groups,
 a join appears within 2 s, a kick works with the key and not without it,
 and the live court of a watched Pong group moves. Skipped where Chromium,
 its driver or selenium is missing."""
-import json
 import shutil
 import tempfile
 import threading
@@ -11,7 +10,6 @@ import time
 
 import pytest
 
-import nethelper
 from conftest import HOST, data, raw_join, read_until
 from nethelper import SYSM, Relay
 
